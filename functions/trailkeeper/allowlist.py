@@ -1,0 +1,47 @@
+"""Allow-lists: the only shapes a value may have before it is used in SQL, S3 keys or DDL.
+
+Values are accepted by full match against these patterns and then used as-is; nothing is ever
+escaped, trimmed or normalised into acceptability (see ../shared/notes/threats.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
+# Commercial, China, GovCloud and ISO partitions: us-east-1, cn-north-1, us-gov-west-1, us-isob-east-1.
+REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]{0,2})?-[a-z]{4,10}-[0-9]{1,2}")
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
+# S3 bucket naming rules, without the dotted forms Athena LOCATIONs cannot use safely.
+BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+# A key prefix: segments of safe characters, no empty, '.' or '..' segment, no leading/trailing '/'.
+PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+GLUE_NAME = re.compile(r"[a-z0-9_]{1,255}")
+EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+def is_account_id(value: object) -> bool:
+    return isinstance(value, str) and ACCOUNT_ID.fullmatch(value) is not None
+
+
+def is_region(value: object) -> bool:
+    return isinstance(value, str) and REGION.fullmatch(value) is not None
+
+
+def is_prefix(value: str) -> bool:
+    """True for '' (no prefix) or well-formed segments joined by single slashes."""
+    if value == "":
+        return True
+    return all(PREFIX_SEGMENT.fullmatch(s) is not None and s not in {".", ".."} for s in value.split("/"))
+
+
+def parse_iso_date(value: object) -> dt.date | None:
+    """A real calendar date written exactly as YYYY-MM-DD, else None."""
+    if not isinstance(value, str) or ISO_DATE.fullmatch(value) is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None

@@ -1,0 +1,113 @@
+"""The edge: every AWS call trailkeeper makes, on clients the caller creates once and passes in.
+
+AWS errors are translated here into the named exceptions of trailkeeper.errors, which are the
+vocabulary of the state machine's Retry/Catch (throttling -> TransientAwsError, retried with backoff).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+from trailkeeper.discovery import Lister
+from trailkeeper.errors import TableNotFound, TransientAwsError
+
+TRANSIENT_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
+    "RequestLimitExceeded", "SlowDown", "InternalError", "InternalServerError", "InternalServiceException",
+    "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout",
+    "RequestTimeoutException", "OperationTimeoutException", "ConcurrentModificationException",
+})
+# Above this many partitions in a window, list Glue with parallel segments (Glue allows up to 10).
+SEGMENT_THRESHOLD = 20_000
+MAX_SEGMENTS = 10
+
+
+@contextmanager
+def translated_errors(what: str) -> Iterator[None]:
+    """Re-raise AWS failures as trailkeeper's named errors, keeping the AWS message for the person."""
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in TRANSIENT_CODES or status >= 500:
+            raise TransientAwsError(f"{what}: {code} {message}".strip()) from error
+        if code == "EntityNotFoundException":
+            raise TableNotFound(f"{what}: {message}") from error
+        raise
+    except (ConnectionError, HTTPClientError) as error:  # timeouts and resets after botocore's retries
+        raise TransientAwsError(f"{what}: {error}") from error
+
+
+def s3_lister(s3: Any, bucket: str) -> Lister:
+    """ListObjectsV2 with a delimiter, every page (at most 1,000 entries a page)."""
+
+    def children(prefix: str) -> Iterator[tuple[str, bool]]:
+        with translated_errors(f"listing s3://{bucket}/{prefix}"):
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+                for common in page.get("CommonPrefixes", []):
+                    yield common["Prefix"], True
+                for obj in page.get("Contents", []):
+                    yield obj["Key"], False
+
+    return children
+
+
+def get_table(glue: Any, database: str, table: str) -> dict[str, Any]:
+    with translated_errors(f"reading table {database}.{table}"):
+        result: dict[str, Any] = glue.get_table(DatabaseName=database, Name=table)["Table"]
+        return result
+
+
+def partition_values(
+    glue: Any, database: str, table: str, expression: str, *, expected_size: int = 0
+) -> Iterator[list[str]]:
+    """Values of every partition matching `expression`; parallel segments when the window is large."""
+    segments = min(MAX_SEGMENTS, max(1, expected_size // SEGMENT_THRESHOLD))
+
+    def one_segment(segment: int) -> list[list[str]]:
+        kwargs: dict[str, Any] = {
+            "DatabaseName": database, "TableName": table, "Expression": expression, "ExcludeColumnSchema": True,
+        }
+        if segments > 1:
+            kwargs["Segment"] = {"SegmentNumber": segment, "TotalSegments": segments}
+        values: list[list[str]] = []
+        with translated_errors(f"listing partitions of {database}.{table}"):
+            for page in glue.get_paginator("get_partitions").paginate(**kwargs):
+                values.extend(p["Values"] for p in page.get("Partitions", []))
+        return values
+
+    if segments == 1:
+        yield from one_segment(0)
+        return
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        for values in pool.map(one_segment, range(segments)):
+            yield from values
+
+
+def put_text(s3: Any, bucket: str, key: str, text: str, content_type: str = "text/plain") -> None:
+    with translated_errors(f"writing s3://{bucket}/{key}"):
+        s3.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType=content_type)
+
+
+def get_text(s3: Any, bucket: str, key: str) -> str:
+    with translated_errors(f"reading s3://{bucket}/{key}"):
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body.decode()
+
+
+def put_json(s3: Any, bucket: str, key: str, data: Any) -> None:
+    put_text(s3, bucket, key, json.dumps(data, separators=(",", ":")), "application/json")
+
+
+def get_json(s3: Any, bucket: str, key: str) -> Any:
+    return json.loads(get_text(s3, bucket, key))
+
+

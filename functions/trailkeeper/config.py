@@ -1,0 +1,125 @@
+"""The deployment's configuration, read once from the environment into a frozen object.
+
+Field names are the environment variable names set by template.yaml, so a reader can grep one
+for the other. Anything unusable fails at start-up with ConfigurationError, not at 3 a.m. in SQL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from trailkeeper import allowlist
+from trailkeeper.errors import ConfigurationError
+
+ATHENA_QUERY_LIMIT_BYTES = 262_144
+# A statement travels once through a Step Functions state (whose input is also capped at 262,144
+# bytes) on its way to Athena, so the default leaves room for the small JSON envelope around it.
+DEFAULT_MAX_STATEMENT_BYTES = ATHENA_QUERY_LIMIT_BYTES - 1_024
+MIN_STATEMENT_BYTES = 1_024
+
+
+@dataclass(frozen=True)
+class Settings:
+    TRAIL_BUCKET: str
+    TRAIL_PREFIX: str
+    ORGANIZATION_ID: str | None
+    ACCOUNT_ALLOWLIST: frozenset[str] | None
+    REGION_ALLOWLIST: frozenset[str] | None
+    DATABASE_NAME: str
+    TABLE_NAME: str
+    RESULTS_BUCKET: str
+    LOOKBACK_DAYS: int
+    MAX_STATEMENT_BYTES: int
+
+    @property
+    def logs_root(self) -> str:
+        """Key prefix under which account folders sit: `[prefix/]AWSLogs/[o-org/]`."""
+        parts = [self.TRAIL_PREFIX] if self.TRAIL_PREFIX else []
+        parts.append("AWSLogs")
+        if self.ORGANIZATION_ID:
+            parts.append(self.ORGANIZATION_ID)
+        return "/".join(parts) + "/"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            TRAIL_BUCKET=_bucket(env, "TRAIL_BUCKET"),
+            TRAIL_PREFIX=_prefix(env.get("TRAIL_PREFIX", "")),
+            ORGANIZATION_ID=_organization_id(env.get("ORGANIZATION_ID", "")),
+            ACCOUNT_ALLOWLIST=_allowlist(env, "ACCOUNT_ALLOWLIST", allowlist.is_account_id, "12-digit account id"),
+            REGION_ALLOWLIST=_allowlist(env, "REGION_ALLOWLIST", allowlist.is_region, "region name"),
+            DATABASE_NAME=_glue_name(env, "DATABASE_NAME"),
+            TABLE_NAME=_glue_name(env, "TABLE_NAME"),
+            RESULTS_BUCKET=_bucket(env, "RESULTS_BUCKET"),
+            LOOKBACK_DAYS=_int(env, "LOOKBACK_DAYS", default=3, low=0, high=90),
+            MAX_STATEMENT_BYTES=_int(
+                env, "MAX_STATEMENT_BYTES", default=DEFAULT_MAX_STATEMENT_BYTES,
+                low=MIN_STATEMENT_BYTES, high=ATHENA_QUERY_LIMIT_BYTES,
+            ),
+        )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    if not value:
+        raise ConfigurationError(f"{name} is not set")
+    return value
+
+
+def _bucket(env: Mapping[str, str], name: str) -> str:
+    value = _required(env, name)
+    if not allowlist.BUCKET.fullmatch(value):
+        raise ConfigurationError(f"{name}={value!r} is not a usable S3 bucket name")
+    return value
+
+
+def _glue_name(env: Mapping[str, str], name: str) -> str:
+    value = _required(env, name)
+    if not allowlist.GLUE_NAME.fullmatch(value):
+        raise ConfigurationError(f"{name}={value!r} must be lower-case letters, digits and underscores")
+    return value
+
+
+def _prefix(value: str) -> str:
+    if not allowlist.is_prefix(value):
+        raise ConfigurationError(
+            f"TRAIL_PREFIX={value!r} must be '/'-separated segments of letters, digits, '.', '_' or '-', "
+            "without leading, trailing or doubled '/'"
+        )
+    return value
+
+
+def _organization_id(value: str) -> str | None:
+    if value == "":
+        return None
+    if not allowlist.ORGANIZATION_ID.fullmatch(value):
+        raise ConfigurationError(f"ORGANIZATION_ID={value!r} is not an organization id like o-a1b2c3d4e5")
+    return value
+
+
+def _allowlist(env: Mapping[str, str], name: str, valid: object, what: str) -> frozenset[str] | None:
+    """Absent means 'no restriction'. Present but empty fails closed: it never means 'all'."""
+    if name not in env:
+        return None
+    items = [item.strip() for item in env[name].split(",") if item.strip()]
+    if not items:
+        raise ConfigurationError(f"{name} is set but lists nothing; remove it to allow all, or list values")
+    bad = [item for item in items if not valid(item)]  # type: ignore[operator]
+    if bad:
+        raise ConfigurationError(f"{name} has values that are not a {what}: {bad[:5]!r}")
+    return frozenset(items)
+
+
+def _int(env: Mapping[str, str], name: str, *, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit():
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name}={value} is outside {low}..{high}")
+    return value

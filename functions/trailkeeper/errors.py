@@ -1,0 +1,37 @@
+"""Named failures. The class name is the ASL error name that Retry/Catch match on, so keep them stable."""
+
+
+class TrailkeeperError(Exception):
+    """Base class; never raised itself."""
+
+
+class InvalidInput(TrailkeeperError):
+    """The execution input is malformed. Permanent: the execution ends, nothing is written."""
+
+
+class ConfigurationError(TrailkeeperError):
+    """The deployment's configuration (environment) is unusable. Permanent."""
+
+
+class UnsupportedPartitionScheme(TrailkeeperError):
+    """The table's partition keys are not one of the supported schemes. Permanent."""
+
+
+class TableNotFound(TrailkeeperError):
+    """The Glue database or table does not exist (dropped, or misconfigured). Permanent."""
+
+
+class TransientAwsError(TrailkeeperError):
+    """Throttling or a 5xx that outlived botocore's own retries. ASL retries it with backoff."""
+
+
+class PartitionsStillMissing(TrailkeeperError):
+    """After adding, some planned partitions are still absent from the catalog."""
+
+
+class PlanTooLarge(TrailkeeperError):
+    """A single execution would need more statements than one Map can run; use a sharded backfill."""
+
+
+class BaselineUnreadable(TrailkeeperError):
+    """A saved daily result exists but cannot be parsed; never treated as 'everything is new'."""

@@ -1,0 +1,197 @@
+"""Execution input: the only two shapes accepted, checked field by field before anything runs.
+
+Scheduled (EventBridge Scheduler):  {"time": "2024-01-05T02:00:00Z"}
+Report re-run for one day:          {"report_date": "2024-01-04"}
+Backfill (operator):                {"start": "2024-01-01", "end": "2024-01-31",
+                                     "accounts": [...], "regions": [...], "dry_run": true}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from trailkeeper import allowlist
+from trailkeeper.errors import InvalidInput
+
+# CloudTrail launched in November 2013: nothing can exist before it.
+EARLIEST_DAY = dt.date(2013, 11, 1)
+# A backfill larger than ten years is a typo, not a plan (and an enumeration-cost attack).
+MAX_BACKFILL_DAYS = 3_660
+MAX_LISTED_ACCOUNTS = 10_000
+MAX_LISTED_REGIONS = 64
+SCHEDULER_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+
+NIGHTLY_KEYS = frozenset({"time"})
+REPORT_KEYS = frozenset({"report_date"})
+BACKFILL_KEYS = frozenset({"start", "end", "accounts", "regions", "dry_run"})
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A validated request: which days to reconcile, narrowed how, and which day to report on."""
+
+    mode: Literal["nightly", "backfill"]
+    start: dt.date
+    end: dt.date
+    accounts: frozenset[str] | None = None
+    regions: frozenset[str] | None = None
+    dry_run: bool = False
+    report_day: dt.date | None = None
+
+    @property
+    def days(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "accounts": sorted(self.accounts) if self.accounts is not None else None,
+            "regions": sorted(self.regions) if self.regions is not None else None,
+            "dry_run": self.dry_run,
+            "report_day": self.report_day.isoformat() if self.report_day else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunRequest:
+        """Re-read a request passed between states; it is validated again, never trusted."""
+        if not isinstance(data, dict) or data.get("mode") not in {"nightly", "backfill"}:
+            raise InvalidInput("request: expected the object ValidateInput produced")
+        start, end = _date(data, "start"), _date(data, "end")
+        report_day = None if data.get("report_day") is None else _date(data, "report_day")
+        return cls(
+            mode=data["mode"],
+            start=start,
+            end=end,
+            accounts=_listed(data, "accounts", allowlist.is_account_id, "12-digit account id", MAX_LISTED_ACCOUNTS),
+            regions=_listed(data, "regions", allowlist.is_region, "region name", MAX_LISTED_REGIONS),
+            dry_run=_bool(data, "dry_run"),
+            report_day=report_day,
+        )
+
+
+def parse_execution_input(raw: Any, *, lookback_days: int, today: dt.date) -> RunRequest:
+    """Validate an execution input; raise InvalidInput naming the field and what is wrong with it."""
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"input: expected a JSON object, got {_type_name(raw)}")
+    keys = set(raw)
+    if not keys:
+        raise InvalidInput("input: empty object; give {'time': ...} or {'start': ..., 'end': ...}")
+    if keys & BACKFILL_KEYS and not keys & (NIGHTLY_KEYS | REPORT_KEYS):
+        return _backfill(raw, today)
+    if keys & NIGHTLY_KEYS and not keys & (REPORT_KEYS | BACKFILL_KEYS):
+        _reject_unknown(raw, NIGHTLY_KEYS)
+        return _nightly(_scheduled_day(raw["time"]), lookback_days)
+    if keys & REPORT_KEYS and not keys & (NIGHTLY_KEYS | BACKFILL_KEYS):
+        _reject_unknown(raw, REPORT_KEYS)
+        report_day = _date(raw, "report_date")
+        _check_not_future(report_day, today, "report_date")
+        return _nightly(report_day + dt.timedelta(days=1), lookback_days)
+    unknown = sorted(keys - NIGHTLY_KEYS - REPORT_KEYS - BACKFILL_KEYS)
+    if unknown:
+        raise InvalidInput(f"{unknown[0]}: unknown field")
+    raise InvalidInput("input: mixes 'time', 'report_date' and backfill fields; give exactly one kind")
+
+
+def _nightly(run_day: dt.date, lookback_days: int) -> RunRequest:
+    """LookbackDays days ending yesterday, plus today and tomorrow (logs are queryable as they land)."""
+    return RunRequest(
+        mode="nightly",
+        start=run_day - dt.timedelta(days=lookback_days),
+        end=run_day + dt.timedelta(days=1),
+        report_day=run_day - dt.timedelta(days=1),
+    )
+
+
+def _backfill(raw: dict[str, Any], today: dt.date) -> RunRequest:
+    _reject_unknown(raw, BACKFILL_KEYS)
+    for required in ("start", "end"):
+        if required not in raw:
+            raise InvalidInput(f"{required}: required for a backfill")
+    start, end = _date(raw, "start"), _date(raw, "end")
+    if start > end:
+        raise InvalidInput(f"start: {start} is after end {end}")
+    if start < EARLIEST_DAY:
+        raise InvalidInput(f"start: {start} is before CloudTrail existed ({EARLIEST_DAY})")
+    _check_not_future(end, today + dt.timedelta(days=1), "end")
+    if (end - start).days + 1 > MAX_BACKFILL_DAYS:
+        raise InvalidInput(f"end: the range spans more than {MAX_BACKFILL_DAYS} days; split the backfill")
+    return RunRequest(
+        mode="backfill",
+        start=start,
+        end=end,
+        accounts=_listed(raw, "accounts", allowlist.is_account_id, "12-digit account id", MAX_LISTED_ACCOUNTS),
+        regions=_listed(raw, "regions", allowlist.is_region, "region name", MAX_LISTED_REGIONS),
+        dry_run=_bool(raw, "dry_run"),
+    )
+
+
+def _scheduled_day(value: Any) -> dt.date:
+    if not isinstance(value, str) or SCHEDULER_TIME.fullmatch(value) is None:
+        raise InvalidInput(f"time: {_shown(value)} is not a UTC timestamp like 2024-01-05T02:00:00Z")
+    try:
+        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").date()
+    except ValueError:
+        raise InvalidInput(f"time: {_shown(value)} is not a real date and time") from None
+
+
+def _date(raw: dict[str, Any], field: str) -> dt.date:
+    value = raw.get(field)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: expected a date string YYYY-MM-DD, got {_type_name(value)}")
+    if allowlist.ISO_DATE.fullmatch(value) is None:
+        raise InvalidInput(f"{field}: {_shown(value)} is not in the format YYYY-MM-DD")
+    day = allowlist.parse_iso_date(value)
+    if day is None:
+        raise InvalidInput(f"{field}: {_shown(value)} is not a real calendar date")
+    return day
+
+
+def _check_not_future(day: dt.date, latest: dt.date, field: str) -> None:
+    if day > latest:
+        raise InvalidInput(f"{field}: {day} is in the future (latest allowed {latest})")
+
+
+def _bool(raw: dict[str, Any], field: str) -> bool:
+    value = raw.get(field, False)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{field}: expected true or false, got {_type_name(value)}")
+    return value
+
+
+def _listed(raw: dict[str, Any], field: str, valid: Any, what: str, limit: int) -> frozenset[str] | None:
+    value = raw.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidInput(f"{field}: expected a list of strings, got {_type_name(value)}")
+    if not value:
+        raise InvalidInput(f"{field}: empty list; omit the field to include all")
+    if len(value) > limit:
+        raise InvalidInput(f"{field}: more than {limit} entries")
+    for item in value:
+        if not valid(item):
+            raise InvalidInput(f"{field}: {_shown(item)} is not a {what}")
+    return frozenset(value)
+
+
+def _reject_unknown(raw: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise InvalidInput(f"{_shown(unknown[0])}: unknown field")
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else {bool: "a boolean", int: "a number", float: "a number",
+                                          str: "a string", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__)
+
+
+def _shown(value: Any) -> str:
+    """A value quoted for an error message, cut short: messages end up in logs and notifications."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

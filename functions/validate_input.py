@@ -1,0 +1,22 @@
+"""ValidateInput: the first state. Rejects bad execution input (InvalidInput) before anything is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from trailkeeper.config import Settings
+from trailkeeper.inputs import parse_execution_input
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    settings = Settings.from_env()  # configuration errors surface here, at the first state
+    today = dt.datetime.now(dt.UTC).date()
+    request = parse_execution_input(event.get("input"), lookback_days=settings.LOOKBACK_DAYS, today=today)
+    logger.info("validated input", extra={"request": request.to_json()})
+    return request.to_json()
