@@ -1,0 +1,1 @@
+"""The daily new-activity report: query, parse, diff and render. Pure: the AWS edge lives elsewhere."""

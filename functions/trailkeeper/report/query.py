@@ -1,0 +1,78 @@
+"""The daily activity query: the versioned SQL file, filled with validated identifiers and parameters.
+
+Athena binds `?` ExecutionParameters by substituting them literally into the text, so each parameter
+is itself an SQL literal ('2024-01-05'). Every literal here is printed from a `datetime.date`, and the
+only identifiers put into the text are Glue names that passed the allow-list; nothing is escaped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from importlib import resources
+
+from trailkeeper import allowlist
+from trailkeeper.errors import ConfigurationError, UnsupportedPartitionScheme
+from trailkeeper.schemes import ORGANIZATION_KEYS, SINGLE_ACCOUNT_KEYS, TRAILKEEPER_KEYS
+
+SQL_FILE = "daily_activity.sql"
+TABLE_PLACEHOLDER = "{table}"
+FILTER_PLACEHOLDER = "{partition_filter}"
+
+
+def build_daily_activity_query(
+    database: str, table: str, partition_keys: tuple[str, ...], report_day: dt.date
+) -> tuple[str, list[str]]:
+    """(sql, execution_parameters) reading the partitions of `report_day` and the next day only.
+
+    The parameters are in the order of the `?` in the text: partition values first, then the day bounds.
+    """
+    for what, name in (("database", database), ("table", table)):
+        if not allowlist.GLUE_NAME.fullmatch(name):
+            raise ConfigurationError(f"{what} {name!r} must be lower-case letters, digits and underscores")
+    # datetime is a subclass of date, and its isoformat() would not be a day.
+    if type(report_day) is not dt.date:
+        raise TypeError(f"report_day must be a datetime.date, not {type(report_day).__name__}")
+    days = (report_day, report_day + dt.timedelta(days=1))
+    partition_filter, partition_params = _partition_filter(partition_keys, days)
+    sql = (
+        _template()
+        .replace(TABLE_PLACEHOLDER, f'"{database}"."{table}"')
+        .replace(FILTER_PLACEHOLDER, partition_filter)
+    )
+    return sql, [*partition_params, *(_literal(day.isoformat()) for day in days)]
+
+
+def _partition_filter(partition_keys: tuple[str, ...], days: tuple[dt.date, ...]) -> tuple[str, list[str]]:
+    keys = tuple(key.lower() for key in partition_keys)
+    if keys == TRAILKEEPER_KEYS:
+        return '"dt" IN (' + ", ".join("?" for _ in days) + ")", [_literal(day.isoformat()) for day in days]
+    if keys in (ORGANIZATION_KEYS, SINGLE_ACCOUNT_KEYS):
+        # One conjunction per day: correct across month and year ends, and Athena prunes on each.
+        terms = ['("year" = ? AND "month" = ? AND "day" = ?)' for _ in days]
+        params = [
+            _literal(value) for day in days for value in (f"{day.year:04d}", f"{day.month:02d}", f"{day.day:02d}")
+        ]
+        return " OR ".join(terms), params
+    raise UnsupportedPartitionScheme(
+        f"the daily activity query supports partition keys {TRAILKEEPER_KEYS}, {ORGANIZATION_KEYS} or "
+        f"{SINGLE_ACCOUNT_KEYS}; the table has {keys}"
+    )
+
+
+def _literal(value: str) -> str:
+    # Only ever called with digits and '-' printed from a date; checked so a future caller cannot slip.
+    if not all(ch.isascii() and (ch.isdigit() or ch == "-") for ch in value):
+        raise ValueError(f"refusing to make an SQL literal of {value!r}")
+    return f"'{value}'"
+
+
+@cache
+def _template() -> str:
+    text = resources.files("trailkeeper").joinpath("sql", SQL_FILE).read_text(encoding="utf-8")
+    for placeholder in (TABLE_PLACEHOLDER, FILTER_PLACEHOLDER):
+        if text.count(placeholder) != 1:
+            raise RuntimeError(f"sql/{SQL_FILE} must contain {placeholder} exactly once")
+    # The file's comments document it; the statement Athena receives is the SQL alone (a leading
+    # comment can confuse statement-type detection, and no comment can then hold a stray `?`).
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip() + "\n"

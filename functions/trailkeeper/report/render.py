@@ -1,0 +1,425 @@
+"""The report email: subject, HTML, plain-text twin and new_activity.csv, from an ActivityDiff.
+
+Every CloudTrail-derived value (and every S3 key from the reconciliation) is attacker-controlled text
+(../shared/notes/threats.md), so:
+- the subject is built from the configured title, the date and counts only;
+- text values lose control characters (Cc, and the line/paragraph separators Zl/Zp; replaced by a
+  space so words stay apart) and format characters (Cf: bidi overrides and isolates, zero-width marks;
+  removed), then are shortened visibly; HTML values get the same and are then `html.escape`d;
+- CSV cells keep their value but a cell that a spreadsheet would read as a formula gets a leading `'`
+  (OWASP "CSV injection"); the csv module does the quoting;
+- lists are capped ("and N more", with the S3 location of the full result), so thousands of distinct
+  rows cannot bury a real one or push the email past SES limits.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import io
+import itertools
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trailkeeper.report.activity import COLUMNS, ActivityRow
+from trailkeeper.report.diff import AccountRegion, ActivityDiff
+
+MAX_VALUE_CHARS = 120
+MAX_TITLE_CHARS = 80
+ANOMALY_SAMPLE = 5
+ELLIPSIS = "…"
+EMPTY = "(none)"
+# Cells a spreadsheet may evaluate: OWASP lists = + - @ TAB CR; LF is added for the same reason as CR.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_TO_SPACE = {"Cc", "Zl", "Zp"}
+_DROP = {"Cf"}
+
+
+@dataclass(frozen=True)
+class RenderedReport:
+    subject: str
+    text: str
+    html: str
+    csv: str  # new_activity.csv: every new row, not capped
+
+
+def render_report(
+    diff: ActivityDiff,
+    *,
+    report_day: dt.date,
+    reconciliation: Mapping[str, Any],
+    max_rows: int = 200,
+    full_result_uri: str,
+    title: str,
+) -> RenderedReport:
+    """Render one day's report.
+
+    `reconciliation` is the VerifyPartitions summary: `added` (partitions added tonight) and
+    `anomalies` = {`count`, `sample`: [{`kind`, `key`}]}; a missing field is shown as "not reported".
+    """
+    if max_rows < 0:
+        raise ValueError(f"max_rows must be 0 or more, not {max_rows}")
+    recon = _Reconciliation.read(reconciliation)
+    view = _View(diff, report_day, recon, max_rows, full_result_uri, title)
+    return RenderedReport(
+        subject=view.subject(), text=view.text(), html=view.html(), csv=new_activity_csv(diff.new_rows)
+    )
+
+
+def inert_text(value: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """`value` without control or format characters, at most `limit` characters plus a visible ellipsis."""
+    cleaned = "".join(_inert_char(ch) for ch in value)
+    return cleaned if len(cleaned) <= limit else cleaned[:limit] + ELLIPSIS
+
+
+def new_activity_csv(rows: Iterable[ActivityRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([
+            neutralise_cell(row.account), neutralise_cell(row.region), neutralise_cell(row.principal),
+            neutralise_cell(row.eventsource), neutralise_cell(row.eventname), row.events, row.errors,
+            neutralise_cell(row.first_seen), neutralise_cell(row.sample_source_ips),
+            neutralise_cell(row.sample_user_agents),
+        ])
+    return buffer.getvalue()
+
+
+def neutralise_cell(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def _inert_char(ch: str) -> str:
+    category = unicodedata.category(ch)
+    if category in _TO_SPACE:
+        return " "
+    if category in _DROP:
+        return ""
+    if category == "Cs":  # a lone surrogate cannot be encoded into the email at all
+        return "\ufffd"
+    return ch
+
+
+def _t(value: str) -> str:
+    """A value for the text twin."""
+    return inert_text(value) or EMPTY
+
+
+def _h(value: str) -> str:
+    """A value for the HTML body."""
+    return html.escape(_t(value), quote=True)
+
+
+@dataclass(frozen=True)
+class _Reconciliation:
+    added: int | None
+    anomaly_count: int | None
+    anomaly_sample: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def read(cls, summary: Mapping[str, Any]) -> _Reconciliation:
+        anomalies = summary.get("anomalies")
+        anomalies = anomalies if isinstance(anomalies, Mapping) else {}
+        sample = anomalies.get("sample")
+        items = sample if isinstance(sample, list) else []
+        return cls(
+            added=_count_or_none(summary.get("added")),
+            anomaly_count=_count_or_none(anomalies.get("count")),
+            anomaly_sample=tuple(
+                (str(item.get("kind", "")), str(item.get("key", "")))
+                for item in items[:ANOMALY_SAMPLE]
+                if isinstance(item, Mapping)
+            ),
+        )
+
+
+def _count_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _shown(value: int | None) -> str:
+    return "not reported" if value is None else f"{value:,}"
+
+
+def _plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {words or word + 's'}"
+
+
+@dataclass(frozen=True)
+class _View:
+    diff: ActivityDiff
+    day: dt.date
+    recon: _Reconciliation
+    max_rows: int
+    full_result_uri: str
+    title: str
+
+    # ---- shared wording -------------------------------------------------------------------------
+    def subject(self) -> str:
+        diff = self.diff
+        head = f"{inert_text(self.title, MAX_TITLE_CHARS) or 'trailkeeper'}: {self.day.isoformat()}"
+        if diff.baseline_state == "established":
+            parts = [f"baseline established, {_plural(diff.rows_today, 'activity row')}"]
+        elif diff.nothing_new:
+            parts = ["nothing new"]
+        else:
+            parts = [f"{len(diff.new_rows):,} new"]
+            if diff.went_silent:
+                parts.append(f"{len(diff.went_silent):,} went silent")
+            if diff.first_seen_accounts:
+                parts.append(_plural(len(diff.first_seen_accounts), "first-seen account"))
+            if diff.first_seen_regions:
+                parts.append(_plural(len(diff.first_seen_regions), "first-seen region"))
+        if self.recon.anomaly_count:
+            parts.append(_plural(self.recon.anomaly_count, "bucket anomaly", "bucket anomalies"))
+        return f"{head} - {', '.join(parts)}"
+
+    def baseline_line(self) -> str:
+        if self.diff.baseline_state == "established":
+            return "Baseline: none available; established today."
+        return f"Baseline: the previous {_plural(self.diff.baseline_days, 'day')} (union of their results)."
+
+    def totals_line(self) -> str:
+        d = self.diff
+        return (
+            f"Today: {_plural(d.rows_today, 'activity row')}, {_plural(d.events_today, 'event')}, "
+            f"{_plural(d.accounts_today, 'account')}, {_plural(d.regions_today, 'account-region')}."
+        )
+
+    def more_line(self, hidden: int, what: str) -> str:
+        return f"… and {hidden:,} more {what}; the full result is at {inert_text(self.full_result_uri, 1024)}"
+
+    def nothing_new_line(self) -> str:
+        return (
+            f"Nothing new on {self.day.isoformat()}: all {_plural(self.diff.rows_today, 'activity row')} were "
+            f"already in the baseline, and no account or region went silent or appeared for the first time."
+        )
+
+    def established_line(self) -> str:
+        return (
+            f"Baseline established: no previous result was available to compare with, so nothing is "
+            f"reported as new for {self.day.isoformat()}. Today's result becomes the next baseline."
+        )
+
+    def silent_line(self, pair: AccountRegion, value: Callable[[str], str]) -> str:
+        account, region = value(pair[0]), value(pair[1])
+        return f"{account} {region}: events in the baseline, none on {self.day.isoformat()} - stopped logging?"
+
+    def capped(self, items: Sequence[Any]) -> tuple[Sequence[Any], int]:
+        return items[: self.max_rows], max(0, len(items) - self.max_rows)
+
+    # ---- text ---------------------------------------------------------------------------------------
+    def text(self) -> str:
+        d = self.diff
+        lines = [
+            inert_text(self.title, MAX_TITLE_CHARS) or "trailkeeper",
+            f"Daily activity report for {self.day.isoformat()} (UTC)",
+            "",
+            self.baseline_line(),
+            self.totals_line(),
+            "",
+        ]
+        if d.baseline_state == "established":
+            lines += ["== Baseline established ==", self.established_line(), ""]
+            lines += self._text_top()
+        elif d.nothing_new:
+            lines += [self.nothing_new_line(), ""]
+        else:
+            lines += self._text_new() + self._text_silent() + self._text_first_seen()
+        lines += self._text_reconciliation()
+        lines += [f"Full result: {inert_text(self.full_result_uri, 1024)}", ""]
+        return "\n".join(lines)
+
+    def _text_new(self) -> list[str]:
+        rows, hidden = self.capped(self.diff.new_rows)
+        lines = [f"== New activity: {_plural(len(self.diff.new_rows), 'row')} =="]
+        if not rows and not hidden:
+            lines.append("No new activity rows.")
+        for account, by_account in itertools.groupby(rows, key=lambda r: r.account):
+            lines.append(f"Account {_t(account)}")
+            for principal, group in itertools.groupby(by_account, key=lambda r: r.principal):
+                lines.append(f"  Principal {_t(principal)}")
+                for row in group:
+                    lines += [
+                        f"    - {_t(row.region)} {_t(row.eventsource)} {_t(row.eventname)}: "
+                        f"{_plural(row.events, 'event')}, {_plural(row.errors, 'error')}, "
+                        f"first at {_t(row.first_seen)}",
+                        f"      source IPs: {_t(row.sample_source_ips)}",
+                        f"      user agents: {_t(row.sample_user_agents)}",
+                    ]
+        if hidden:
+            lines.append(self.more_line(hidden, "new activity rows"))
+        return [*lines, ""]
+
+    def _text_silent(self) -> list[str]:
+        if not self.diff.went_silent:
+            return []
+        pairs, hidden = self.capped(self.diff.went_silent)
+        lines = [f"== Went silent (stopped logging?): {len(self.diff.went_silent):,} =="]
+        lines += [f"  {self.silent_line(pair, _t)}" for pair in pairs]
+        if hidden:
+            lines.append(self.more_line(hidden, "silent account-regions"))
+        return [*lines, ""]
+
+    def _text_first_seen(self) -> list[str]:
+        accounts, regions = self.diff.first_seen_accounts, self.diff.first_seen_regions
+        if not (accounts or regions):
+            return []
+        lines = ["== First seen =="]
+        if accounts:
+            shown, hidden = self.capped(accounts)
+            lines.append(f"  Accounts ({len(accounts):,}): {', '.join(_t(a) for a in shown)}")
+            if hidden:
+                lines.append(self.more_line(hidden, "first-seen accounts"))
+        if regions:
+            shown, hidden = self.capped(regions)
+            lines.append(f"  Regions ({len(regions):,}):")
+            for account, pairs in itertools.groupby(shown, key=lambda pair: pair[0]):
+                lines.append(f"    {_t(account)}: {', '.join(_t(region) for _, region in pairs)}")
+            if hidden:
+                lines.append(self.more_line(hidden, "first-seen regions"))
+        return [*lines, ""]
+
+    def _text_top(self) -> list[str]:
+        if not self.diff.top_today:
+            return ["No activity today.", ""]
+        lines = [f"Busiest {len(self.diff.top_today)} activity rows today:"]
+        lines += [
+            f"  - {_t(r.account)} {_t(r.region)} {_t(r.principal)} {_t(r.eventsource)} {_t(r.eventname)}: "
+            f"{_plural(r.events, 'event')}"
+            for r in self.diff.top_today
+        ]
+        return [*lines, ""]
+
+    def _text_reconciliation(self) -> list[str]:
+        lines = [
+            "== Reconciliation ==",
+            f"  Partitions added: {_shown(self.recon.added)}",
+            f"  Bucket anomalies (unexpected keys, ignored): {_shown(self.recon.anomaly_count)}",
+        ]
+        lines += [f"    - {_t(kind)}: {_t(key)}" for kind, key in self.recon.anomaly_sample]
+        return [*lines, ""]
+
+    # ---- HTML ---------------------------------------------------------------------------------------
+    def html(self) -> str:
+        d = self.diff
+        title = html.escape(inert_text(self.title, MAX_TITLE_CHARS) or "trailkeeper", quote=True)
+        parts = [
+            "<!DOCTYPE html>",
+            '<html><head><meta charset="utf-8">',
+            f"<title>{title}</title>",
+            "<style>table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
+            "text-align:left;vertical-align:top}tr.account th{background:#eee}"
+            "tr.principal td{background:#f7f7f7;font-weight:bold}</style>",
+            "</head><body>",
+            f"<h1>{title}</h1>",
+            f"<p>Daily activity report for {self.day.isoformat()} (UTC)</p>",
+            f"<p>{html.escape(self.baseline_line())}<br>{html.escape(self.totals_line())}</p>",
+        ]
+        if d.baseline_state == "established":
+            parts += ["<h2>Baseline established</h2>", f"<p>{html.escape(self.established_line())}</p>"]
+            parts += self._html_top()
+        elif d.nothing_new:
+            parts.append(f"<p>{html.escape(self.nothing_new_line())}</p>")
+        else:
+            parts += self._html_new() + self._html_silent() + self._html_first_seen()
+        parts += self._html_reconciliation()
+        parts += [
+            f"<p>Full result: <code>{html.escape(inert_text(self.full_result_uri, 1024), quote=True)}</code></p>",
+            "</body></html>",
+            "",
+        ]
+        return "\n".join(parts)
+
+    def _html_more(self, hidden: int, what: str) -> str:
+        return f"<p>{html.escape(self.more_line(hidden, what), quote=True)}</p>"
+
+    def _html_new(self) -> list[str]:
+        rows, hidden = self.capped(self.diff.new_rows)
+        parts = [f"<h2>New activity: {_plural(len(self.diff.new_rows), 'row')}</h2>"]
+        if rows:
+            parts.append(
+                "<table><thead><tr><th>Region</th><th>Event source</th><th>Event name</th><th>Events</th>"
+                "<th>Errors</th><th>First seen (UTC)</th><th>Source IPs (sample)</th>"
+                "<th>User agents (sample)</th></tr></thead><tbody>"
+            )
+            for account, by_account in itertools.groupby(rows, key=lambda r: r.account):
+                parts.append(f'<tr class="account"><th colspan="8">Account {_h(account)}</th></tr>')
+                for principal, group in itertools.groupby(by_account, key=lambda r: r.principal):
+                    parts.append(f'<tr class="principal"><td colspan="8">{_h(principal)}</td></tr>')
+                    parts += [
+                        f"<tr><td>{_h(r.region)}</td><td>{_h(r.eventsource)}</td><td>{_h(r.eventname)}</td>"
+                        f"<td>{r.events:,}</td><td>{r.errors:,}</td><td>{_h(r.first_seen)}</td>"
+                        f"<td>{_h(r.sample_source_ips)}</td><td>{_h(r.sample_user_agents)}</td></tr>"
+                        for r in group
+                    ]
+            parts.append("</tbody></table>")
+        elif not hidden:
+            parts.append("<p>No new activity rows.</p>")
+        if hidden:
+            parts.append(self._html_more(hidden, "new activity rows"))
+        return parts
+
+    def _html_silent(self) -> list[str]:
+        if not self.diff.went_silent:
+            return []
+        pairs, hidden = self.capped(self.diff.went_silent)
+        parts = [f"<h2>Went silent (stopped logging?): {len(self.diff.went_silent):,}</h2><ul>"]
+        parts += [f"<li>{self.silent_line(pair, _h)}</li>" for pair in pairs]
+        parts.append("</ul>")
+        if hidden:
+            parts.append(self._html_more(hidden, "silent account-regions"))
+        return parts
+
+    def _html_first_seen(self) -> list[str]:
+        accounts, regions = self.diff.first_seen_accounts, self.diff.first_seen_regions
+        if not (accounts or regions):
+            return []
+        parts = ["<h2>First seen</h2>"]
+        if accounts:
+            shown, hidden = self.capped(accounts)
+            parts.append(f"<p>Accounts ({len(accounts):,}): {', '.join(_h(a) for a in shown)}</p>")
+            if hidden:
+                parts.append(self._html_more(hidden, "first-seen accounts"))
+        if regions:
+            shown, hidden = self.capped(regions)
+            parts.append(f"<p>Regions ({len(regions):,}):</p><ul>")
+            for account, pairs in itertools.groupby(shown, key=lambda pair: pair[0]):
+                parts.append(f"<li>{_h(account)}: {', '.join(_h(region) for _, region in pairs)}</li>")
+            parts.append("</ul>")
+            if hidden:
+                parts.append(self._html_more(hidden, "first-seen regions"))
+        return parts
+
+    def _html_top(self) -> list[str]:
+        if not self.diff.top_today:
+            return ["<p>No activity today.</p>"]
+        parts = [
+            f"<p>Busiest {len(self.diff.top_today)} activity rows today:</p>",
+            "<table><thead><tr><th>Account</th><th>Region</th><th>Principal</th><th>Event source</th>"
+            "<th>Event name</th><th>Events</th></tr></thead><tbody>",
+        ]
+        parts += [
+            f"<tr><td>{_h(r.account)}</td><td>{_h(r.region)}</td><td>{_h(r.principal)}</td>"
+            f"<td>{_h(r.eventsource)}</td><td>{_h(r.eventname)}</td><td>{r.events:,}</td></tr>"
+            for r in self.diff.top_today
+        ]
+        parts.append("</tbody></table>")
+        return parts
+
+    def _html_reconciliation(self) -> list[str]:
+        parts = [
+            "<h2>Reconciliation</h2><ul>",
+            f"<li>Partitions added: {_shown(self.recon.added)}</li>",
+            f"<li>Bucket anomalies (unexpected keys, ignored): {_shown(self.recon.anomaly_count)}",
+        ]
+        if self.recon.anomaly_sample:
+            parts.append("<ul>")
+            parts += [f"<li>{_h(kind)}: <code>{_h(key)}</code></li>" for kind, key in self.recon.anomaly_sample]
+            parts.append("</ul>")
+        parts.append("</li></ul>")
+        return parts

@@ -1,0 +1,76 @@
+"""Shared test helpers: the template and ASL as written (tests read them instead of restating them)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import cfn_yaml
+
+from trailkeeper.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@cache
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = cfn_yaml.load(str(TEMPLATE))
+    return loaded
+
+
+def state_machine_resource() -> dict[str, Any]:
+    machines = [r for r in template()["Resources"].values() if r["Type"] == "AWS::Serverless::StateMachine"]
+    assert len(machines) == 1
+    return machines[0]
+
+
+def asl_text() -> str:
+    return (ROOT / state_machine_resource()["Properties"]["DefinitionUri"]).read_text()
+
+
+def asl() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(asl_text())
+    return loaded
+
+
+def table_input() -> dict[str, Any]:
+    """The CloudTrail table exactly as template.yaml declares it, as a Glue TableInput (names resolved)."""
+    table = dict(template()["Resources"]["CloudTrailTable"]["Properties"]["TableInput"])
+    table["Name"] = template()["Parameters"]["TableName"]["Default"]
+    storage = dict(table["StorageDescriptor"])
+    storage["Location"] = "s3://trail-bucket/AWSLogs/"
+    table["StorageDescriptor"] = storage
+    return json.loads(json.dumps(table))
+
+
+def aws_fixture(name: str) -> Any:
+    """A captured AWS response shape (tests/fixtures/aws/<name>.json)."""
+    return json.loads((FIXTURES / "aws" / f"{name}.json").read_text())
+
+
+BASE_ENV = {
+    "TRAIL_BUCKET": "trail-bucket",
+    "TRAIL_PREFIX": "",
+    "ORGANIZATION_ID": "o-exampleorg1",
+    "DATABASE_NAME": "trailkeeper",
+    "TABLE_NAME": "cloudtrail",
+    "RESULTS_BUCKET": "results-bucket",
+    "LOOKBACK_DAYS": "3",
+}
+
+
+def make_settings(**overrides: str) -> Settings:
+    return Settings.from_env({**BASE_ENV, **overrides})
+
+
+def put_logs(s3: Any, *keys: str) -> None:
+    for key in keys:
+        s3.put_object(Bucket="trail-bucket", Key=key, Body=b"{}")
+
+
+def log_key(account: str, region: str, day: str = "2024/01/05", root: str = "AWSLogs/o-exampleorg1/") -> str:
+    return f"{root}{account}/CloudTrail/{region}/{day}/{account}_CloudTrail_{region}_x.json.gz"

@@ -1,0 +1,105 @@
+"""Contract between statemachine/*.asl.json, template.yaml and the handlers — read, never restated."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.helpers import ROOT, asl, asl_text, state_machine_resource, template
+from trailkeeper import errors
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9:]+)\}")
+
+
+def all_states(states: dict[str, Any], enclosing: tuple[dict[str, Any], ...] = ()) -> Iterator[tuple[str, dict[str, Any], tuple[dict[str, Any], ...]]]:
+    """Every state with the Map/Parallel states that enclose it (outermost first)."""
+    for name, state in states.items():
+        yield name, state, enclosing
+        inner = state.get("ItemProcessor") or state.get("Iterator")
+        if inner:
+            yield from all_states(inner["States"], (*enclosing, state))
+        for branch in state.get("Branches", []):
+            yield from all_states(branch["States"], (*enclosing, state))
+
+
+TASKS = [(name, state, enclosing) for name, state, enclosing in all_states(asl()["States"]) if state["Type"] == "Task"]
+
+
+def test_every_placeholder_has_a_substitution_and_every_substitution_is_used() -> None:
+    used = set(PLACEHOLDER.findall(asl_text()))
+    substitutions = set(state_machine_resource()["Properties"]["DefinitionSubstitutions"])
+    assert used == substitutions
+
+
+@pytest.mark.parametrize(("name", "state"), [(n, s) for n, s, _ in TASKS], ids=[n for n, _, _ in TASKS])
+def test_every_task_retries_transient_errors_with_backoff(name: str, state: dict[str, Any]) -> None:
+    assert state.get("Retry"), f"{name} has no Retry"
+    for retrier in state["Retry"]:
+        assert retrier["ErrorEquals"] != ["States.ALL"], f"{name} retries permanent errors too"
+        assert retrier.get("BackoffRate", 1) > 1 and retrier.get("JitterStrategy") == "FULL"
+
+
+@pytest.mark.parametrize(("name", "state", "enclosing"), TASKS, ids=[n for n, _, _ in TASKS])
+def test_every_task_failure_reaches_the_failure_notification(name: str, state: dict[str, Any],
+                                                             enclosing: tuple[dict[str, Any], ...]) -> None:
+    catchers = state.get("Catch") or (enclosing[0].get("Catch") if enclosing else None)
+    assert catchers, f"{name} has no Catch (nor an enclosing Map with one)"
+    catch_all = [c for c in catchers if "States.ALL" in c["ErrorEquals"]]
+    assert catch_all and catch_all[-1]["Next"] in {"NotifyFailure", "Failed"}
+
+
+def test_failure_notification_ends_in_a_fail_state_with_the_original_error() -> None:
+    states = asl()["States"]
+    assert states["NotifyFailure"]["Next"] == "Failed"
+    assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.Error", "CausePath": "$.Cause"}
+
+
+def test_invalid_input_ends_the_execution_at_the_first_state() -> None:
+    states = asl()["States"]
+    first = states[asl()["StartAt"]]
+    rejecting = [c for c in first["Catch"] if c["ErrorEquals"] == ["InvalidInput"]]
+    assert rejecting and states[rejecting[0]["Next"]]["Type"] == "Fail"
+    assert first["Catch"].index(rejecting[0]) == 0
+
+
+def test_asl_error_names_are_exception_classes_of_trailkeeper() -> None:
+    ours = {name for name, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, Exception)}
+    named = {e for _, s, _ in TASKS for r in s.get("Retry", []) + s.get("Catch", []) for e in r["ErrorEquals"]}
+    custom = {e for e in named if "." not in e}
+    assert custom <= ours
+
+
+def test_no_state_maps_over_partition_lists_or_query_rows() -> None:
+    maps = [s for _, s, _ in all_states(asl()["States"]) if s["Type"] == "Map"]
+    assert maps
+    for state in maps:
+        assert state["ItemsPath"] == "$.batch.indexes"  # small integers; statements themselves stay in S3
+        assert state.get("ResultPath") is None  # iteration results are dropped, not accumulated
+
+
+def test_lambda_tasks_name_template_functions_whose_handlers_exist() -> None:
+    resources = template()["Resources"]
+    substitutions = state_machine_resource()["Properties"]["DefinitionSubstitutions"]
+    globals_function = template()["Globals"]["Function"]
+    lambda_resources = [s["Resource"] for _, s, _ in TASKS if s["Resource"].endswith("FunctionArn}")]
+    assert lambda_resources
+    for resource in lambda_resources:
+        logical_id = substitutions[PLACEHOLDER.fullmatch(resource).group(1)]["Fn::GetAtt"][0]  # type: ignore[union-attr]
+        function = resources[logical_id]["Properties"]
+        module_name, function_name = function["Handler"].rsplit(".", 1)
+        path = ROOT / function.get("CodeUri", globals_function["CodeUri"]) / f"{module_name}.py"
+        spec = importlib.util.spec_from_file_location(f"contract_{module_name}", path)
+        assert spec and spec.loader, f"{path} missing"
+        source = path.read_text()
+        assert f"def {function_name}(" in source
+
+
+def test_statement_limit_parameter_leaves_room_for_the_state_payload() -> None:
+    parameter = template()["Parameters"]["MaxStatementBytes"]
+    assert parameter["MaxValue"] == 262_144
+    assert parameter["Default"] <= 262_144 - 1_024

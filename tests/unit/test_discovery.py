@@ -1,0 +1,95 @@
+"""Discovery in the trail bucket: both layouts, every page, anomalies counted and never passed on."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import log_key, make_settings, put_logs
+from trailkeeper.aws import s3_lister
+from trailkeeper.discovery import ANOMALY_SAMPLE, discover
+from trailkeeper.reconcile import Clients
+
+A1, A2 = "111111111111", "222222222222"
+ORG_ROOT = "AWSLogs/o-exampleorg1/"
+
+
+def test_organization_layout_yields_accounts_and_their_regions(aws: Clients) -> None:
+    put_logs(aws.s3, log_key(A1, "us-east-1"), log_key(A1, "eu-west-1"), log_key(A2, "us-east-1"))
+    found = discover(s3_lister(aws.s3, "trail-bucket"), make_settings())
+    assert found.regions_by_account == {A1: ("eu-west-1", "us-east-1"), A2: ("us-east-1",)}
+    assert found.anomaly_count == 0
+
+
+def test_account_layout_with_key_prefix_yields_accounts(aws: Clients) -> None:
+    put_logs(aws.s3, log_key(A1, "ap-southeast-2", root="team/logs/AWSLogs/"))
+    settings = make_settings(ORGANIZATION_ID="", TRAIL_PREFIX="team/logs")
+    found = discover(s3_lister(aws.s3, "trail-bucket"), settings)
+    assert found.regions_by_account == {A1: ("ap-southeast-2",)}
+
+
+def test_listing_follows_every_page_past_one_thousand_prefixes(aws: Clients) -> None:
+    accounts = [f"{n:012d}" for n in range(1, 1_206)]
+    put_logs(aws.s3, *(log_key(account, "us-east-1") for account in accounts))
+    found = discover(s3_lister(aws.s3, "trail-bucket"), make_settings())
+    assert sorted(found.regions_by_account) == accounts
+
+
+HOSTILE_KEYS = {
+    "empty region segment": f"{ORG_ROOT}{A1}/CloudTrail//2024/01/01/x.json.gz",
+    "sql in region folder": f"{ORG_ROOT}{A1}/CloudTrail/us-east-1') LOCATION 's3://evil/'--/2024/01/01/x.json.gz",
+    "traversal segment": f"{ORG_ROOT}{A1}/CloudTrail/../../{A2}/CloudTrail/us-east-1/2024/01/01/x.json.gz",
+    "upper-case region": f"{ORG_ROOT}{A1}/CloudTrail/US-EAST-1/2024/01/01/x.json.gz",
+    "unknown region shape": f"{ORG_ROOT}{A1}/CloudTrail/us-east-9x/2024/01/01/x.json.gz",
+    "trailing space": f"{ORG_ROOT}{A1}/CloudTrail/eu-central-1 /2024/01/01/x.json.gz",
+    "object among regions": f"{ORG_ROOT}{A1}/CloudTrail/_SUCCESS",
+    "folder marker": f"{ORG_ROOT}{A1}/CloudTrail/",
+    "odd account folder": f"{ORG_ROOT}12345/CloudTrail/us-east-1/2024/01/01/x.json.gz",
+    "object among accounts": f"{ORG_ROOT}_SUCCESS",
+    "account folder with sql": f"{ORG_ROOT}111111111111'--/CloudTrail/us-east-1/2024/01/01/x.json.gz",
+}
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS.values(), ids=HOSTILE_KEYS.keys())
+def test_hostile_key_is_reported_as_an_anomaly_and_never_used(aws: Clients, key: str) -> None:
+    put_logs(aws.s3, log_key(A1, "us-east-1"), key)
+    found = discover(s3_lister(aws.s3, "trail-bucket"), make_settings())
+    assert found.regions_by_account == {A1: ("us-east-1",)}
+    assert found.anomaly_count == 1
+    assert found.anomaly_sample[0].key in key
+
+
+def test_digest_insight_and_config_siblings_are_not_regions(aws: Clients) -> None:
+    put_logs(aws.s3, log_key(A1, "us-east-1"),
+             f"{ORG_ROOT}{A1}/CloudTrail-Digest/us-east-1/2024/01/05/d.json.gz",
+             f"{ORG_ROOT}{A1}/CloudTrail-Insight/us-east-1/2024/01/05/i.json.gz",
+             f"{ORG_ROOT}{A1}/Config/us-east-1/2024/1/5/ConfigHistory/c.json.gz")
+    found = discover(s3_lister(aws.s3, "trail-bucket"), make_settings())
+    assert found.regions_by_account == {A1: ("us-east-1",)}
+
+
+def test_account_trail_beside_an_organization_trail_is_an_anomaly(aws: Clients) -> None:
+    put_logs(aws.s3, log_key(A1, "us-east-1"), log_key(A2, "us-east-1", root="AWSLogs/"))
+    found = discover(s3_lister(aws.s3, "trail-bucket"), make_settings(ORGANIZATION_ID=""))
+    assert found.regions_by_account == {A2: ("us-east-1",)}
+    assert [a.key for a in found.anomaly_sample] == ["AWSLogs/o-exampleorg1/"]
+
+
+def test_anomalies_are_all_counted_but_only_a_sample_is_kept(aws: Clients) -> None:
+    put_logs(aws.s3, *(f"{ORG_ROOT}{A1}/CloudTrail/odd-{n}/x" for n in range(ANOMALY_SAMPLE + 5)))
+    found = discover(s3_lister(aws.s3, "trail-bucket"), make_settings())
+    assert (found.anomaly_count, len(found.anomaly_sample)) == (ANOMALY_SAMPLE + 5, ANOMALY_SAMPLE)
+
+
+def test_configured_allow_lists_restrict_discovery(aws: Clients) -> None:
+    put_logs(aws.s3, log_key(A1, "us-east-1"), log_key(A1, "eu-west-1"), log_key(A2, "us-east-1"))
+    settings = make_settings(ACCOUNT_ALLOWLIST=A1, REGION_ALLOWLIST="eu-west-1")
+    found = discover(s3_lister(aws.s3, "trail-bucket"), settings)
+    assert found.regions_by_account == {A1: ("eu-west-1",)}
+    assert found.filtered_out == 2
+
+
+def test_input_lists_narrow_within_the_configured_allow_list(aws: Clients) -> None:
+    put_logs(aws.s3, log_key(A1, "us-east-1"), log_key(A2, "us-east-1"))
+    settings = make_settings(ACCOUNT_ALLOWLIST=A1)
+    found = discover(s3_lister(aws.s3, "trail-bucket"), settings, accounts=frozenset({A2}))
+    assert found.regions_by_account == {}

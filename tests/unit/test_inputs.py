@@ -1,0 +1,82 @@
+"""Execution input: one accepted shape per mode, every bad input rejected naming the field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+
+from tests.helpers import FIXTURES
+from trailkeeper.errors import InvalidInput
+from trailkeeper.inputs import RunRequest, parse_execution_input
+
+TODAY = dt.date(2024, 6, 1)
+BAD_INPUTS = {k: v for k, v in json.loads((FIXTURES / "bad_execution_inputs.json").read_text()).items() if k[0] != "_"}
+
+
+def parse(raw: Any, lookback_days: int = 3) -> RunRequest:
+    return parse_execution_input(raw, lookback_days=lookback_days, today=TODAY)
+
+
+@pytest.mark.parametrize(("raw", "field"), BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_is_rejected_naming_the_field(raw: Any, field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse(raw)
+    assert str(caught.value).split(":")[0].strip("'") == field
+
+
+def test_scheduled_window_is_lookback_days_before_yesterday_through_tomorrow() -> None:
+    request = parse({"time": "2024-03-10T01:30:00Z"})
+    assert (request.mode, request.start, request.end) == ("nightly", dt.date(2024, 3, 7), dt.date(2024, 3, 11))
+    assert request.report_day == dt.date(2024, 3, 9)
+
+
+def test_scheduled_window_crosses_a_year_boundary() -> None:
+    request = parse({"time": "2024-01-01T00:00:00Z"})
+    assert (request.start, request.end, request.report_day) == (
+        dt.date(2023, 12, 29), dt.date(2024, 1, 2), dt.date(2023, 12, 31))
+
+
+def test_scheduled_window_includes_a_leap_day() -> None:
+    request = parse({"time": "2024-03-01T02:00:00Z"}, lookback_days=2)
+    assert request.days == [dt.date(2024, 2, 28), dt.date(2024, 2, 29), dt.date(2024, 3, 1), dt.date(2024, 3, 2)]
+
+
+def test_scheduled_window_crosses_a_month_boundary_without_leap_day() -> None:
+    request = parse({"time": "2023-03-01T02:00:00Z"}, lookback_days=2)
+    assert request.days == [dt.date(2023, 2, 27), dt.date(2023, 2, 28), dt.date(2023, 3, 1), dt.date(2023, 3, 2)]
+
+
+def test_zero_lookback_covers_only_today_and_tomorrow() -> None:
+    request = parse({"time": "2024-03-10T01:30:00Z"}, lookback_days=0)
+    assert (request.start, request.end) == (dt.date(2024, 3, 10), dt.date(2024, 3, 11))
+
+
+def test_report_date_runs_the_night_after_that_day() -> None:
+    assert parse({"report_date": "2024-03-09"}) == parse({"time": "2024-03-10T05:00:00Z"})
+
+
+def test_backfill_accepts_a_range_with_narrowing_lists_and_dry_run() -> None:
+    request = parse({"start": "2024-02-28", "end": "2024-03-01", "accounts": ["111111111111"],
+                     "regions": ["eu-west-1"], "dry_run": True})
+    assert request.mode == "backfill" and request.dry_run
+    assert request.days == [dt.date(2024, 2, 28), dt.date(2024, 2, 29), dt.date(2024, 3, 1)]
+    assert request.accounts == {"111111111111"} and request.regions == {"eu-west-1"}
+    assert request.report_day is None
+
+
+def test_backfill_of_a_single_day_is_allowed() -> None:
+    assert parse({"start": "2024-01-05", "end": "2024-01-05"}).days == [dt.date(2024, 1, 5)]
+
+
+def test_request_survives_the_trip_between_states() -> None:
+    request = parse({"start": "2024-01-01", "end": "2024-01-31", "regions": ["us-east-1"]})
+    assert RunRequest.from_json(json.loads(json.dumps(request.to_json()))) == request
+
+
+def test_request_between_states_is_validated_again() -> None:
+    tampered = parse({"start": "2024-01-01", "end": "2024-01-02"}).to_json() | {"accounts": ["1' OR 1=1"]}
+    with pytest.raises(InvalidInput, match="accounts"):
+        RunRequest.from_json(tampered)

@@ -1,0 +1,75 @@
+"""Partition schemes: values, Glue expressions and recognition from the table's keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.helpers import make_settings, table_input
+from trailkeeper.errors import ConfigurationError, UnsupportedPartitionScheme
+from trailkeeper.schemes import ORGANIZATION_KEYS, SINGLE_ACCOUNT_KEYS, PartitionScheme, scheme_for_table
+
+REF = ("111111111111", "eu-west-1", "2024-02-29")
+
+
+def table_with(keys: tuple[str, ...], location: str = "s3://trail-bucket/AWSLogs/") -> dict[str, object]:
+    return {"Name": "t", "PartitionKeys": [{"Name": k, "Type": "string"} for k in keys],
+            "StorageDescriptor": {"Location": location}}
+
+
+def test_template_table_uses_the_trailkeeper_scheme() -> None:
+    scheme = scheme_for_table(table_input(), make_settings())
+    assert scheme.name == "trailkeeper"
+    assert scheme.values(REF) == REF
+
+
+def test_organization_scheme_splits_the_day() -> None:
+    scheme = scheme_for_table(table_with(ORGANIZATION_KEYS), make_settings())
+    assert scheme.values(REF) == ("111111111111", "eu-west-1", "2024", "02", "29")
+
+
+def test_single_account_scheme_takes_the_account_from_the_table_location() -> None:
+    location = "s3://trail-bucket/AWSLogs/o-exampleorg1/111111111111/CloudTrail/"
+    scheme = scheme_for_table(table_with(SINGLE_ACCOUNT_KEYS, location), make_settings())
+    assert scheme.fixed_account == "111111111111"
+    assert scheme.values(REF) == ("eu-west-1", "2024", "02", "29")
+    assert scheme.ref_from_values(["eu-west-1", "2024", "02", "29"]) == REF
+
+
+def test_single_account_table_outside_the_trail_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="LOCATION"):
+        scheme_for_table(table_with(SINGLE_ACCOUNT_KEYS, "s3://other-bucket/AWSLogs/111111111111/CloudTrail/"),
+                         make_settings())
+
+
+@pytest.mark.parametrize("keys", [("timestamp",), ("region", "dt"), ()], ids=["projection", "no account", "none"])
+def test_unknown_scheme_is_a_clear_start_up_error(keys: tuple[str, ...]) -> None:
+    with pytest.raises(UnsupportedPartitionScheme, match="supported"):
+        scheme_for_table(table_with(keys), make_settings())
+
+
+@pytest.mark.parametrize("keys", [("account", "region", "dt"), ORGANIZATION_KEYS], ids=["trailkeeper", "org"])
+def test_values_read_back_from_glue_give_the_same_partition(keys: tuple[str, ...]) -> None:
+    scheme = PartitionScheme("s", keys)
+    assert scheme.ref_from_values(list(scheme.values(REF))) == REF
+
+
+def test_malformed_glue_values_are_not_taken_for_a_partition() -> None:
+    scheme = PartitionScheme("s", ORGANIZATION_KEYS)
+    assert scheme.ref_from_values(["111111111111", "eu-west-1", "2024", "02", "30"]) is None
+    assert scheme.ref_from_values(["1111", "eu-west-1", "2024", "02", "01"]) is None
+
+
+def test_dt_expression_is_one_range() -> None:
+    scheme = PartitionScheme("s", ("account", "region", "dt"))
+    assert scheme.glue_expression(dt.date(2024, 1, 30), dt.date(2024, 2, 2)) == "dt BETWEEN '2024-01-30' AND '2024-02-02'"
+
+
+def test_year_month_day_expression_uses_whole_years_and_months() -> None:
+    scheme = PartitionScheme("s", ORGANIZATION_KEYS)
+    expression = scheme.glue_expression(dt.date(2023, 12, 30), dt.date(2025, 2, 3))
+    assert expression == (
+        "(year = '2023' AND month = '12' AND day BETWEEN '30' AND '31') OR (year = '2024') OR "
+        "(year = '2025' AND month = '01') OR (year = '2025' AND month = '02' AND day BETWEEN '01' AND '03')"
+    )
