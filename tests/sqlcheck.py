@@ -36,7 +36,8 @@ class _Reader:
             raise AssertionError(f"statement ended early; expected {text or kind}")
         token = self.tokens[self.at]
         if token.token_type.name != kind or (text is not None and token.text.upper() != text):
-            raise AssertionError(f"token {self.at}: expected {text or kind}, got {token.token_type.name} {token.text!r}")
+            got = f"{token.token_type.name} {token.text!r}"
+            raise AssertionError(f"token {self.at}: expected {text or kind}, got {got}")
         self.at += 1
         return token.text
 

@@ -16,7 +16,12 @@ from trailkeeper import errors
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9:]+)\}")
 
 
-def all_states(states: dict[str, Any], enclosing: tuple[dict[str, Any], ...] = ()) -> Iterator[tuple[str, dict[str, Any], tuple[dict[str, Any], ...]]]:
+State = dict[str, Any]
+
+
+def all_states(
+    states: dict[str, State], enclosing: tuple[State, ...] = ()
+) -> Iterator[tuple[str, State, tuple[State, ...]]]:
     """Every state with the Map/Parallel states that enclose it (outermost first)."""
     for name, state in states.items():
         yield name, state, enclosing

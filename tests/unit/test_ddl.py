@@ -32,9 +32,10 @@ def test_clause_parses_back_to_exactly_its_partition_and_location() -> None:
 
 
 def test_organization_scheme_clause_names_year_month_day() -> None:
-    clause = partition_clause(PartitionScheme("org", ORGANIZATION_KEYS), make_settings(), ("111111111111", "us-east-1", "2024-02-29"))
+    ref = ("111111111111", "us-east-1", "2024-02-29")
+    clause = partition_clause(PartitionScheme("org", ORGANIZATION_KEYS), make_settings(), ref)
     [added] = parse_add_partitions(HEADER + clause).partitions
-    assert added.values == {"account": "111111111111", "region": "us-east-1", "year": "2024", "month": "02", "day": "29"}
+    assert added.values == {"account": ref[0], "region": ref[1], "year": "2024", "month": "02", "day": "29"}
 
 
 @pytest.mark.parametrize("ref", [

@@ -29,7 +29,8 @@ def planned_partitions(aws_clients: Clients, summary: dict[str, Any]) -> list[tu
     found = []
     for index in range(summary["statements"]):
         sql = aws.get_text(aws_clients.s3, "results-bucket", f"{summary['statements_prefix']}{index}.sql")
-        found += [(p.values["account"], p.values["region"], p.values["dt"]) for p in parse_add_partitions(sql).partitions]
+        found += [(p.values["account"], p.values["region"], p.values["dt"])
+                  for p in parse_add_partitions(sql).partitions]
     return found
 
 

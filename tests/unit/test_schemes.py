@@ -63,7 +63,8 @@ def test_malformed_glue_values_are_not_taken_for_a_partition() -> None:
 
 def test_dt_expression_is_one_range() -> None:
     scheme = PartitionScheme("s", ("account", "region", "dt"))
-    assert scheme.glue_expression(dt.date(2024, 1, 30), dt.date(2024, 2, 2)) == "dt BETWEEN '2024-01-30' AND '2024-02-02'"
+    expression = scheme.glue_expression(dt.date(2024, 1, 30), dt.date(2024, 2, 2))
+    assert expression == "dt BETWEEN '2024-01-30' AND '2024-02-02'"
 
 
 def test_year_month_day_expression_uses_whole_years_and_months() -> None:
