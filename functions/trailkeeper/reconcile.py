@@ -1,21 +1,23 @@
 """Reconciliation: what partitions should exist, which Glue already has, and the DDL for the rest.
 
-The plan is written to the results bucket (statements and the missing list), and only keys and
-counts travel through the state machine, whose payloads are capped at 256 KiB.
+The plan is written to the results bucket (statements, and the (account, region) pairs for verify),
+and only keys and counts travel through the state machine, whose payloads are capped at 256 KiB.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from trailkeeper import allowlist, aws
 from trailkeeper.config import Settings
-from trailkeeper.ddl import pack_statements, partition_clause, statement_header
+from trailkeeper.ddl import pack_statements, statement_header
 from trailkeeper.discovery import Discovery, discover
 from trailkeeper.errors import InvalidInput, PartitionsStillMissing, PlanTooLarge
 from trailkeeper.inputs import RunRequest
-from trailkeeper.schemes import PartitionRef, PartitionScheme, scheme_for_table
+from trailkeeper.planner import ClauseBuilder, ExistingIndex, Pair, Window
+from trailkeeper.schemes import PartitionScheme, scheme_for_table
 
 # The AddPartitions Map iterates States.ArrayRange(0, count - 1, 1), which yields at most 1,000 items.
 MAX_STATEMENTS_PER_RUN = 1_000
@@ -41,26 +43,18 @@ def plan_run(request: RunRequest, settings: Settings, clients: Clients, run_id: 
     scheme = _scheme(settings, clients)
     found = discover(aws.s3_lister(clients.s3, settings.TRAIL_BUCKET), settings, request.accounts, request.regions)
     _keep_only_fixed_account(found, scheme)
-    days = [day.isoformat() for day in request.days]
-    expected = [
-        (account, region, day)
-        for account, regions in sorted(found.regions_by_account.items())
-        for region in regions
-        for day in days
-    ]
-    existing = _existing(scheme, settings, clients, request, len(expected))
-    missing = [ref for ref in expected if ref not in existing]
-
+    window = Window(request.start, request.end)
+    pairs = sorted((account, region) for account, regions in found.regions_by_account.items() for region in regions)
+    existing = _existing(scheme, window, settings, clients, expected=len(pairs) * len(window))
+    builder = ClauseBuilder(scheme, settings, window)
     header = statement_header(settings.DATABASE_NAME, settings.TABLE_NAME)
-    clauses = (partition_clause(scheme, settings, ref) for ref in missing)
-    statements = list(pack_statements(header, clauses, settings.MAX_STATEMENT_BYTES))
-    if len(statements) > MAX_STATEMENTS_PER_RUN:
-        raise PlanTooLarge(
-            f"{len(missing)} missing partitions need {len(statements)} statements; one execution runs at most "
-            f"{MAX_STATEMENTS_PER_RUN}. Narrow the backfill (fewer days or accounts)."
-        )
-    for index, statement in enumerate(statements):
-        aws.put_text(clients.s3, settings.RESULTS_BUCKET, f"{prefix}statements/{index}.sql", statement)
+
+    missing = sum(len(window) - sum(existing.bitmaps.get(pair, b"")) for pair in pairs)
+    _refuse_oversized(builder, pairs, existing, header, settings.MAX_STATEMENT_BYTES)
+    statements = 0
+    for statement in pack_statements(header, builder.missing_clauses(pairs, existing), settings.MAX_STATEMENT_BYTES):
+        aws.put_text(clients.s3, settings.RESULTS_BUCKET, f"{prefix}statements/{statements}.sql", statement)
+        statements += 1
 
     summary = {
         "mode": request.mode,
@@ -68,37 +62,42 @@ def plan_run(request: RunRequest, settings: Settings, clients: Clients, run_id: 
         "window": {"start": request.start.isoformat(), "end": request.end.isoformat()},
         "scheme": scheme.name,
         "accounts": len(found.regions_by_account),
-        "regions": len({r for regions in found.regions_by_account.values() for r in regions}),
-        "days": len(days),
-        "expected": len(expected),
-        "existing": len(expected) - len(missing),
-        "missing": len(missing),
+        "regions": len({region for _, region in pairs}),
+        "days": len(window),
+        "expected": len(pairs) * len(window),
+        "existing": len(pairs) * len(window) - missing,
+        "missing": missing,
         "added": 0,
-        "statements": len(statements),
+        "statements": statements,
         "statements_prefix": f"{prefix}statements/",
         "statements_location": f"s3://{settings.RESULTS_BUCKET}/{prefix}statements/",
         "anomalies": _anomalies(found),
         "filtered_out": found.filtered_out,
     }
-    aws.put_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}plan.json", {"summary": summary, "missing": missing})
+    aws.put_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}plan.json", {"summary": summary, "pairs": pairs})
     return summary
 
 
 def verify_run(request: RunRequest, settings: Settings, clients: Clients, run_id: str) -> dict[str, Any]:
-    """Every partition the plan found missing must now be in Glue; else PartitionsStillMissing."""
+    """Every expected partition of the plan must now be in Glue; else PartitionsStillMissing."""
     plan = aws.get_json(clients.s3, settings.RESULTS_BUCKET, f"{run_prefix(run_id)}plan.json")
     summary: dict[str, Any] = plan["summary"]
-    planned: list[PartitionRef] = [(a, r, d) for a, r, d in plan["missing"]]
-    if planned:
-        scheme = _scheme(settings, clients)
-        existing = _existing(scheme, settings, clients, request, summary["expected"])
-        still_missing = [ref for ref in planned if ref not in existing]
+    if summary["missing"]:
+        pairs: list[Pair] = [(account, region) for account, region in plan["pairs"]]
+        window = Window(request.start, request.end)
+        existing = _existing(_scheme(settings, clients), window, settings, clients, expected=summary["expected"])
+        still_missing = [
+            f"{account}/{region}/{day.isoformat()}"
+            for account, region in pairs
+            for index, day in enumerate(window.days)
+            if not existing.has((account, region), index)
+        ]
         if still_missing:
-            sample = ", ".join("/".join(ref) for ref in still_missing[:MISSING_SAMPLE])
             raise PartitionsStillMissing(
-                f"{len(still_missing)} of {len(planned)} partitions are still missing after adding, e.g. {sample}"
+                f"{len(still_missing)} of {summary['expected']} expected partitions are still missing after adding, "
+                f"e.g. {', '.join(still_missing[:MISSING_SAMPLE])}"
             )
-    return {**summary, "added": len(planned)}
+    return {**summary, "added": summary["missing"]}
 
 
 def _scheme(settings: Settings, clients: Clients) -> PartitionScheme:
@@ -107,13 +106,33 @@ def _scheme(settings: Settings, clients: Clients) -> PartitionScheme:
 
 
 def _existing(
-    scheme: PartitionScheme, settings: Settings, clients: Clients, request: RunRequest, expected_size: int
-) -> set[PartitionRef]:
-    values = aws.partition_values(
+    scheme: PartitionScheme, window: Window, settings: Settings, clients: Clients, expected: int
+) -> ExistingIndex:
+    index = ExistingIndex(scheme, window)
+    for values in aws.partition_values(
         clients.glue, settings.DATABASE_NAME, settings.TABLE_NAME,
-        scheme.glue_expression(request.start, request.end), expected_size=expected_size,
-    )
-    return {ref for v in values if (ref := scheme.ref_from_values(v)) is not None}
+        scheme.glue_expression(window.start, window.end), expected_size=expected,
+    ):
+        index.add(values)
+    return index
+
+
+def _refuse_oversized(
+    builder: ClauseBuilder, pairs: list[Pair], existing: ExistingIndex, header: str, limit: int
+) -> None:
+    """Fail before writing anything when the plan cannot fit one execution's Map."""
+    day_bytes = len(builder.day_values[0]) + len(builder.day_paths[0]) if builder.day_values else 0
+    clause_bytes = 0
+    for pair in pairs:
+        head, location = builder.pair_fragments(pair)
+        days_missing = len(builder.day_values) - sum(existing.bitmaps.get(pair, b""))
+        clause_bytes += days_missing * (len(head) + len(location) + day_bytes)
+    at_least = math.ceil(clause_bytes / (limit - len(header)))
+    if at_least > MAX_STATEMENTS_PER_RUN:
+        raise PlanTooLarge(
+            f"the missing partitions need at least {at_least} statements; one execution runs at most "
+            f"{MAX_STATEMENTS_PER_RUN}. Narrow the backfill (fewer days or accounts)."
+        )
 
 
 def _keep_only_fixed_account(found: Discovery, scheme: PartitionScheme) -> None:

@@ -9,16 +9,12 @@ Three schemes are in use and supported, recognised by the table's partition key 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from trailkeeper import allowlist
 from trailkeeper.config import Settings
 from trailkeeper.errors import ConfigurationError, UnsupportedPartitionScheme
-
-# (account, region, 'YYYY-MM-DD'): the scheme-independent identity of one partition.
-PartitionRef = tuple[str, str, str]
 
 TRAILKEEPER_KEYS = ("account", "region", "dt")
 ORGANIZATION_KEYS = ("account", "region", "year", "month", "day")
@@ -30,30 +26,6 @@ class PartitionScheme:
     name: str
     keys: tuple[str, ...]
     fixed_account: str | None = None  # the one account of a single-account table
-
-    def values(self, ref: PartitionRef) -> tuple[str, ...]:
-        account, region, day = ref
-        if self.keys == TRAILKEEPER_KEYS:
-            return (account, region, day)
-        year, month, dom = day[0:4], day[5:7], day[8:10]
-        if self.keys == ORGANIZATION_KEYS:
-            return (account, region, year, month, dom)
-        return (region, year, month, dom)
-
-    def ref_from_values(self, values: Sequence[str]) -> PartitionRef | None:
-        """The partition a Glue entry stands for, or None if its values are not well formed."""
-        if len(values) != len(self.keys):
-            return None
-        if self.keys == TRAILKEEPER_KEYS:
-            account, region, day = values
-        elif self.keys == ORGANIZATION_KEYS:
-            account, region = values[0], values[1]
-            day = f"{values[2]}-{values[3]}-{values[4]}"
-        else:
-            account, region = self.fixed_account or "", values[0]
-            day = f"{values[1]}-{values[2]}-{values[3]}"
-        ok = allowlist.is_account_id(account) and allowlist.is_region(region)
-        return (account, region, day) if ok and allowlist.parse_iso_date(day) else None
 
     def glue_expression(self, start: dt.date, end: dt.date) -> str:
         """A GetPartitions Expression selecting the days start..end (inclusive), compact for long ranges."""

@@ -98,7 +98,7 @@ def test_verify_fails_naming_what_is_still_missing(aws: Clients) -> None:
     put_logs(aws.s3, log_key(A1, "us-east-1"))
     plan_run(REQUEST, make_settings(), aws, "run-1")
     add_to_glue(aws.glue, (A1, "us-east-1", "2024-01-30"))
-    with pytest.raises(PartitionsStillMissing, match=r"2 of 3 .*111111111111/us-east-1/2024-01-31"):
+    with pytest.raises(PartitionsStillMissing, match=r"2 of 3 expected .*111111111111/us-east-1/2024-01-31"):
         verify_run(REQUEST, make_settings(), aws, "run-1")
 
 

@@ -10,8 +10,6 @@ from tests.helpers import make_settings, table_input
 from trailkeeper.errors import ConfigurationError, UnsupportedPartitionScheme
 from trailkeeper.schemes import ORGANIZATION_KEYS, SINGLE_ACCOUNT_KEYS, PartitionScheme, scheme_for_table
 
-REF = ("111111111111", "eu-west-1", "2024-02-29")
-
 
 def table_with(keys: tuple[str, ...], location: str = "s3://trail-bucket/AWSLogs/") -> dict[str, object]:
     return {"Name": "t", "PartitionKeys": [{"Name": k, "Type": "string"} for k in keys],
@@ -19,22 +17,17 @@ def table_with(keys: tuple[str, ...], location: str = "s3://trail-bucket/AWSLogs
 
 
 def test_template_table_uses_the_trailkeeper_scheme() -> None:
-    scheme = scheme_for_table(table_input(), make_settings())
-    assert scheme.name == "trailkeeper"
-    assert scheme.values(REF) == REF
+    assert scheme_for_table(table_input(), make_settings()).name == "trailkeeper"
 
 
-def test_organization_scheme_splits_the_day() -> None:
-    scheme = scheme_for_table(table_with(ORGANIZATION_KEYS), make_settings())
-    assert scheme.values(REF) == ("111111111111", "eu-west-1", "2024", "02", "29")
+def test_documented_organization_table_uses_the_organization_scheme() -> None:
+    assert scheme_for_table(table_with(ORGANIZATION_KEYS), make_settings()).name == "aws-organization"
 
 
 def test_single_account_scheme_takes_the_account_from_the_table_location() -> None:
     location = "s3://trail-bucket/AWSLogs/o-exampleorg1/111111111111/CloudTrail/"
     scheme = scheme_for_table(table_with(SINGLE_ACCOUNT_KEYS, location), make_settings())
-    assert scheme.fixed_account == "111111111111"
-    assert scheme.values(REF) == ("eu-west-1", "2024", "02", "29")
-    assert scheme.ref_from_values(["eu-west-1", "2024", "02", "29"]) == REF
+    assert (scheme.name, scheme.fixed_account) == ("aws-single-account", "111111111111")
 
 
 def test_single_account_table_outside_the_trail_is_a_configuration_error() -> None:
@@ -47,18 +40,6 @@ def test_single_account_table_outside_the_trail_is_a_configuration_error() -> No
 def test_unknown_scheme_is_a_clear_start_up_error(keys: tuple[str, ...]) -> None:
     with pytest.raises(UnsupportedPartitionScheme, match="supported"):
         scheme_for_table(table_with(keys), make_settings())
-
-
-@pytest.mark.parametrize("keys", [("account", "region", "dt"), ORGANIZATION_KEYS], ids=["trailkeeper", "org"])
-def test_values_read_back_from_glue_give_the_same_partition(keys: tuple[str, ...]) -> None:
-    scheme = PartitionScheme("s", keys)
-    assert scheme.ref_from_values(list(scheme.values(REF))) == REF
-
-
-def test_malformed_glue_values_are_not_taken_for_a_partition() -> None:
-    scheme = PartitionScheme("s", ORGANIZATION_KEYS)
-    assert scheme.ref_from_values(["111111111111", "eu-west-1", "2024", "02", "30"]) is None
-    assert scheme.ref_from_values(["1111", "eu-west-1", "2024", "02", "01"]) is None
 
 
 def test_dt_expression_is_one_range() -> None:

@@ -56,14 +56,14 @@ def parse_activity_csv(text: str, *, source: str = "activity result") -> list[Ac
         if header is None or tuple(header) != COLUMNS:
             shown = "no header" if header is None else _shown(",".join(header))
             raise BaselineUnreadable(f"{source}: expected header {','.join(COLUMNS)}, found {shown}")
-        return [_row(fields, source, reader.line_num) for fields in reader]
+        return [_row(fields, source, number) for number, fields in enumerate(reader, start=1)]
     except csv.Error as error:
         raise BaselineUnreadable(f"{source}: not a readable CSV near line {reader.line_num}: {error}") from error
 
 
-def _row(fields: list[str], source: str, line: int) -> ActivityRow:
+def _row(fields: list[str], source: str, number: int) -> ActivityRow:
     if len(fields) != len(COLUMNS):
-        raise BaselineUnreadable(f"{source} line {line}: {len(fields)} values, expected {len(COLUMNS)}")
+        raise BaselineUnreadable(f"{source} row {number}: {len(fields)} values, expected {len(COLUMNS)}")
     values = dict(zip(COLUMNS, fields, strict=True))
     return ActivityRow(
         account=values["account"],
@@ -71,18 +71,18 @@ def _row(fields: list[str], source: str, line: int) -> ActivityRow:
         principal=values["principal"],
         eventsource=values["eventsource"],
         eventname=values["eventname"],
-        events=_count(values, "events", source, line),
-        errors=_count(values, "errors", source, line),
+        events=_count(values, "events", source, number),
+        errors=_count(values, "errors", source, number),
         first_seen=values["first_seen"],
         sample_source_ips=values["sample_source_ips"],
         sample_user_agents=values["sample_user_agents"],
     )
 
 
-def _count(values: dict[str, str], column: str, source: str, line: int) -> int:
+def _count(values: dict[str, str], column: str, source: str, number: int) -> int:
     raw = values[column]
     if not _COUNT.fullmatch(raw):
-        raise BaselineUnreadable(f"{source} line {line}: {column} {_shown(raw)} is not a whole number")
+        raise BaselineUnreadable(f"{source} row {number}: {column} {_shown(raw)} is not a whole number")
     return int(raw)
 
 

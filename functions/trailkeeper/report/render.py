@@ -181,7 +181,9 @@ class _View:
     def baseline_line(self) -> str:
         if self.diff.baseline_state == "established":
             return "Baseline: none available; established today."
-        return f"Baseline: the previous {_plural(self.diff.baseline_days, 'day')} (union of their results)."
+        if self.diff.baseline_days == 1:
+            return "Baseline: the previous day's result."
+        return f"Baseline: the union of the previous {self.diff.baseline_days:,} days' results."
 
     def totals_line(self) -> str:
         d = self.diff
@@ -195,8 +197,8 @@ class _View:
 
     def nothing_new_line(self) -> str:
         return (
-            f"Nothing new on {self.day.isoformat()}: all {_plural(self.diff.rows_today, 'activity row')} were "
-            f"already in the baseline, and no account or region went silent or appeared for the first time."
+            f"Nothing new on {self.day.isoformat()}: every activity row ({self.diff.rows_today:,}) was already "
+            f"in the baseline, and no account or region went silent or appeared for the first time."
         )
 
     def established_line(self) -> str:

@@ -15,6 +15,7 @@
 -- is never NULL, so keys compare cleanly after the CSV round trip.
 -- Why sorted, capped samples: the same input gives the same row, byte for byte (diffs and tests).
 -- Every output expression is aliased: Athena would name the others _colN.
+-- count_if gets a never-NULL condition: engines differ on count_if over only NULLs (0 or NULL).
 WITH day_events AS (
     SELECT
         recipientaccountid AS account,
@@ -44,7 +45,7 @@ SELECT
     eventsource AS eventsource,
     eventname AS eventname,
     count(*) AS events,
-    count_if(errorcode <> '') AS errors,
+    count_if(coalesce(errorcode, '') <> '') AS errors,
     min(eventtime) AS first_seen,
     array_join(
         slice(array_sort(array_agg(DISTINCT sourceipaddress) FILTER (WHERE sourceipaddress <> '')), 1, 3),
