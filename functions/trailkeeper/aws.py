@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from trailkeeper.discovery import Lister
-from trailkeeper.errors import TableNotFound, TransientAwsError
+from trailkeeper.errors import EmailRejected, TableNotFound, TransientAwsError
 
 TRANSIENT_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
@@ -111,3 +111,62 @@ def get_json(s3: Any, bucket: str, key: str) -> Any:
     return json.loads(get_text(s3, bucket, key))
 
 
+
+
+SES_REJECTIONS = frozenset({
+    "MessageRejected", "MailFromDomainNotVerifiedException", "AccountSuspendedException",
+    "SendingPausedException", "NotFoundException", "BadRequestException",
+})
+
+
+@contextmanager
+def _rejections_named() -> Iterator[None]:
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in SES_REJECTIONS:
+            message = error.response["Error"].get("Message", "")
+            raise EmailRejected(f"SES refused the report: {code} {message}") from error
+        raise
+
+
+def put_text_if_absent(s3: Any, bucket: str, key: str, text: str, content_type: str = "text/plain") -> bool:
+    """Write once: True if this call created the object, False if it already existed (left untouched)."""
+    try:
+        with translated_errors(f"writing s3://{bucket}/{key}"):
+            s3.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType=content_type, IfNoneMatch="*")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"PreconditionFailed", "ConditionalRequestConflict"}:
+            return False
+        raise
+    return True
+
+
+def get_text_if_exists(s3: Any, bucket: str, key: str) -> str | None:
+    try:
+        return get_text(s3, bucket, key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            return None
+        raise
+
+
+def delete_object(s3: Any, bucket: str, key: str) -> None:
+    with translated_errors(f"deleting s3://{bucket}/{key}"):
+        s3.delete_object(Bucket=bucket, Key=key)
+
+
+def send_email(sesv2: Any, sender: str, recipients: tuple[str, ...], subject: str, text: str, html: str) -> str:
+    """SES v2 SendEmail with a text and an HTML part; returns the MessageId."""
+    with translated_errors("sending the report email"), _rejections_named():
+        response = sesv2.send_email(
+            FromEmailAddress=sender,
+            Destination={"ToAddresses": list(recipients)},
+            Content={"Simple": {
+                "Subject": {"Data": subject, "Charset": "UTF-8"},
+                "Body": {"Text": {"Data": text, "Charset": "UTF-8"}, "Html": {"Data": html, "Charset": "UTF-8"}},
+            }},
+        )
+        message_id: str = response["MessageId"]
+        return message_id

@@ -7,6 +7,7 @@ for the other. Anything unusable fails at start-up with ConfigurationError, not 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -123,3 +124,51 @@ def _int(env: Mapping[str, str], name: str, *, default: int, low: int, high: int
     if not low <= value <= high:
         raise ConfigurationError(f"{name}={value} is outside {low}..{high}")
     return value
+
+
+# One mailbox: local part and domain of plain characters. No display names, commas, spaces or line
+# breaks, so one configured value can never smuggle a second recipient or a header.
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+")
+TITLE = re.compile(r"[A-Za-z0-9 ._()-]{1,60}")
+SES_MAX_RECIPIENTS = 50
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Configuration of the daily report; read only by the report functions."""
+
+    REPORT_SENDER: str
+    REPORT_RECIPIENTS: tuple[str, ...]
+    REPORT_TITLE: str
+    BASELINE_DAYS: int
+    REPORT_MAX_ROWS: int
+    SEND_WHEN_NOTHING_NEW: bool
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ReportSettings:
+        env = os.environ if environ is None else environ
+        sender = _required(env, "REPORT_SENDER")
+        if not EMAIL.fullmatch(sender):
+            raise ConfigurationError(f"REPORT_SENDER={sender!r} is not a plain email address")
+        recipients = tuple(r.strip() for r in env.get("REPORT_RECIPIENTS", "").split(",") if r.strip())
+        if not recipients:
+            raise ConfigurationError("REPORT_RECIPIENTS lists nobody")
+        if len(recipients) > SES_MAX_RECIPIENTS:
+            raise ConfigurationError(f"REPORT_RECIPIENTS lists {len(recipients)}; SES takes at most 50 per message")
+        bad = [r for r in recipients if not EMAIL.fullmatch(r)]
+        if bad:
+            raise ConfigurationError(f"REPORT_RECIPIENTS has values that are not plain email addresses: {bad[:3]!r}")
+        title = env.get("REPORT_TITLE", "trailkeeper")
+        if not TITLE.fullmatch(title):
+            raise ConfigurationError(f"REPORT_TITLE={title!r} must be 1-60 letters, digits, spaces or ._()-")
+        send_when_nothing_new = env.get("SEND_WHEN_NOTHING_NEW", "true")
+        if send_when_nothing_new not in {"true", "false"}:
+            raise ConfigurationError(f"SEND_WHEN_NOTHING_NEW={send_when_nothing_new!r} must be true or false")
+        return cls(
+            REPORT_SENDER=sender,
+            REPORT_RECIPIENTS=recipients,
+            REPORT_TITLE=title,
+            BASELINE_DAYS=_int(env, "BASELINE_DAYS", default=1, low=1, high=30),
+            REPORT_MAX_ROWS=_int(env, "REPORT_MAX_ROWS", default=200, low=1, high=2_000),
+            SEND_WHEN_NOTHING_NEW=send_when_nothing_new == "true",
+        )

@@ -35,3 +35,7 @@ class PlanTooLarge(TrailkeeperError):
 
 class BaselineUnreadable(TrailkeeperError):
     """A saved daily result exists but cannot be parsed; never treated as 'everything is new'."""
+
+
+class EmailRejected(TrailkeeperError):
+    """SES refused the report (unverified identity, sandbox recipient, suspended sending). Permanent."""

@@ -1,7 +1,7 @@
 """Execution input: the only two shapes accepted, checked field by field before anything runs.
 
 Scheduled (EventBridge Scheduler):  {"time": "2024-01-05T02:00:00Z"}
-Report re-run for one day:          {"report_date": "2024-01-04"}
+Report re-run for one day:          {"report_date": "2024-01-04", "resend_report": false}
 Backfill (operator):                {"start": "2024-01-01", "end": "2024-01-31",
                                      "accounts": [...], "regions": [...], "dry_run": true}
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from trailkeeper import allowlist
@@ -25,7 +25,7 @@ MAX_LISTED_REGIONS = 64
 SCHEDULER_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 NIGHTLY_KEYS = frozenset({"time"})
-REPORT_KEYS = frozenset({"report_date"})
+REPORT_KEYS = frozenset({"report_date", "resend_report"})
 BACKFILL_KEYS = frozenset({"start", "end", "accounts", "regions", "dry_run"})
 
 
@@ -40,6 +40,7 @@ class RunRequest:
     regions: frozenset[str] | None = None
     dry_run: bool = False
     report_day: dt.date | None = None
+    resend_report: bool = False  # email the day's report again even if it was sent
 
     @property
     def days(self) -> list[dt.date]:
@@ -54,6 +55,7 @@ class RunRequest:
             "regions": sorted(self.regions) if self.regions is not None else None,
             "dry_run": self.dry_run,
             "report_day": self.report_day.isoformat() if self.report_day else None,
+            "resend_report": self.resend_report,
         }
 
     @classmethod
@@ -71,6 +73,7 @@ class RunRequest:
             regions=_listed(data, "regions", allowlist.is_region, "region name", MAX_LISTED_REGIONS),
             dry_run=_bool(data, "dry_run"),
             report_day=report_day,
+            resend_report=_bool(data, "resend_report"),
         )
 
 
@@ -90,10 +93,11 @@ def parse_execution_input(raw: Any, *, lookback_days: int, today: dt.date) -> Ru
         _reject_unknown(raw, REPORT_KEYS)
         report_day = _date(raw, "report_date")
         _check_not_future(report_day, today, "report_date")
-        return _nightly(report_day + dt.timedelta(days=1), lookback_days)
+        night = _nightly(report_day + dt.timedelta(days=1), lookback_days)
+        return replace(night, resend_report=_bool(raw, "resend_report"))
     unknown = sorted(keys - NIGHTLY_KEYS - REPORT_KEYS - BACKFILL_KEYS)
     if unknown:
-        raise InvalidInput(f"{unknown[0]}: unknown field")
+        raise InvalidInput(f"{_shown(unknown[0])}: unknown field")
     raise InvalidInput("input: mixes 'time', 'report_date' and backfill fields; give exactly one kind")
 
 

@@ -58,6 +58,10 @@ def test_report_date_runs_the_night_after_that_day() -> None:
     assert parse({"report_date": "2024-03-09"}) == parse({"time": "2024-03-10T05:00:00Z"})
 
 
+def test_report_date_may_ask_to_send_the_report_again() -> None:
+    assert parse({"report_date": "2024-03-09", "resend_report": True}).resend_report
+
+
 def test_backfill_accepts_a_range_with_narrowing_lists_and_dry_run() -> None:
     request = parse({"start": "2024-02-28", "end": "2024-03-01", "accounts": ["111111111111"],
                      "regions": ["eu-west-1"], "dry_run": True})

@@ -1,0 +1,205 @@
+"""Running trailkeeper's nights and backfills on the embedded runtime, over a directory of trail objects.
+
+The directory holds objects exactly as they sit in a trail bucket (`aws s3 sync s3://bucket DIR`).
+Night D is the scheduled execution whose report day is D: it starts on D+1 at the schedule's time,
+and sees the objects delivered by then (folders dated up to D+1). State is kept across nights.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localaws.runtime import EmbeddedAws, ExecutionResult
+
+# What the template's deploy-time parameters are when everything runs on this machine.
+LOCAL_PARAMETERS = {
+    "TrailBucketName": "trailkeeper-local-trail",
+}
+FOLDER_DAY = re.compile(r"/CloudTrail/[^/]+/([0-9]{4})/([0-9]{2})/([0-9]{2})/[^/]+$")
+ORGANIZATION_FOLDER = re.compile(r"o-[a-z0-9]{10,32}")
+ACCOUNT_FOLDER = re.compile(r"[0-9]{12}")
+PREFIX_DEPTH = 4
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class NightResult:
+    day: dt.date
+    execution: ExecutionResult
+    outputs: list[Path] = field(default_factory=list)
+
+
+class LayoutError(ValueError):
+    """The logs directory does not look like a trail bucket."""
+
+
+def detect_layout(logs: Path) -> dict[str, str]:
+    """TrailKeyPrefix and OrganizationId from where `AWSLogs/` sits and what is under it."""
+    candidates = [p for p in _dirs_named(logs, "AWSLogs")]
+    if len(candidates) != 1:
+        found = ", ".join(str(p.relative_to(logs)) for p in candidates) or "none"
+        raise LayoutError(f"{logs}: expected exactly one AWSLogs/ folder (found: {found})")
+    awslogs = candidates[0]
+    prefix = awslogs.parent.relative_to(logs).as_posix()
+    children = [c.name for c in awslogs.iterdir() if c.is_dir()]
+    organizations = [c for c in children if ORGANIZATION_FOLDER.fullmatch(c)]
+    if len(organizations) > 1:
+        raise LayoutError(f"{awslogs}: several organizations {organizations}; pass --param OrganizationId=...")
+    return {
+        "TrailKeyPrefix": "" if prefix == "." else prefix,
+        "OrganizationId": organizations[0] if organizations else "",
+    }
+
+
+def _dirs_named(root: Path, name: str, depth: int = PREFIX_DEPTH) -> Iterator[Path]:
+    if depth < 0:
+        return
+    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+        if child.name == name:
+            yield child
+        else:
+            yield from _dirs_named(child, name, depth - 1)
+
+
+def trail_objects(logs: Path) -> list[tuple[str, Path, dt.date | None]]:
+    """(key, file, folder day or None) for every file under logs, key = its relative POSIX path."""
+    objects = []
+    for path in sorted(p for p in logs.rglob("*") if p.is_file()):
+        key = path.relative_to(logs).as_posix()
+        match = FOLDER_DAY.search("/" + key)
+        day = dt.date(*map(int, match.groups())) if match else None
+        objects.append((key, path, day))
+    return objects
+
+
+@contextmanager
+def local_stack(logs: Path, params: Mapping[str, str]) -> Iterator[EmbeddedAws]:
+    parameters = {**LOCAL_PARAMETERS, **detect_layout(logs), **params}
+    with EmbeddedAws.running(parameters=parameters) as aws:
+        yield aws
+
+
+def run_nights(
+    logs: Path, first: dt.date, last: dt.date, out: Path, params: Mapping[str, str], progress: Progress
+) -> list[NightResult]:
+    if first > last:
+        raise ValueError(f"--from {first} is after --to {last}")
+    objects = trail_objects(logs)
+    results = []
+    with local_stack(logs, params) as aws:
+        bucket = aws.parameters["TrailBucketName"]
+        uploaded: set[str] = set()
+        run_time = _schedule_time(aws.parameters.get("ScheduleExpression", ""))
+        day = first
+        while day <= last:
+            run_day = day + dt.timedelta(days=1)
+            delivered = [(key, path) for key, path, folder_day in objects
+                         if key not in uploaded and (folder_day is None or folder_day <= run_day)]
+            aws.upload_files(delivered, bucket)
+            uploaded.update(key for key, _ in delivered)
+            progress(f"night {day}: {len(delivered)} new objects, running ...")
+            execution = aws.run_execution({"time": f"{run_day.isoformat()}T{run_time}Z"},
+                                          name=f"nightly-{day.isoformat()}")
+            outputs = write_execution(aws, execution, out / day.isoformat(), report_day=day)
+            results.append(NightResult(day, execution, outputs))
+            progress(describe(day.isoformat(), execution))
+            day = run_day
+        write_catalog(aws, out / "catalog.json")
+    return results
+
+
+def run_backfill(
+    logs: Path, start: dt.date, end: dt.date, out: Path, params: Mapping[str, str], dry_run: bool,
+    progress: Progress,
+) -> ExecutionResult:
+    with local_stack(logs, params) as aws:
+        objects = trail_objects(logs)
+        aws.upload_files([(key, path) for key, path, _ in objects], aws.parameters["TrailBucketName"])
+        progress(f"backfill {start}..{end}: {len(objects)} objects, running ...")
+        execution = aws.run_execution({"start": start.isoformat(), "end": end.isoformat(), "dry_run": dry_run},
+                                      name=f"backfill-{start.isoformat()}-{end.isoformat()}")
+        write_execution(aws, execution, out, report_day=None)
+        write_catalog(aws, out / "catalog.json")
+        progress(describe("backfill", execution))
+        return execution
+
+
+def write_execution(
+    aws: EmbeddedAws, execution: ExecutionResult, folder: Path, report_day: dt.date | None
+) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"status": execution.status, "states": execution.states, "output": execution.output}
+    if execution.status != "SUCCEEDED":
+        record |= {"error": execution.error, "cause": execution.cause, "failed_state": failed_state(execution)}
+    path = folder / "execution.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return [path, *copy_report(aws, folder, report_day)]
+
+
+def copy_report(aws: EmbeddedAws, folder: Path, report_day: dt.date | None) -> list[Path]:
+    """The day's report files, when the execution produced them (results bucket reports/<D>/)."""
+    if report_day is None:
+        return []
+    s3 = aws.client("s3")
+    bucket = aws.physical["ResultsBucket"]
+    copied = []
+    for name in ("report.txt", "report.html", "new_activity.csv"):
+        key = f"reports/{report_day.isoformat()}/{name}"
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            continue
+        (folder / name).write_bytes(body)
+        copied.append(folder / name)
+    return copied
+
+
+def write_catalog(aws: EmbeddedAws, path: Path) -> None:
+    glue = aws.client("glue")
+    database, table = aws.parameters["DatabaseName"], aws.parameters["TableName"]
+    keys = [k["Name"] for k in glue.get_table(DatabaseName=database, Name=table)["Table"]["PartitionKeys"]]
+    partitions = [
+        {"values": dict(zip(keys, p["Values"], strict=True)), "location": p["StorageDescriptor"]["Location"]}
+        for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table)
+        for p in page["Partitions"]
+    ]
+    partitions.sort(key=lambda p: [p["values"][k] for k in keys])
+    catalog = {"database": database, "table": table, "partition_keys": keys, "partitions": partitions}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(catalog, indent=1) + "\n")
+
+
+def failed_state(execution: ExecutionResult) -> str | None:
+    """The state that failed: the last one entered before the failure path took over."""
+    visited = [s for s in execution.states if s not in {"NotifyFailure", "Failed"}]
+    return visited[-1] if visited else None
+
+
+def describe(label: str, execution: ExecutionResult) -> str:
+    output = execution.output if isinstance(execution.output, dict) else {}
+    if execution.status != "SUCCEEDED":
+        return f"{label}: {execution.status} at {failed_state(execution)}: {execution.error}: {execution.cause}"
+    parts = [f"{label}: {execution.status}",
+             f"{output.get('added', 0)} partitions added in {output.get('statements', 0)} statement(s)",
+             f"{output.get('expected', 0)} expected, {output.get('existing', 0)} already there"]
+    anomalies = output.get("anomalies", {}).get("count", 0)
+    if anomalies:
+        parts.append(f"{anomalies} bucket anomalies")
+    report = output.get("report")
+    if isinstance(report, dict):
+        parts.append(f"report: {report.get('new_rows', 0)} new activity row(s)")
+    return "; ".join(parts)
+
+
+def _schedule_time(expression: str) -> str:
+    """HH:MM:SS of a daily `cron(M H * * ? *)` schedule; 01:30:00 when it is not that simple."""
+    match = re.fullmatch(r"cron\(([0-9]{1,2}) ([0-9]{1,2}) \* \* \? \*\)", expression)
+    return f"{int(match.group(2)):02d}:{int(match.group(1)):02d}:00" if match else "01:30:00"
