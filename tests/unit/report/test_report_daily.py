@@ -1,0 +1,170 @@
+"""The report's steps on moto: saved once, diffed against the baseline, emailed exactly once."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.ses.models import ses_backends
+
+from tests.helpers import make_settings, table_input
+from tests.unit.report.report_kit import ACCOUNT, athena_csv
+from trailkeeper.config import ReportSettings
+from trailkeeper.errors import BaselineUnreadable, ConfigurationError, EmailRejected, InvalidInput
+from trailkeeper.report.daily import activity_key, build_report, prepare_query, send_report
+
+DAY = dt.date(2024, 3, 9)
+SETTINGS = make_settings()
+REPORT = ReportSettings.from_env({"REPORT_SENDER": "trailkeeper@example.com",
+                                  "REPORT_RECIPIENTS": "security@example.com,soc@example.com"})
+ALICE = (ACCOUNT, "us-east-1", f"arn:aws:iam::{ACCOUNT}:user/alice", "iam.amazonaws.com", "ListUsers",
+         "3", "0", "2024-03-09T10:00:00Z", "192.0.2.1", "aws-cli/2.15")
+BOB = (ACCOUNT, "us-east-1", f"arn:aws:iam::{ACCOUNT}:user/bob", "s3.amazonaws.com", "GetObject",
+       "1", "1", "2024-03-09T11:00:00Z", "192.0.2.2", "aws-cli/2.15")
+RECONCILIATION = {"added": 4, "anomalies": {"count": 0, "sample": []}}
+
+
+@dataclasses.dataclass
+class Aws:
+    s3: Any
+    glue: Any
+    sesv2: Any
+
+    def query_result(self, *rows: tuple[str, ...], name: str = "q1") -> str:
+        self.s3.put_object(Bucket="results-bucket", Key=f"athena/{name}.csv", Body=athena_csv(list(rows)).encode())
+        return f"s3://results-bucket/athena/{name}.csv"
+
+    def text(self, key: str) -> str:
+        body: bytes = self.s3.get_object(Bucket="results-bucket", Key=key)["Body"].read()
+        return body.decode()
+
+    def emails(self) -> list[Any]:
+        return list(ses_backends["123456789012"]["us-east-1"].sent_messages)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        clients = Aws(*(boto3.client(name, region_name="us-east-1") for name in ("s3", "glue", "sesv2")))
+        clients.s3.create_bucket(Bucket="results-bucket")
+        clients.glue.create_database(DatabaseInput={"Name": "trailkeeper"})
+        clients.glue.create_table(DatabaseName="trailkeeper", TableInput=table_input())
+        clients.sesv2.create_email_identity(EmailIdentity="trailkeeper@example.com")
+        yield clients
+
+
+def build(aws: Aws, location: str, day: dt.date = DAY, report: ReportSettings = REPORT) -> dict[str, Any]:
+    return build_report(day, location, RECONCILIATION, SETTINGS, report, aws.s3)
+
+
+def send(aws: Aws, resend: bool = False, report: ReportSettings = REPORT) -> dict[str, Any]:
+    return send_report(DAY, resend, "run-1", SETTINGS, report, aws.s3, aws.sesv2)
+
+
+def test_first_day_without_baseline_establishes_it_instead_of_flooding(aws: Aws) -> None:
+    summary = build(aws, aws.query_result(ALICE, BOB))
+    assert (summary["baseline_state"], summary["new_rows"], summary["rows"]) == ("established", 0, 2)
+    assert "baseline" in aws.text("reports/2024-03-09/report.txt").lower()
+
+
+def test_rows_absent_from_the_previous_day_are_new(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE, name="yesterday"), day=DAY - dt.timedelta(days=1))
+    summary = build(aws, aws.query_result(ALICE, BOB))
+    assert (summary["baseline_state"], summary["new_rows"]) == ("compared", 1)
+    assert "bob" in aws.text("reports/2024-03-09/new_activity.csv")
+
+
+def test_the_days_result_is_saved_once_and_a_rerun_keeps_it(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE))
+    summary = build(aws, aws.query_result(ALICE, BOB, name="q2"))
+    assert aws.text(activity_key(DAY)) == athena_csv([ALICE])
+    assert summary["rows"] == 1
+
+
+def test_a_corrupt_baseline_fails_loudly_instead_of_making_everything_new(aws: Aws) -> None:
+    aws.s3.put_object(Bucket="results-bucket", Key=activity_key(DAY - dt.timedelta(days=1)), Body=b"not,a,result\n")
+    with pytest.raises(BaselineUnreadable, match="baseline"):
+        build(aws, aws.query_result(ALICE))
+
+
+def test_an_unreadable_query_result_is_not_saved_as_a_baseline(aws: Aws) -> None:
+    aws.s3.put_object(Bucket="results-bucket", Key="athena/bad.csv", Body=b"garbage")
+    with pytest.raises(BaselineUnreadable):
+        build(aws, "s3://results-bucket/athena/bad.csv")
+    assert aws.s3.list_objects_v2(Bucket="results-bucket", Prefix="activity/")["KeyCount"] == 0
+
+
+def test_a_result_location_outside_the_results_bucket_is_refused(aws: Aws) -> None:
+    with pytest.raises(InvalidInput, match="result location"):
+        build(aws, "s3://someone-else/athena/q1.csv")
+
+
+def test_the_report_is_emailed_once_even_when_the_day_runs_again(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE))
+    first, second = send(aws), send(aws)
+    assert (first["sent"], second) == (True, {"sent": False, "reason": "already sent"})
+    assert len(aws.emails()) == 1
+    assert json.loads(aws.text("reports/2024-03-09/sent.json"))["state"] == "sent"
+
+
+def test_resend_emails_the_day_again(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE))
+    send(aws)
+    assert send(aws, resend=True)["sent"] and len(aws.emails()) == 2
+
+
+def test_a_sent_day_is_not_queried_again(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE))
+    send(aws)
+    assert prepare_query(DAY, False, SETTINGS, aws.s3, aws.glue)["skip"]
+    assert not prepare_query(DAY, True, SETTINGS, aws.s3, aws.glue)["skip"]
+
+
+def test_ses_rejection_leaves_the_day_unsent_so_a_redrive_sends_it(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE))
+    unverified = dataclasses.replace(REPORT, REPORT_SENDER="nobody@example.com")
+    with pytest.raises(EmailRejected, match="MessageRejected"):
+        send(aws, report=unverified)
+    assert send(aws)["sent"] and len(aws.emails()) == 1
+
+
+def test_quiet_day_email_can_be_switched_off(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE, name="yesterday"), day=DAY - dt.timedelta(days=1))
+    build(aws, aws.query_result(ALICE))
+    quiet = dataclasses.replace(REPORT, SEND_WHEN_NOTHING_NEW=False)
+    assert send(aws, report=quiet)["sent"] is False and aws.emails() == []
+
+
+def test_subject_and_recipients_come_from_configuration(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE))
+    send(aws)
+    [email] = aws.emails()
+    assert email.destinations["ToAddresses"] == ["security@example.com", "soc@example.com"]
+    assert email.subject.startswith("trailkeeper")
+
+
+BAD_REPORT_CONFIG = {
+    "no recipients": {"REPORT_RECIPIENTS": " , "},
+    "more than 50 recipients": {"REPORT_RECIPIENTS": ",".join(f"r{n}@example.com" for n in range(51))},
+    "header in a recipient": {"REPORT_RECIPIENTS": "team@corp.example\r\nBcc: evil@x.example"},
+    "display name in a recipient": {"REPORT_RECIPIENTS": "Team <team@corp.example>"},
+    "sender with a space": {"REPORT_SENDER": "trail keeper@example.com"},
+    "title with a newline": {"REPORT_TITLE": "trailkeeper\nBcc: x"},
+    "switch not a boolean": {"SEND_WHEN_NOTHING_NEW": "yes"},
+}
+
+
+@pytest.mark.parametrize("overrides", BAD_REPORT_CONFIG.values(), ids=BAD_REPORT_CONFIG.keys())
+def test_bad_report_configuration_fails_at_start_up(overrides: dict[str, str]) -> None:
+    env = {"REPORT_SENDER": "trailkeeper@example.com", "REPORT_RECIPIENTS": "security@example.com", **overrides}
+    with pytest.raises(ConfigurationError):
+        ReportSettings.from_env(env)
