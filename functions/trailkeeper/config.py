@@ -33,6 +33,7 @@ class Settings:
     RESULTS_BUCKET: str
     LOOKBACK_DAYS: int
     MAX_STATEMENT_BYTES: int
+    ATHENA_DDL_CONCURRENCY: int = 5
 
     @property
     def logs_root(self) -> str:
@@ -60,6 +61,8 @@ class Settings:
                 env, "MAX_STATEMENT_BYTES", default=DEFAULT_MAX_STATEMENT_BYTES,
                 low=MIN_STATEMENT_BYTES, high=ATHENA_QUERY_LIMIT_BYTES,
             ),
+            # Athena allows about 20 active DDL queries per account, queued ones included.
+            ATHENA_DDL_CONCURRENCY=_int(env, "ATHENA_DDL_CONCURRENCY", default=5, low=1, high=20),
         )
 
 

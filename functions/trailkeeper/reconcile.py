@@ -69,6 +69,7 @@ def plan_run(request: RunRequest, settings: Settings, clients: Clients, run_id: 
         "missing": missing,
         "added": 0,
         "statements": statements,
+        "ddl_concurrency": settings.ATHENA_DDL_CONCURRENCY,
         "statements_prefix": f"{prefix}statements/",
         "statements_location": f"s3://{settings.RESULTS_BUCKET}/{prefix}statements/",
         "anomalies": _anomalies(found),
