@@ -1,0 +1,1114 @@
+"""A seeded, deterministic CloudTrail trail bucket on local disk, with its ground truth.
+
+`generate(spec, out_dir)` writes objects exactly where a trail bucket holds them (the tree that
+`aws s3 sync s3://bucket DIR` produces) and returns what a correct reader must find: the log
+partitions `(account, region, delivery day)` and, per event day, the activity per principal. The
+demo, the end-to-end tests and the benchmark all use it; the ground truth is computed here,
+independently of the product's SQL, so the two can be compared.
+
+Realism that matters to trailkeeper:
+- folders are the *delivery* day: a file is delivered 5-15 minutes after its latest event, so
+  events late on day D land in D+1 folders (aws-facts.md);
+- records have the shapes CloudTrail writes (IAM users, assumed roles whose session names change
+  every day, AWS services without an ARN, root, console sign-ins, failures, AccessDenied);
+- the bucket also holds what is *not* a CloudTrail log (digests, Insights, Config, folder markers,
+  `_SUCCESS`), and plants put hostile keys, hostile values and corrupt objects in it (threats.md).
+
+Determinism: every account/region/day draws from its own `random.Random` seeded with a string, so
+the same spec writes identical bytes, and a plant changes only the partitions it names.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import itertools
+import json
+import os
+import random
+import re
+import string
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, TypeAlias
+
+Record: TypeAlias = dict[str, Any]
+ObjectBody: TypeAlias = bytes  # a name usable inside GroundTruth, whose `bytes` field shadows the builtin
+
+GLOBAL_REGION = "us-east-1"  # IAM, console sign-in and root events are recorded here
+TRAIL_NAME = "main-trail"
+CONFIG_RESOURCE_TYPE = "AWS::IAM::Role"
+ACCOUNT_BASE = 111_111_111_111
+ACCOUNT_STEP = 111_111_111  # 111111111111, 111222222222, 111333333333, ... stay 12 digits up to MAX_ACCOUNTS
+MAX_ACCOUNTS = 8_000
+DAY_SECONDS = 86_400
+# Events at or after this second of the day go to the day's last file, which may be delivered after
+# midnight; every other file is delivered the same day (23:44:59 + 15 min < 24:00).
+LATE_CUTOFF_SECOND = 23 * 3_600 + 45 * 60
+LAST_NATURAL_SECOND = DAY_SECONDS - 2  # 23:59:58; 23:59:59 is reserved for LateEvent, so it is recognisable
+DELIVERY_DELAY_SECONDS = (5 * 60, 15 * 60)
+ALNUM = string.ascii_letters + string.digits
+ID_ALPHABET = string.ascii_uppercase + "234567"
+
+# Hostile values from threats.md, for HostileRecord plants.
+HOSTILE_VALUES: tuple[str, ...] = (
+    "<img src=https://attacker.example/p.png>",
+    "<a href='https://evil'>Verify</a>",
+    "Mozilla\r\nBcc: attacker@evil.example",
+    '=HYPERLINK("https://evil","click")',
+    "+cmd|' /C calc'!A0",
+    "@SUM(1+1)",
+)
+HostileField: TypeAlias = Literal["userAgent", "roleSessionName", "errorMessage", "requestParameters"]
+HOSTILE_FIELDS: tuple[HostileField, ...] = ("userAgent", "roleSessionName", "errorMessage", "requestParameters")
+CorruptKind: TypeAlias = Literal["truncated", "not_gzip", "not_json"]
+
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
+_ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]{0,2})?-[a-z]{4,10}-[0-9]{1,2}")
+
+
+# --------------------------------------------------------------------------------------------
+# Plants: deliberate, named deviations from the normal bucket that later tests assert on.
+
+
+@dataclass(frozen=True)
+class NewPrincipal:
+    """Role `role_name`, never seen before, makes calls in account/region from `day` on."""
+
+    day: date
+    account: str
+    region: str
+    role_name: str
+
+
+@dataclass(frozen=True)
+class NewRegion:
+    """The account starts logging in `region` on `day`: no folder for that region exists before it."""
+
+    day: date
+    account: str
+    region: str
+
+
+@dataclass(frozen=True)
+class SilentFrom:
+    """No CloudTrail object (log, digest, Insight) is delivered for the account (and region) from `day` on."""
+
+    day: date
+    account: str
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class LateEvent:
+    """An event at `day`T23:59:59Z, delivered in the `day + 1` folder."""
+
+    day: date
+    account: str
+    region: str
+
+
+@dataclass(frozen=True)
+class HostileRecord:
+    """One record on `day` whose `field` carries `value` (see HOSTILE_VALUES)."""
+
+    day: date
+    account: str
+    region: str
+    field: HostileField
+    value: str
+
+
+@dataclass(frozen=True)
+class HostileKey:
+    """An object at this exact, raw bucket key (no prefix added, nothing normalised)."""
+
+    key: str
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class CorruptObject:
+    """An extra object at a well-formed log key in the `day` folder whose content cannot be read."""
+
+    day: date
+    account: str
+    region: str
+    kind: CorruptKind
+
+
+Plant: TypeAlias = NewPrincipal | NewRegion | SilentFrom | LateEvent | HostileRecord | HostileKey | CorruptObject
+
+
+# --------------------------------------------------------------------------------------------
+# Spec and ground truth.
+
+
+def account_id(index: int) -> str:
+    """The 12-digit id of the spec's `index`-th account (0-based)."""
+    return f"{ACCOUNT_BASE + index * ACCOUNT_STEP:012d}"
+
+
+@dataclass(frozen=True)
+class TrailSpec:
+    start: date
+    days: int
+    organization_id: str | None = "o-exampleorg1"  # None: single-account layout, exactly one account
+    accounts: int = 3
+    regions: tuple[str, ...] = ("us-east-1", "eu-west-1")
+    prefix: str = ""
+    seed: int = 7
+    events_per_account_region_day: int = 12
+    noise: bool = True
+    plants: tuple[Plant, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.days < 1:
+            raise ValueError("days must be at least 1")
+        if not 1 <= self.accounts <= MAX_ACCOUNTS:
+            raise ValueError(f"accounts must be between 1 and {MAX_ACCOUNTS}")
+        if self.organization_id is None and self.accounts != 1:
+            raise ValueError("a single-account trail (organization_id=None) has exactly one account")
+        if self.organization_id is not None and not _ORGANIZATION_ID.fullmatch(self.organization_id):
+            raise ValueError(f"malformed organization id {self.organization_id!r}")
+        if not self.regions or len(set(self.regions)) != len(self.regions):
+            raise ValueError("regions must be a non-empty tuple without duplicates")
+        for region in self.regions:
+            _check_region(region)
+        if self.prefix and any(part in {"", ".", ".."} for part in self.prefix.split("/")):
+            raise ValueError(f"malformed prefix {self.prefix!r}")
+        if self.events_per_account_region_day < 0:
+            raise ValueError("events_per_account_region_day must not be negative")
+
+    @property
+    def account_ids(self) -> tuple[str, ...]:
+        return tuple(account_id(i) for i in range(self.accounts))
+
+    @property
+    def end(self) -> date:
+        """The last generated event day (inclusive); its late events are delivered on end + 1."""
+        return self.start + timedelta(days=self.days - 1)
+
+    @property
+    def logs_root(self) -> str:
+        """`[prefix/]AWSLogs/[o-org/]`: the folder that holds one folder per account."""
+        parts = [self.prefix] if self.prefix else []
+        parts.append("AWSLogs")
+        if self.organization_id:
+            parts.append(self.organization_id)
+        return "/".join(parts) + "/"
+
+    @property
+    def config_root(self) -> str:
+        """`[prefix/]AWSLogs/`: AWS Config never inserts the organization id."""
+        return f"{self.prefix}/AWSLogs/" if self.prefix else "AWSLogs/"
+
+
+class ActivityKey(NamedTuple):
+    account: str
+    region: str
+    principal: str
+    eventsource: str
+    eventname: str
+
+
+@dataclass(frozen=True)
+class ActivityStats:
+    events: int
+    errors: int  # records with an errorCode
+    first_event_time: datetime  # UTC
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    accounts: tuple[str, ...]
+    regions_by_account: Mapping[str, tuple[str, ...]]  # regions with at least one log object
+    log_partitions: frozenset[tuple[str, str, date]]  # (account, region, delivery folder day)
+    log_keys: frozenset[str]  # every object at a well-formed log key, corrupt ones included
+    corrupt_keys: frozenset[str]
+    noise_keys: frozenset[str]  # digests, Insights, Config, folder markers, _SUCCESS
+    hostile_keys: frozenset[str]  # every HostileKey plant, written or not
+    unrepresentable_objects: tuple[tuple[str, ObjectBody], ...]  # in the bucket, but not on disk
+    plant_event_ids: Mapping[Plant, frozenset[str]]  # eventIDs each record-adding plant wrote
+    files: int  # log objects (corrupt ones included)
+    bytes: int  # their total size
+    records: int  # records in readable log objects
+    activity_by_day: Mapping[date, Mapping[ActivityKey, ActivityStats]]
+
+    @property
+    def unrepresentable_keys(self) -> frozenset[str]:
+        """Keys a filesystem cannot hold (empty, `.` or `..` segments, trailing `/`, clashes).
+
+        They are in the bucket all the same: a loader puts `unrepresentable_objects` into S3 directly.
+        """
+        return frozenset(key for key, _ in self.unrepresentable_objects)
+
+    def activity(self, day: date) -> dict[ActivityKey, ActivityStats]:
+        """Activity of events whose eventTime falls on `day` (UTC), whatever folder delivered them."""
+        return dict(self.activity_by_day.get(day, {}))
+
+
+def principal_of(user_identity: Mapping[str, Any] | None) -> str:
+    """The normalised principal; the product's SQL (sql/daily_activity.sql) implements the same rule.
+
+    A missing or empty field falls back to the identity type, as the SQL's coalesce(nullif(x, ''), type)
+    does, so a failed console sign-in (an IAMUser without an ARN) is "IAMUser", never NULL.
+    """
+    identity = user_identity or {}
+    kind = str(identity.get("type") or "")
+    if kind == "AssumedRole":
+        issuer = (identity.get("sessionContext") or {}).get("sessionIssuer") or {}
+        return str(issuer.get("arn") or kind)
+    if kind == "IAMUser":
+        return str(identity.get("arn") or kind)
+    if kind == "Root":
+        return "root"
+    if kind == "AWSService":
+        return str(identity.get("invokedBy") or kind)
+    return kind or "Unknown"
+
+
+def threat_keys(spec: TrailSpec, account: str) -> tuple[HostileKey, ...]:
+    """The hostile key shapes of threats.md, under `account`'s CloudTrail folder, dated spec.start."""
+    base = f"{spec.logs_root}{account}/CloudTrail/"
+    tail = f"{spec.start:%Y/%m/%d}/{account}_CloudTrail_us-east-1_{spec.start:%Y%m%d}T0000Z_AAAAAAAAAAAAAAAA.json.gz"
+    return (
+        HostileKey(f"{base}/{tail}"),  # empty region segment
+        HostileKey(f"{base}us-east-1') LOCATION 's3://evil/'--/{tail}"),
+        HostileKey(f"{base}us-east-1') OR ('1'='1/{tail}"),  # the same idea without '//': representable
+        HostileKey(f"{base}../../222222222222/CloudTrail/us-east-1/{tail}"),
+        HostileKey(f"{base}US-EAST-1/{tail}"),
+        HostileKey(f"{base}us-east-9x/{tail}"),
+        HostileKey(f"{base}eu-central-1 /{tail}"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# generate()
+
+
+def generate(spec: TrailSpec, out_dir: Path) -> GroundTruth:
+    """Write the trail bucket of `spec` under `out_dir` (created; must be empty) and return its ground truth."""
+    plan = _Plan.of(spec)  # reject bad plants before touching the disk
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if any(out_dir.iterdir()):
+        raise ValueError(f"{out_dir} is not empty; generate into a fresh directory")
+    bucket = _Bucket(out_dir)
+    truth = _Truth()
+
+    for account in spec.account_ids:
+        for region in plan.regions_of(account):
+            for day in _days(spec.start, spec.end):
+                if plan.logging(account, region, day):
+                    _write_partition_day(spec, plan, bucket, truth, account, region, day)
+    for index, plant in enumerate(spec.plants):
+        if isinstance(plant, CorruptObject):
+            _write_corrupt(spec, bucket, truth, index, plant)
+    if spec.noise:
+        _write_noise(spec, plan, bucket, truth)
+    for plant in spec.plants:
+        if isinstance(plant, HostileKey):
+            truth.hostile_keys.add(plant.key)
+            bucket.put_raw(plant.key, plant.body)
+
+    regions: dict[str, set[str]] = {}
+    for account, region, _ in truth.partitions:
+        regions.setdefault(account, set()).add(region)
+    return GroundTruth(
+        accounts=spec.account_ids,
+        regions_by_account={a: tuple(sorted(r)) for a, r in sorted(regions.items())},
+        log_partitions=frozenset(truth.partitions),
+        log_keys=frozenset(truth.log_keys),
+        corrupt_keys=frozenset(truth.corrupt_keys),
+        noise_keys=frozenset(truth.noise_keys),
+        hostile_keys=frozenset(truth.hostile_keys),
+        unrepresentable_objects=tuple(bucket.unrepresentable),
+        plant_event_ids={p: frozenset(ids) for p, ids in truth.plant_event_ids.items()},
+        files=truth.files,
+        bytes=truth.bytes,
+        records=truth.records,
+        activity_by_day={d: dict(sorted(a.items(), key=_activity_sort)) for d, a in sorted(truth.activity.items())},
+    )
+
+
+def materialise_fixture(src_dir: Path, out_dir: Path) -> tuple[str, ...]:
+    """Turn a hand-written fixture into bucket objects; return the keys written.
+
+    Objects are the files under `src_dir/bucket/`: each `X.json` becomes the gzip object `X.json.gz`
+    (so people review readable JSON), any other file is copied as is. Files beside `bucket/`
+    (EXPECTED.md, expected.json) document the fixture and are not objects.
+    """
+    source = Path(src_dir) / "bucket"
+    if not source.is_dir():
+        raise ValueError(f"{source} does not exist")
+    keys = []
+    for relative in sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()):
+        data = (source / relative).read_bytes()
+        if relative.endswith(".json"):
+            relative, data = relative + ".gz", gzip.compress(data, mtime=0)
+        target = Path(out_dir).joinpath(*relative.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        keys.append(relative)
+    return tuple(keys)
+
+
+# --------------------------------------------------------------------------------------------
+# The plan: which account/region logs on which day, and which plants touch which partition-day.
+
+
+@dataclass
+class _Plan:
+    spec: TrailSpec
+    extra_regions: dict[str, set[str]]  # NewRegion regions that are not in spec.regions
+    first_day: dict[tuple[str, str], date]
+    silent_from: dict[tuple[str, str | None], date]
+    plants_on: dict[tuple[str, str, date], list[tuple[int, Plant]]]
+
+    @classmethod
+    def of(cls, spec: TrailSpec) -> _Plan:
+        plan = cls(spec, {}, {}, {}, {})
+        accounts = set(spec.account_ids)
+        # NewRegion first: other plants may name the region it adds.
+        indexed = sorted(enumerate(spec.plants), key=lambda item: not isinstance(item[1], NewRegion))
+        for index, plant in indexed:
+            plan._add(index, plant, accounts)
+        return plan
+
+    def _add(self, index: int, plant: Plant, accounts: set[str]) -> None:
+        spec = self.spec
+        if isinstance(plant, HostileKey):
+            if not plant.key:
+                raise ValueError("HostileKey needs a non-empty key")
+            return
+        if plant.account not in accounts:
+            raise ValueError(f"{plant!r}: account is not one of the spec's accounts {sorted(accounts)}")
+        if not spec.start <= plant.day <= spec.end:
+            raise ValueError(f"{plant!r}: day is outside {spec.start}..{spec.end}")
+        if isinstance(plant, NewRegion):
+            _check_region(plant.region)
+            key = (plant.account, plant.region)
+            self.first_day[key] = min(plant.day, self.first_day.get(key, plant.day))
+            if plant.region not in spec.regions:
+                self.extra_regions.setdefault(plant.account, set()).add(plant.region)
+            self.plants_on.setdefault((plant.account, plant.region, plant.day), []).append((index, plant))
+            return
+        if plant.region is not None and plant.region not in self.regions_of(plant.account):
+            raise ValueError(f"{plant!r}: region is neither a spec region nor added by a NewRegion plant")
+        if isinstance(plant, SilentFrom):
+            scope = (plant.account, plant.region)
+            self.silent_from[scope] = min(plant.day, self.silent_from.get(scope, plant.day))
+            return
+        if isinstance(plant, HostileRecord) and plant.field not in HOSTILE_FIELDS:
+            raise ValueError(f"{plant!r}: field must be one of {HOSTILE_FIELDS}")
+        if isinstance(plant, NewPrincipal):
+            if not _ROLE_NAME.fullmatch(plant.role_name) or plant.role_name in _ROLE_NAMES:
+                raise ValueError(f"{plant!r}: role name is malformed or already used by the generator")
+            for day in _days(plant.day, spec.end):
+                self.plants_on.setdefault((plant.account, plant.region, day), []).append((index, plant))
+            return
+        if isinstance(plant, LateEvent | HostileRecord):
+            self.plants_on.setdefault((plant.account, plant.region, plant.day), []).append((index, plant))
+
+    def regions_of(self, account: str) -> tuple[str, ...]:
+        return self.spec.regions + tuple(sorted(self.extra_regions.get(account, set()) - set(self.spec.regions)))
+
+    def logging(self, account: str, region: str, day: date) -> bool:
+        """True when the trail delivers for account/region on `day` (after NewRegion, before SilentFrom)."""
+        first = self.first_day.get((account, region))
+        if first is None and region not in self.spec.regions:
+            return False
+        return (first is None or day >= first) and day < self.silent_day(account, region)
+
+    def silent_day(self, account: str, region: str) -> date:
+        """The first delivery day on which nothing is delivered (date.max when never silent)."""
+        return min(self.silent_from.get((account, region), date.max), self.silent_from.get((account, None), date.max))
+
+
+@dataclass
+class _Truth:
+    partitions: set[tuple[str, str, date]] = field(default_factory=set)
+    log_keys: set[str] = field(default_factory=set)
+    corrupt_keys: set[str] = field(default_factory=set)
+    noise_keys: set[str] = field(default_factory=set)
+    hostile_keys: set[str] = field(default_factory=set)
+    plant_event_ids: dict[Plant, set[str]] = field(default_factory=dict)
+    files: int = 0
+    bytes: int = 0
+    records: int = 0
+    activity: dict[date, dict[ActivityKey, ActivityStats]] = field(default_factory=dict)
+
+    def log_object(self, key: str, partition: tuple[str, str, date], size: int) -> None:
+        self.partitions.add(partition)
+        self.log_keys.add(key)
+        self.files += 1
+        self.bytes += size
+
+    def count(self, account: str, region: str, record: Record) -> None:
+        self.records += 1
+        when = datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        key = ActivityKey(account, region, principal_of(record.get("userIdentity")),
+                          record["eventSource"], record["eventName"])
+        day = self.activity.setdefault(when.date(), {})
+        old = day.get(key)
+        error = 1 if record.get("errorCode") else 0
+        if old is None:
+            day[key] = ActivityStats(1, error, when)
+        else:
+            day[key] = ActivityStats(old.events + 1, old.errors + error, min(old.first_event_time, when))
+
+
+class _Bucket:
+    """Writes objects under the output directory at exactly their key, or reports that it cannot."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dirs: set[str] = set()
+        self.keys: set[str] = set()
+        self.unrepresentable: list[tuple[str, bytes]] = []
+
+    def put(self, key: str, body: bytes) -> None:
+        """A key built by the generator: always representable, never repeated."""
+        if key in self.keys:
+            raise AssertionError(f"generator wrote {key!r} twice")
+        self.keys.add(key)
+        folder, _, _ = key.rpartition("/")
+        if folder not in self.dirs:
+            os.makedirs(self.root / folder, exist_ok=True)
+            self.dirs.add(folder)
+        (self.root / key).write_bytes(body)
+
+    def put_raw(self, key: str, body: bytes) -> None:
+        """A planted key, byte-exact; one a filesystem cannot hold is recorded, never altered or dropped."""
+        if key in self.keys:
+            raise ValueError(f"planted key {key!r} collides with another object")
+        self.keys.add(key)
+        segments = key.split("/")
+        if "\0" in key or any(s in {"", ".", ".."} or len(os.fsencode(s)) > 255 for s in segments):
+            self.unrepresentable.append((key, body))
+            return
+        path = self.root.joinpath(*segments)
+        try:
+            if not _exactly_absent_or_dirs(self.root, segments[:-1]) or path.exists():
+                raise FileExistsError(key)  # a file where a folder is needed, a folder at the key, case folding
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "xb") as handle:
+                handle.write(body)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            self.unrepresentable.append((key, body))
+
+
+def _exactly_absent_or_dirs(root: Path, folders: list[str]) -> bool:
+    """Each existing folder on the way is a directory with exactly this name (no case folding)."""
+    current = root
+    for name in folders:
+        candidate = current / name
+        if not candidate.exists():
+            return True
+        if not candidate.is_dir() or name not in os.listdir(current):
+            return False
+        current = candidate
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# One account/region/day: events, files, delivery.
+
+
+@dataclass
+class _Ctx:
+    account: str
+    region: str
+    day: date
+    rng: random.Random
+
+    def at(self, second: int) -> datetime:
+        return datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC) + timedelta(seconds=second)
+
+
+def _write_partition_day(
+    spec: TrailSpec, plan: _Plan, bucket: _Bucket, truth: _Truth, account: str, region: str, day: date
+) -> None:
+    ctx = _Ctx(account, region, day, random.Random(f"{spec.seed}/{account}/{region}/{day.isoformat()}"))
+    seconds = sorted(ctx.rng.randrange(0, LAST_NATURAL_SECOND + 1) for _ in range(spec.events_per_account_region_day))
+    events: list[tuple[int, Record]] = [(s, _natural_event(ctx, ctx.at(s))) for s in seconds]
+    planted: dict[str, Plant] = {}
+    for index, plant in plan.plants_on.get((account, region, day), []):
+        prng = random.Random(f"{spec.seed}/plant/{index}/{plant!r}/{day.isoformat()}")
+        for second, record in _plant_events(_Ctx(account, region, day, prng), plant):
+            events.append((second, record))
+            planted[record["eventID"]] = plant
+    events.sort(key=lambda e: (e[0], e[1]["eventID"]))
+
+    silent_day = plan.silent_day(account, region)
+    for records, delivered in _files(ctx, events):
+        if delivered.date() >= silent_day:
+            continue  # the trail stopped: this file is never delivered
+        folder = delivered.date()
+        key = (f"{spec.logs_root}{account}/CloudTrail/{region}/{folder:%Y/%m/%d}/"
+               f"{account}_CloudTrail_{region}_{delivered:%Y%m%dT%H%MZ}_{_unique(ctx.rng)}.json.gz")
+        body = _gzip_json({"Records": records})
+        bucket.put(key, body)
+        truth.log_object(key, (account, region, folder), len(body))
+        for record in records:
+            truth.count(account, region, record)
+            if record["eventID"] in planted:
+                truth.plant_event_ids.setdefault(planted[record["eventID"]], set()).add(record["eventID"])
+
+
+def _files(ctx: _Ctx, events: list[tuple[int, Record]]) -> Iterable[tuple[list[Record], datetime]]:
+    """Split the day's events into 1-3 same-day files plus one file for events after the cut-off."""
+    early = [event for event in events if event[0] < LATE_CUTOFF_SECOND]
+    late = [event for event in events if event[0] >= LATE_CUTOFF_SECOND]
+    chunks: list[list[tuple[int, Record]]] = []
+    if early:
+        count = min(ctx.rng.randint(1, 3), len(early))
+        cuts = [0, *sorted(ctx.rng.sample(range(1, len(early)), count - 1)), len(early)]
+        chunks = [early[a:b] for a, b in itertools.pairwise(cuts)]
+    if late:
+        chunks.append(late)
+    for chunk in chunks:
+        latest = ctx.at(chunk[-1][0])  # events are sorted by time
+        yield [record for _, record in chunk], latest + timedelta(seconds=ctx.rng.randint(*DELIVERY_DELAY_SECONDS))
+
+
+def _plant_events(ctx: _Ctx, plant: Plant) -> list[tuple[int, Record]]:
+    business_hours = ctx.rng.randrange(8 * 3_600, 18 * 3_600)
+    if isinstance(plant, NewPrincipal):
+        role = _Role(plant.role_name, "/", lambda c, t: f"{plant.role_name.lower()}-{c.rng.randrange(10**6, 10**7)}")
+        who = _assumed(ctx, role, ctx.at(business_hours))
+        return [
+            (business_hours, _ec2_describe_instances(ctx, ctx.at(business_hours), who)),
+            (business_hours + 60, _s3_get_bucket_acl(ctx, ctx.at(business_hours + 60), who)),
+        ]
+    if isinstance(plant, NewRegion):
+        t = ctx.at(business_hours)
+        return [(business_hours, _sts_get_caller_identity(ctx, t, _assumed(ctx, _ROLES["ci"], t)))]
+    if isinstance(plant, LateEvent):
+        t = ctx.at(DAY_SECONDS - 1)
+        return [(DAY_SECONDS - 1, _s3_get_bucket_acl(ctx, t, _assumed(ctx, _ROLES["ci"], t)))]
+    if isinstance(plant, HostileRecord):
+        return [(business_hours, _hostile_record(ctx, ctx.at(business_hours), plant))]
+    return []
+
+
+def _hostile_record(ctx: _Ctx, t: datetime, plant: HostileRecord) -> Record:
+    if plant.field == "roleSessionName":
+        hostile_role = _Role(_ROLES["ci"].name, _ROLES["ci"].path, lambda c, at: plant.value, web_identity=True)
+        return _ec2_describe_instances(ctx, t, _assumed(ctx, hostile_role, t))
+    who = _assumed(ctx, _ROLES["ci"], t)
+    if plant.field == "userAgent":
+        record = _ec2_describe_instances(ctx, t, who)
+        record["userAgent"] = plant.value
+        return record
+    if plant.field == "errorMessage":
+        return _s3_put_bucket_policy_denied(ctx, t, who, message=plant.value)
+    record = _s3_get_bucket_acl(ctx, t, who)
+    record["requestParameters"]["bucketName"] = plant.value
+    return record
+
+
+def _write_corrupt(spec: TrailSpec, bucket: _Bucket, truth: _Truth, index: int, plant: CorruptObject) -> None:
+    rng = random.Random(f"{spec.seed}/plant/{index}/{plant!r}")
+    ctx = _Ctx(plant.account, plant.region, plant.day, rng)
+    delivered = ctx.at(12 * 3_600 + rng.randrange(3_600))
+    key = (f"{spec.logs_root}{plant.account}/CloudTrail/{plant.region}/{plant.day:%Y/%m/%d}/"
+           f"{plant.account}_CloudTrail_{plant.region}_{delivered:%Y%m%dT%H%MZ}_{_unique(rng)}.json.gz")
+    record = _ec2_describe_instances(ctx, delivered, _assumed(ctx, _ROLES["ci"], delivered))
+    readable = json.dumps({"Records": [record]})
+    if plant.kind == "truncated":
+        whole = gzip.compress(readable.encode(), mtime=0)
+        body = whole[: len(whole) // 2]
+    elif plant.kind == "not_gzip":
+        body = readable.encode()
+    else:
+        body = gzip.compress(b'{"Records": [{"eventVersion": "1.09", ', mtime=0)
+    bucket.put(key, body)
+    truth.corrupt_keys.add(key)
+    truth.log_object(key, (plant.account, plant.region, plant.day), len(body))
+
+
+# --------------------------------------------------------------------------------------------
+# Identities. Stable ids (principalId, access keys of users) are hashes, so they never depend on
+# which random draws happened before.
+
+
+@dataclass(frozen=True)
+class _Role:
+    name: str
+    path: str
+    session: Callable[[_Ctx, datetime], str]
+    web_identity: bool = False
+    ec2: bool = False
+
+
+_ROLES: dict[str, _Role] = {
+    # IAM Identity Center: a path in the role ARN (absent from the assumed-role ARN), people as sessions.
+    "sso": _Role("AWSReservedSSO_AdministratorAccess_5f1e2d3c4b5a6978", "/aws-reserved/sso.amazonaws.com/",
+                 lambda c, t: c.rng.choice(["alice@corp.example", "bob@corp.example"])),
+    # CI through web identity: a new session name on every run.
+    "ci": _Role("github-actions-deploy", "/", lambda c, t: f"GitHubActions-{c.rng.randrange(10**9, 10**10)}",
+                web_identity=True),
+    "lambda": _Role("orders-api-role", "/service-role/", lambda c, t: "orders-api"),
+    # Instances are replaced daily: the session name (instance id) changes every day.
+    "ec2": _Role("web-instance-role", "/", lambda c, t: "i-0" + _stable_hex(16, c.account, c.region, c.day), ec2=True),
+    "admin": _Role("OrganizationAccountAccessRole", "/", lambda c, t: f"botocore-session-{int(t.timestamp()) - 7}"),
+}
+_ROLE_NAMES = frozenset(role.name for role in _ROLES.values())
+_USERS = ("alice", "deploy-bot")
+
+
+def _stable_id(prefix: str, *parts: object, length: int = 17) -> str:
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return prefix + "".join(ID_ALPHABET[b % len(ID_ALPHABET)] for b in digest[:length])
+
+
+def _stable_hex(length: int, *parts: object) -> str:
+    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:length]
+
+
+def _user(ctx: _Ctx, name: str) -> Record:
+    return {
+        "type": "IAMUser",
+        "principalId": _stable_id("AIDA", ctx.account, name),
+        "arn": f"arn:aws:iam::{ctx.account}:user/{name}",
+        "accountId": ctx.account,
+        "accessKeyId": _stable_id("AKIA", ctx.account, name, "key", length=16),
+        "userName": name,
+    }
+
+
+def _assumed(ctx: _Ctx, role: _Role, t: datetime) -> Record:
+    session = role.session(ctx, t)
+    role_id = _stable_id("AROA", ctx.account, role.name)
+    context: Record = {
+        "sessionIssuer": {
+            "type": "Role",
+            "principalId": role_id,
+            "arn": f"arn:aws:iam::{ctx.account}:role{role.path}{role.name}",
+            "accountId": ctx.account,
+            "userName": role.name,
+        },
+        "attributes": {
+            "creationDate": _iso(t - timedelta(seconds=ctx.rng.randrange(60, 3_600))),
+            "mfaAuthenticated": "false",
+        },
+    }
+    if role.web_identity:
+        context["webIdFederationData"] = {
+            "federatedProvider": f"arn:aws:iam::{ctx.account}:oidc-provider/token.actions.githubusercontent.com",
+            "attributes": {},
+        }
+    else:
+        context["webIdFederationData"] = {}
+    if role.ec2:
+        context["ec2RoleDelivery"] = "2.0"
+    return {
+        "type": "AssumedRole",
+        "principalId": f"{role_id}:{session}",
+        "arn": f"arn:aws:sts::{ctx.account}:assumed-role/{role.name}/{session}",
+        "accountId": ctx.account,
+        "accessKeyId": "ASIA" + "".join(ctx.rng.choices(ID_ALPHABET, k=16)),
+        "sessionContext": context,
+    }
+
+
+def _root(ctx: _Ctx) -> Record:
+    return {"type": "Root", "principalId": ctx.account, "arn": f"arn:aws:iam::{ctx.account}:root",
+            "accountId": ctx.account, "accessKeyId": ""}
+
+
+def _service(invoked_by: str) -> Record:
+    return {"type": "AWSService", "invokedBy": invoked_by}
+
+
+# --------------------------------------------------------------------------------------------
+# The event catalogue.
+
+_AGENTS = (
+    "aws-cli/2.15.10 Python/3.11.6 Linux/6.1.61-85.141.amzn2023.x86_64 exe/x86_64.amzn.2023 prompt/off",
+    "Boto3/1.34.14 md/Botocore#1.34.14 ua/2.0 os/linux#5.10.205 md/arch#x86_64 lang/python#3.12.1 "
+    "md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.14",
+    "aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/ec2#1.141.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36",
+    "aws-internal/3 aws-sdk-java/1.12.596 Linux/5.10.201 OpenJDK_64-Bit_Server_VM/25.392-b08 java/1.8.0_392",
+    "Terraform/1.6.6 (+https://www.terraform.io) terraform-provider-aws/5.31.0 aws-sdk-go-v2/1.24.0",
+)
+_BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"
+_TLS = (("TLSv1.3", "TLS_AES_128_GCM_SHA256"), ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256"))
+_NETWORKS = ("192.0.2.", "198.51.100.", "203.0.113.")  # documentation ranges
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _unique(rng: random.Random) -> str:
+    return "".join(rng.choices(ALNUM, k=16))
+
+
+def _ip(ctx: _Ctx) -> str:
+    return ctx.rng.choice(_NETWORKS) + str(ctx.rng.randrange(1, 255))
+
+
+def _key_id(ctx: _Ctx) -> str:
+    """The account's one KMS key in the region (stable across days)."""
+    return str(uuid.UUID(hex=_stable_hex(32, ctx.account, ctx.region, "kms"), version=4))
+
+
+def _bucket_name(ctx: _Ctx) -> str:
+    return ctx.rng.choice(["app-assets", "terraform-state", "data-lake-raw"]) + f"-{ctx.account}-{ctx.region}"
+
+
+def _record(
+    ctx: _Ctx,
+    t: datetime,
+    who: Record,
+    source: str,
+    name: str,
+    *,
+    read_only: bool,
+    params: Record | None = None,
+    response: Record | None = None,
+    resources: list[Record] | None = None,
+    error: tuple[str | None, str] | None = None,
+    event_type: str = "AwsApiCall",
+    version: str = "1.09",
+    agent: str | None = None,
+    ip: str | None = None,
+    host: str | None = None,
+    extra: Record | None = None,
+) -> Record:
+    """One record, fields in the order CloudTrail writes them.
+
+    `error` is (errorCode, errorMessage); a failed console sign-in has a message but no code.
+    """
+    invoked_by = who.get("invokedBy")
+    record: Record = {
+        "eventVersion": version,
+        "userIdentity": who,
+        "eventTime": _iso(t),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": ctx.region,
+        "sourceIPAddress": ip or invoked_by or _ip(ctx),
+        "userAgent": agent or invoked_by or ctx.rng.choice(_AGENTS),
+    }
+    error_code, error_message = error if error else (None, None)
+    if error_code:
+        record["errorCode"] = error_code
+    if error_message:
+        record["errorMessage"] = error_message
+    record["requestParameters"] = params
+    record["responseElements"] = None if error_code else response
+    if extra:
+        record.update(extra)
+    if event_type != "AwsServiceEvent":
+        record["requestID"] = _uuid(ctx.rng)
+    record["eventID"] = _uuid(ctx.rng)
+    record["readOnly"] = read_only
+    if resources:
+        record["resources"] = resources
+    record["eventType"] = event_type
+    record["managementEvent"] = True
+    record["recipientAccountId"] = ctx.account
+    if invoked_by and event_type == "AwsApiCall":
+        record["sharedEventID"] = _uuid(ctx.rng)
+    record["eventCategory"] = "Management"
+    if who.get("type") not in (None, "AWSService"):
+        tls_version, cipher = ctx.rng.choice(_TLS)
+        record["tlsDetails"] = {
+            "tlsVersion": tls_version,
+            "cipherSuite": cipher,
+            "clientProvidedHostHeader": host or f"{source.split('.')[0]}.{ctx.region}.amazonaws.com",
+        }
+    return record
+
+
+def _any_role(ctx: _Ctx, t: datetime, *names: str) -> Record:
+    return _assumed(ctx, _ROLES[ctx.rng.choice(names)], t)
+
+
+def _ec2_describe_instances(ctx: _Ctx, t: datetime, who: Record | None = None) -> Record:
+    who = who or _any_role(ctx, t, "sso", "ec2", "admin")
+    return _record(ctx, t, who, "ec2.amazonaws.com", "DescribeInstances", read_only=True,
+                   params={"instancesSet": {}, "filterSet": {}})
+
+
+def _ec2_run_instances_denied(ctx: _Ctx, t: datetime) -> Record:
+    who = _user(ctx, "deploy-bot")
+    return _record(ctx, t, who, "ec2.amazonaws.com", "RunInstances", read_only=False,
+                   params={"instancesSet": {"items": [{"imageId": "ami-0c7217cdde317cfec", "minCount": 1,
+                                                       "maxCount": 1}]}, "instanceType": "t3.micro"},
+                   error=("Client.UnauthorizedOperation", "You are not authorized to perform this operation. "
+                          f"User: {who['arn']} is not authorized to perform: ec2:RunInstances"))
+
+
+def _s3_get_bucket_acl(ctx: _Ctx, t: datetime, who: Record | None = None) -> Record:
+    who = who or _any_role(ctx, t, "sso", "ci")
+    bucket = _bucket_name(ctx)
+    return _record(ctx, t, who, "s3.amazonaws.com", "GetBucketAcl", read_only=True,
+                   params={"bucketName": bucket, "Host": f"{bucket}.s3.{ctx.region}.amazonaws.com", "acl": ""},
+                   resources=[{"accountId": ctx.account, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}],
+                   extra={"additionalEventData": {"SignatureVersion": "SigV4", "AuthenticationMethod": "AuthHeader",
+                                                  "x-amz-id-2": f"{ctx.rng.getrandbits(128):032x}"}},
+                   host=f"{bucket}.s3.{ctx.region}.amazonaws.com")
+
+
+def _s3_put_bucket_policy_denied(ctx: _Ctx, t: datetime, who: Record | None = None,
+                                 message: str = "Access Denied") -> Record:
+    who = who or _any_role(ctx, t, "ci", "ec2")
+    bucket = _bucket_name(ctx)
+    return _record(ctx, t, who, "s3.amazonaws.com", "PutBucketPolicy", read_only=False,
+                   params={"bucketName": bucket, "Host": f"{bucket}.s3.{ctx.region}.amazonaws.com", "policy": ""},
+                   resources=[{"accountId": ctx.account, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}],
+                   error=("AccessDenied", message), host=f"{bucket}.s3.{ctx.region}.amazonaws.com")
+
+
+def _lambda_list_functions(ctx: _Ctx, t: datetime) -> Record:
+    return _record(ctx, t, _any_role(ctx, t, "sso", "admin"), "lambda.amazonaws.com", "ListFunctions20150331",
+                   read_only=True, version="1.08")
+
+
+def _logs_create_log_stream(ctx: _Ctx, t: datetime) -> Record:
+    stream = f"{t:%Y/%m/%d}/[$LATEST]{ctx.rng.getrandbits(128):032x}"
+    return _record(ctx, t, _assumed(ctx, _ROLES["lambda"], t), "logs.amazonaws.com", "CreateLogStream",
+                   read_only=False, params={"logGroupName": "/aws/lambda/orders-api", "logStreamName": stream},
+                   agent="awslambda-worker/1.0 rusoto/0.48.0 rust/1.69.0 linux")
+
+
+def _kms_decrypt(ctx: _Ctx, t: datetime) -> Record:
+    key_arn = f"arn:aws:kms:{ctx.region}:{ctx.account}:key/{_key_id(ctx)}"
+    return _record(ctx, t, _assumed(ctx, _ROLES["lambda"], t), "kms.amazonaws.com", "Decrypt", read_only=True,
+                   params={"encryptionContext": {"aws:lambda:FunctionArn":
+                                                 f"arn:aws:lambda:{ctx.region}:{ctx.account}:function:orders-api"},
+                           "encryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+                   resources=[{"accountId": ctx.account, "type": "AWS::KMS::Key", "ARN": key_arn}])
+
+
+def _kms_rotate_key(ctx: _Ctx, t: datetime) -> Record:
+    # A service event with no userIdentity.type at all (as in the CloudTrail user guide).
+    key_id = _key_id(ctx)
+    return _record(ctx, t, {"accountId": ctx.account, "invokedBy": "AWS Internal"}, "kms.amazonaws.com", "RotateKey",
+                   read_only=False, event_type="AwsServiceEvent", version="1.08",
+                   resources=[{"accountId": ctx.account, "type": "AWS::KMS::Key",
+                               "ARN": f"arn:aws:kms:{ctx.region}:{ctx.account}:key/{key_id}"}],
+                   extra={"serviceEventDetails": {"rotationType": "AUTOMATIC", "keyId": key_id}})
+
+
+def _sts_assume_role_by_service(ctx: _Ctx, t: datetime) -> Record:
+    service, role = ctx.rng.choice([("lambda.amazonaws.com", _ROLES["lambda"]), ("ec2.amazonaws.com", _ROLES["ec2"])])
+    role_arn = f"arn:aws:iam::{ctx.account}:role{role.path}{role.name}"
+    session = role.session(ctx, t)
+    return _record(ctx, t, _service(service), "sts.amazonaws.com", "AssumeRole", read_only=True,
+                   params={"roleArn": role_arn, "roleSessionName": session},
+                   response={"credentials": {
+                       "accessKeyId": "ASIA" + "".join(ctx.rng.choices(ID_ALPHABET, k=16)),
+                       "sessionToken": "IQoJb3JpZ2luX2VjEXAMPLE",
+                       "expiration": (t + timedelta(hours=1)).strftime("%b %d, %Y, %I:%M:%S %p")}},
+                   resources=[{"accountId": ctx.account, "type": "AWS::IAM::Role", "ARN": role_arn}])
+
+
+def _sts_get_caller_identity(ctx: _Ctx, t: datetime, who: Record | None = None) -> Record:
+    return _record(ctx, t, who or _user(ctx, "deploy-bot"), "sts.amazonaws.com", "GetCallerIdentity", read_only=True)
+
+
+def _iam_list_roles(ctx: _Ctx, t: datetime) -> Record:
+    who = ctx.rng.choice([_user(ctx, "alice"), _assumed(ctx, _ROLES["sso"], t)])
+    return _record(ctx, t, who, "iam.amazonaws.com", "ListRoles", read_only=True, host="iam.amazonaws.com")
+
+
+def _iam_create_access_key_denied(ctx: _Ctx, t: datetime) -> Record:
+    who = _assumed(ctx, _ROLES["ci"], t)
+    return _record(ctx, t, who, "iam.amazonaws.com", "CreateAccessKey", read_only=False,
+                   params={"userName": "deploy-bot"}, host="iam.amazonaws.com",
+                   error=("AccessDenied", f"User: {who['arn']} is not authorized to perform: iam:CreateAccessKey on "
+                          f"resource: user deploy-bot because no identity-based policy allows the "
+                          f"iam:CreateAccessKey action"))
+
+
+def _console_login(ctx: _Ctx, t: datetime) -> Record:
+    mfa = ctx.rng.random() < 0.7
+    return _record(ctx, t, {**_user(ctx, "alice"), "accessKeyId": ""}, "signin.amazonaws.com", "ConsoleLogin",
+                   read_only=False, response={"ConsoleLogin": "Success"}, event_type="AwsConsoleSignIn",
+                   version="1.08", agent=_BROWSER, host="signin.aws.amazon.com",
+                   extra={"additionalEventData": _login_data(mfa)})
+
+
+def _console_login_failure(ctx: _Ctx, t: datetime) -> Record:
+    # A failed sign-in names no ARN (and hides unknown user names), as CloudTrail writes it.
+    name = ctx.rng.choice(["alice", "HIDDEN_DUE_TO_SECURITY_REASONS"])
+    who = {"type": "IAMUser", "principalId": "", "accountId": ctx.account, "accessKeyId": "", "userName": name}
+    return _record(ctx, t, who, "signin.amazonaws.com", "ConsoleLogin", read_only=False,
+                   response={"ConsoleLogin": "Failure"}, error=(None, "Failed authentication"),
+                   event_type="AwsConsoleSignIn", version="1.08", agent=_BROWSER, host="signin.aws.amazon.com",
+                   extra={"additionalEventData": _login_data(False)})
+
+
+def _root_console_login(ctx: _Ctx, t: datetime) -> Record:
+    return _record(ctx, t, _root(ctx), "signin.amazonaws.com", "ConsoleLogin", read_only=False,
+                   response={"ConsoleLogin": "Success"}, event_type="AwsConsoleSignIn", version="1.08",
+                   agent=_BROWSER, host="signin.aws.amazon.com", extra={"additionalEventData": _login_data(True)})
+
+
+def _login_data(mfa: bool) -> Record:
+    return {"LoginTo": "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true",
+            "MobileVersion": "No", "MFAUsed": "Yes" if mfa else "No"}
+
+
+EventBuilder: TypeAlias = Callable[[_Ctx, datetime], Record]
+_REGIONAL: tuple[tuple[int, EventBuilder], ...] = (
+    (6, _ec2_describe_instances),
+    (4, _s3_get_bucket_acl),
+    (1, _s3_put_bucket_policy_denied),
+    (2, _lambda_list_functions),
+    (3, _logs_create_log_stream),
+    (3, _kms_decrypt),
+    (3, _sts_assume_role_by_service),
+    (2, _sts_get_caller_identity),
+    (1, _ec2_run_instances_denied),
+    (1, _kms_rotate_key),
+)
+_GLOBAL: tuple[tuple[int, EventBuilder], ...] = (
+    (3, _iam_list_roles),
+    (1, _iam_create_access_key_denied),
+    (2, _console_login),
+    (1, _console_login_failure),
+    (1, _root_console_login),
+)
+
+
+def _natural_event(ctx: _Ctx, t: datetime) -> Record:
+    catalogue = _REGIONAL + _GLOBAL if ctx.region == GLOBAL_REGION else _REGIONAL
+    builders = [builder for _, builder in catalogue]
+    weights = [weight for weight, _ in catalogue]
+    return ctx.rng.choices(builders, weights)[0](ctx, t)
+
+
+# --------------------------------------------------------------------------------------------
+# Noise: objects in a trail bucket that are not CloudTrail logs.
+
+
+def _write_noise(spec: TrailSpec, plan: _Plan, bucket: _Bucket, truth: _Truth) -> None:
+    root = spec.logs_root
+    first = spec.account_ids[0]
+    markers = [spec.config_root, root, f"{root}{first}/", f"{root}{first}/CloudTrail/"]
+    if spec.prefix:
+        markers.insert(0, f"{spec.prefix}/")
+    for marker in dict.fromkeys(markers):  # zero-byte "folder" objects, as the S3 console creates them
+        truth.noise_keys.add(marker)
+        bucket.put_raw(marker, b"")
+    success = f"{root}{first}/CloudTrail/_SUCCESS"
+    bucket.put(success, b"")
+    truth.noise_keys.add(success)
+
+    log_days: dict[tuple[str, str, date], list[str]] = {}
+    for key in sorted(truth.log_keys - truth.corrupt_keys):
+        account, region, folder = _partition_of(spec, key)
+        log_days.setdefault((account, region, folder), []).append(key)
+    for (account, region, folder), keys in sorted(log_days.items()):
+        _put_noise(bucket, truth, *_digest(spec, account, region, folder, keys))
+
+    for account in spec.account_ids:
+        _put_noise(bucket, truth, f"{spec.config_root}{account}/Config/ConfigWritabilityCheckFile", b"")
+        for day in _days(spec.start, spec.end):
+            _put_noise(bucket, truth, *_config_history(spec, account, day))
+    region = spec.regions[0]
+    if plan.logging(first, region, spec.start):
+        _put_noise(bucket, truth, *_insight(spec, first, region, spec.start))
+
+
+def _put_noise(bucket: _Bucket, truth: _Truth, key: str, body: bytes) -> None:
+    bucket.put(key, body)
+    truth.noise_keys.add(key)
+
+
+def _partition_of(spec: TrailSpec, key: str) -> tuple[str, str, date]:
+    account, _, region, year, month, day, _ = key[len(spec.logs_root):].split("/")
+    return account, region, date(int(year), int(month), int(day))
+
+
+def _digest(spec: TrailSpec, account: str, region: str, folder: date, log_keys: list[str]) -> tuple[str, bytes]:
+    end = datetime(folder.year, folder.month, folder.day, 23, 15, tzinfo=UTC)
+    key = (f"{spec.logs_root}{account}/CloudTrail-Digest/{region}/{folder:%Y/%m/%d}/"
+           f"{account}_CloudTrail-Digest_{region}_{TRAIL_NAME}_{GLOBAL_REGION}_{end:%Y%m%dT%H%M%SZ}.json.gz")
+    body = {
+        "awsAccountId": account,
+        "digestStartTime": _iso(end - timedelta(days=1)),
+        "digestEndTime": _iso(end),
+        "digestS3Bucket": "trail-bucket",
+        "digestS3Object": key,
+        "digestPublicKeyFingerprint": _stable_hex(32, account, "fingerprint"),
+        "digestSignatureAlgorithm": "SHA256withRSA",
+        "logFiles": [{"s3Bucket": "trail-bucket", "s3Object": k, "hashAlgorithm": "SHA-256",
+                      "hashValue": _stable_hex(64, k)} for k in log_keys],
+    }
+    return key, _gzip_json(body)
+
+
+def _config_history(spec: TrailSpec, account: str, day: date) -> tuple[str, bytes]:
+    region = spec.regions[0]
+    stamp = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
+    key = (f"{spec.config_root}{account}/Config/{region}/{day.year}/{day.month}/{day.day}/ConfigHistory/"
+           f"{account}_Config_{region}_ConfigHistory_{CONFIG_RESOURCE_TYPE}_{stamp:%Y%m%dT%H%M%SZ}_"
+           f"{stamp:%Y%m%dT%H%M%SZ}_1.json.gz")
+    body = {"fileVersion": "1.0", "configurationItems": [{
+        "configurationItemVersion": "1.3", "configurationItemCaptureTime": _iso(stamp),
+        "configurationItemStatus": "OK", "resourceType": CONFIG_RESOURCE_TYPE, "awsAccountId": account,
+        "awsRegion": "global", "resourceName": "web-instance-role",
+        "ARN": f"arn:aws:iam::{account}:role/web-instance-role"}]}
+    return key, _gzip_json(body)
+
+
+def _insight(spec: TrailSpec, account: str, region: str, day: date) -> tuple[str, bytes]:
+    rng = random.Random(f"{spec.seed}/insight/{account}/{region}/{day.isoformat()}")
+    t = datetime(day.year, day.month, day.day, 14, 5, tzinfo=UTC)
+    key = (f"{spec.logs_root}{account}/CloudTrail-Insight/{region}/{day:%Y/%m/%d}/"
+           f"{account}_CloudTrail-Insight_{region}_{t:%Y%m%dT%H%MZ}_{_unique(rng)}.json.gz")
+    body = {"Records": [{
+        "eventVersion": "1.07", "eventTime": _iso(t - timedelta(minutes=5)), "awsRegion": region,
+        "eventID": _uuid(rng), "eventType": "AwsCloudTrailInsight", "recipientAccountId": account,
+        "sharedEventID": _uuid(rng),
+        "insightDetails": {"state": "Start", "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
+                           "insightType": "ApiCallRateInsight",
+                           "insightContext": {"statistics": {"baseline": {"average": 0.1},
+                                                             "insight": {"average": 5.0}}}},
+        "eventCategory": "Insight"}]}
+    return key, _gzip_json(body)
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers.
+
+
+def _gzip_json(document: object) -> bytes:
+    # Compact UTF-8 JSON as CloudTrail writes it; mtime=0 keeps the gzip header deterministic.
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
+
+
+def _days(first: date, last: date) -> Iterable[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _check_region(region: str) -> None:
+    if not _REGION.fullmatch(region):
+        raise ValueError(f"malformed region {region!r} (plant hostile folder names with HostileKey)")
+
+
+def _activity_sort(item: tuple[ActivityKey, ActivityStats]) -> tuple[str, ...]:
+    key = item[0]
+    return key.account, key.region, key.principal, key.eventsource, key.eventname
