@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from localaws.runtime import EmbeddedAws, ExecutionResult
 # What the template's deploy-time parameters are when everything runs on this machine.
 LOCAL_PARAMETERS = {
     "TrailBucketName": "trailkeeper-local-trail",
+    "ReportSender": "trailkeeper@example.com",
+    "ReportRecipients": "security-team@example.com",
 }
 FOLDER_DAY = re.compile(r"/CloudTrail/[^/]+/([0-9]{4})/([0-9]{2})/([0-9]{2})/[^/]+$")
 ORGANIZATION_FOLDER = re.compile(r"o-[a-z0-9]{10,32}")
@@ -81,10 +83,13 @@ def trail_objects(logs: Path) -> list[tuple[str, Path, dt.date | None]]:
 
 
 @contextmanager
-def local_stack(logs: Path, params: Mapping[str, str]) -> Iterator[EmbeddedAws]:
+def local_stack(logs: Path, params: Mapping[str, str], out: Path) -> Iterator[EmbeddedAws]:
+    """The stack, with the functions' own output (Powertools logs and metrics) kept in OUT/functions.log."""
     parameters = {**LOCAL_PARAMETERS, **detect_layout(logs), **params}
-    with EmbeddedAws.running(parameters=parameters) as aws:
-        yield aws
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "functions.log").open("w") as log, redirect_stdout(log):
+        with EmbeddedAws.running(parameters=parameters) as aws:
+            yield aws
 
 
 def run_nights(
@@ -94,7 +99,7 @@ def run_nights(
         raise ValueError(f"--from {first} is after --to {last}")
     objects = trail_objects(logs)
     results = []
-    with local_stack(logs, params) as aws:
+    with local_stack(logs, params, out) as aws:
         bucket = aws.parameters["TrailBucketName"]
         uploaded: set[str] = set()
         run_time = _schedule_time(aws.parameters.get("ScheduleExpression", ""))
@@ -120,7 +125,7 @@ def run_backfill(
     logs: Path, start: dt.date, end: dt.date, out: Path, params: Mapping[str, str], dry_run: bool,
     progress: Progress,
 ) -> ExecutionResult:
-    with local_stack(logs, params) as aws:
+    with local_stack(logs, params, out) as aws:
         objects = trail_objects(logs)
         aws.upload_files([(key, path) for key, path, _ in objects], aws.parameters["TrailBucketName"])
         progress(f"backfill {start}..{end}: {len(objects)} objects, running ...")
@@ -194,8 +199,13 @@ def describe(label: str, execution: ExecutionResult) -> str:
     if anomalies:
         parts.append(f"{anomalies} bucket anomalies")
     report = output.get("report")
-    if isinstance(report, dict):
-        parts.append(f"report: {report.get('new_rows', 0)} new activity row(s)")
+    if isinstance(report, dict) and "skipped" in report:
+        parts.append(f"report skipped: {report['skipped']}")
+    elif isinstance(report, dict) and report.get("baseline_state") == "established":
+        parts.append(f"report: baseline established ({report.get('rows', 0)} activity rows)")
+    elif isinstance(report, dict):
+        parts.append(f"report: {report.get('new_rows', 0)} new, {report.get('went_silent', 0)} went silent, "
+                     f"{report.get('first_seen_accounts', 0) + report.get('first_seen_regions', 0)} first seen")
     return "; ".join(parts)
 
 
