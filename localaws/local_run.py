@@ -87,9 +87,9 @@ def local_stack(logs: Path, params: Mapping[str, str], out: Path) -> Iterator[Em
     """The stack, with the functions' own output (Powertools logs and metrics) kept in OUT/functions.log."""
     parameters = {**LOCAL_PARAMETERS, **detect_layout(logs), **params}
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "functions.log").open("w") as log, redirect_stdout(log):
-        with EmbeddedAws.running(parameters=parameters) as aws:
-            yield aws
+    log = out / "functions.log"
+    with log.open("w") as sink, redirect_stdout(sink), EmbeddedAws.running(parameters=parameters) as aws:
+        yield aws
 
 
 def run_nights(
