@@ -1,0 +1,82 @@
+"""The `trailkeeper` CLI on a trail bucket written by hand (not by the generator)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from localaws import cli
+from localaws.generator import materialise_fixture
+from tests.e2e.conftest import days
+from tests.helpers import FIXTURES
+
+pytestmark = pytest.mark.e2e
+SOURCE = FIXTURES / "trail-bucket-src"
+EXPECTED = json.loads((SOURCE / "expected.json").read_text())
+NEW_ACTIVITY_COLUMNS = ["account", "region", "principal", "eventsource", "eventname", "events"]
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    materialise_fixture(SOURCE, tmp_path / "logs")
+    return tmp_path / "logs"
+
+
+def activity_keys(day: str) -> set[tuple[str, ...]]:
+    return {tuple(str(row[c]) for c in NEW_ACTIVITY_COLUMNS) for row in EXPECTED["activity"][day]}
+
+
+def test_run_reconciles_and_reports_each_night_of_a_hand_written_bucket(logs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert cli.main(["run", "--logs", str(logs), "--from", "2024-03-09", "--to", "2024-03-10", "--out", str(out)]) == 0
+
+    catalog = json.loads((out / "catalog.json").read_text())
+    assert (catalog["database"], catalog["table"], catalog["partition_keys"]) == (
+        "trailkeeper", "cloudtrail", ["account", "region", "dt"])
+    pairs = {(account, region) for account, region, _ in EXPECTED["log_partitions"]}
+    window = days(dt.date(2024, 3, 7), dt.date(2024, 3, 12))  # night 1 from 03-07, night 2 up to 03-12
+    assert {tuple(p["values"].values()) for p in catalog["partitions"]} == {(a, r, d) for a, r in pairs for d in window}
+
+    first = json.loads((out / "2024-03-09" / "execution.json").read_text())
+    assert first["status"] == "SUCCEEDED" and first["output"]["report"]["baseline_state"] == "established"
+    with (out / "2024-03-10" / "new_activity.csv").open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert list(rows[0])[:6] == NEW_ACTIVITY_COLUMNS
+    assert {tuple(row[c] for c in NEW_ACTIVITY_COLUMNS) for row in rows} == activity_keys("2024-03-10") - activity_keys(
+        "2024-03-09")
+    assert "Daily activity report for 2024-03-10" in (out / "2024-03-10" / "report.txt").read_text()
+
+
+def test_backfill_dry_run_plans_every_partition_and_adds_none(logs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert cli.main(["backfill", "--logs", str(logs), "--start", "2024-03-09", "--end", "2024-03-10",
+                     "--out", str(out), "--dry-run"]) == 0
+    execution = json.loads((out / "execution.json").read_text())
+    assert (execution["output"]["missing"], execution["output"]["added"]) == (8, 0)
+    assert json.loads((out / "catalog.json").read_text())["partitions"] == []
+
+
+def test_a_failed_night_exits_non_zero_naming_the_state_and_cause(logs: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    broken = logs / "AWSLogs/o-handwritten1/444455556666/CloudTrail/us-east-1/2024/03/09/broken.json.gz"
+    broken.write_bytes(b"not gzip")
+    code = cli.main(["run", "--logs", str(logs), "--from", "2024-03-09", "--to", "2024-03-09",
+                     "--out", str(tmp_path / "out")])
+    assert code == 1
+    assert "FAILED at RunActivityQuery: States.TaskFailed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--logs", "{logs}", "--from", "2024-03-10", "--to", "2024-03-09", "--out", "{out}"],
+    ["run", "--logs", "{out}/missing", "--from", "2024-03-09", "--to", "2024-03-09", "--out", "{out}"],
+], ids=["reversed nights", "no such folder"])
+def test_bad_arguments_exit_with_a_clear_message_and_nothing_run(argv: list[str], logs: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert cli.main([a.format(logs=logs, out=out) for a in argv]) == 2
+    assert capsys.readouterr().err.startswith("trailkeeper: ")
+    assert not (out / "catalog.json").exists()
