@@ -20,7 +20,12 @@ class QueryStats:
 class Counters:
     api_calls: Counter[str] = field(default_factory=Counter)  # key: "service.Operation", e.g. "glue.GetPartitions"
     queries: list[QueryStats] = field(default_factory=list)
+    # StateEntered events of the executions run through EmbeddedAws.run_execution (Map iterations included).
     state_transitions: int = 0
+    # Task attempts after the first (Retry). AWS bills each as a state transition too: billed = both added.
+    retries: int = 0
+    # Seconds Wait states and Retry intervals would have waited in AWS (locally they wait x WAIT_TIME_SCALE).
+    simulated_wait_seconds: float = 0.0
 
     def calls_by_service(self) -> dict[str, int]:
         by_service: Counter[str] = Counter()
@@ -32,3 +37,5 @@ class Counters:
         self.api_calls.clear()
         self.queries.clear()
         self.state_transitions = 0
+        self.retries = 0
+        self.simulated_wait_seconds = 0.0

@@ -11,11 +11,14 @@ Realism that matters to trailkeeper:
   events late on day D land in D+1 folders (aws-facts.md);
 - records have the shapes CloudTrail writes (IAM users, assumed roles whose session names change
   every day, AWS services without an ARN, root, console sign-ins, failures, AccessDenied);
+- each account/region repeats a fixed daily routine: without plants, every event day has the same
+  activity keys (account, region, principal, eventsource, eventname), so only plants are new;
 - the bucket also holds what is *not* a CloudTrail log (digests, Insights, Config, folder markers,
   `_SUCCESS`), and plants put hostile keys, hostile values and corrupt objects in it (threats.md).
 
-Determinism: every account/region/day draws from its own `random.Random` seeded with a string, so
-the same spec writes identical bytes, and a plant changes only the partitions it names.
+Determinism: every account/region routine and every account/region/day draws from its own
+`random.Random` seeded with a string, so the same spec writes identical bytes, and a plant changes
+only the partitions it names.
 """
 
 from __future__ import annotations
@@ -303,9 +306,10 @@ def generate(spec: TrailSpec, out_dir: Path) -> GroundTruth:
 
     for account in spec.account_ids:
         for region in plan.regions_of(account):
+            routine = _routine(spec, account, region)
             for day in _days(spec.start, spec.end):
                 if plan.logging(account, region, day):
-                    _write_partition_day(spec, plan, bucket, truth, account, region, day)
+                    _write_partition_day(spec, plan, bucket, truth, routine, account, region, day)
     for index, plant in enumerate(spec.plants):
         if isinstance(plant, CorruptObject):
             _write_corrupt(spec, bucket, truth, index, plant)
@@ -532,11 +536,17 @@ class _Ctx:
 
 
 def _write_partition_day(
-    spec: TrailSpec, plan: _Plan, bucket: _Bucket, truth: _Truth, account: str, region: str, day: date
+    spec: TrailSpec,
+    plan: _Plan,
+    bucket: _Bucket,
+    truth: _Truth,
+    routine: tuple[_Activity, ...],
+    account: str,
+    region: str,
+    day: date,
 ) -> None:
     ctx = _Ctx(account, region, day, random.Random(f"{spec.seed}/{account}/{region}/{day.isoformat()}"))
-    seconds = sorted(ctx.rng.randrange(0, LAST_NATURAL_SECOND + 1) for _ in range(spec.events_per_account_region_day))
-    events: list[tuple[int, Record]] = [(s, _natural_event(ctx, ctx.at(s))) for s in seconds]
+    events = _natural_events(ctx, routine, spec.events_per_account_region_day)
     planted: dict[str, Plant] = {}
     for index, plant in plan.plants_on.get((account, region, day), []):
         prng = random.Random(f"{spec.seed}/plant/{index}/{plant!r}/{day.isoformat()}")
@@ -835,18 +845,12 @@ def _record(
     return record
 
 
-def _any_role(ctx: _Ctx, t: datetime, *names: str) -> Record:
-    return _assumed(ctx, _ROLES[ctx.rng.choice(names)], t)
-
-
-def _ec2_describe_instances(ctx: _Ctx, t: datetime, who: Record | None = None) -> Record:
-    who = who or _any_role(ctx, t, "sso", "ec2", "admin")
+def _ec2_describe_instances(ctx: _Ctx, t: datetime, who: Record) -> Record:
     return _record(ctx, t, who, "ec2.amazonaws.com", "DescribeInstances", read_only=True,
                    params={"instancesSet": {}, "filterSet": {}})
 
 
-def _ec2_run_instances_denied(ctx: _Ctx, t: datetime) -> Record:
-    who = _user(ctx, "deploy-bot")
+def _ec2_run_instances_denied(ctx: _Ctx, t: datetime, who: Record) -> Record:
     return _record(ctx, t, who, "ec2.amazonaws.com", "RunInstances", read_only=False,
                    params={"instancesSet": {"items": [{"imageId": "ami-0c7217cdde317cfec", "minCount": 1,
                                                        "maxCount": 1}]}, "instanceType": "t3.micro"},
@@ -854,8 +858,7 @@ def _ec2_run_instances_denied(ctx: _Ctx, t: datetime) -> Record:
                           f"User: {who['arn']} is not authorized to perform: ec2:RunInstances"))
 
 
-def _s3_get_bucket_acl(ctx: _Ctx, t: datetime, who: Record | None = None) -> Record:
-    who = who or _any_role(ctx, t, "sso", "ci")
+def _s3_get_bucket_acl(ctx: _Ctx, t: datetime, who: Record) -> Record:
     bucket = _bucket_name(ctx)
     return _record(ctx, t, who, "s3.amazonaws.com", "GetBucketAcl", read_only=True,
                    params={"bucketName": bucket, "Host": f"{bucket}.s3.{ctx.region}.amazonaws.com", "acl": ""},
@@ -865,9 +868,7 @@ def _s3_get_bucket_acl(ctx: _Ctx, t: datetime, who: Record | None = None) -> Rec
                    host=f"{bucket}.s3.{ctx.region}.amazonaws.com")
 
 
-def _s3_put_bucket_policy_denied(ctx: _Ctx, t: datetime, who: Record | None = None,
-                                 message: str = "Access Denied") -> Record:
-    who = who or _any_role(ctx, t, "ci", "ec2")
+def _s3_put_bucket_policy_denied(ctx: _Ctx, t: datetime, who: Record, message: str = "Access Denied") -> Record:
     bucket = _bucket_name(ctx)
     return _record(ctx, t, who, "s3.amazonaws.com", "PutBucketPolicy", read_only=False,
                    params={"bucketName": bucket, "Host": f"{bucket}.s3.{ctx.region}.amazonaws.com", "policy": ""},
@@ -875,42 +876,44 @@ def _s3_put_bucket_policy_denied(ctx: _Ctx, t: datetime, who: Record | None = No
                    error=("AccessDenied", message), host=f"{bucket}.s3.{ctx.region}.amazonaws.com")
 
 
-def _lambda_list_functions(ctx: _Ctx, t: datetime) -> Record:
-    return _record(ctx, t, _any_role(ctx, t, "sso", "admin"), "lambda.amazonaws.com", "ListFunctions20150331",
-                   read_only=True, version="1.08")
+def _lambda_list_functions(ctx: _Ctx, t: datetime, who: Record) -> Record:
+    return _record(ctx, t, who, "lambda.amazonaws.com", "ListFunctions20150331", read_only=True, version="1.08")
 
 
-def _logs_create_log_stream(ctx: _Ctx, t: datetime) -> Record:
+def _logs_create_log_stream(ctx: _Ctx, t: datetime, who: Record) -> Record:
     stream = f"{t:%Y/%m/%d}/[$LATEST]{ctx.rng.getrandbits(128):032x}"
-    return _record(ctx, t, _assumed(ctx, _ROLES["lambda"], t), "logs.amazonaws.com", "CreateLogStream",
+    return _record(ctx, t, who, "logs.amazonaws.com", "CreateLogStream",
                    read_only=False, params={"logGroupName": "/aws/lambda/orders-api", "logStreamName": stream},
                    agent="awslambda-worker/1.0 rusoto/0.48.0 rust/1.69.0 linux")
 
 
-def _kms_decrypt(ctx: _Ctx, t: datetime) -> Record:
+def _kms_decrypt(ctx: _Ctx, t: datetime, who: Record) -> Record:
     key_arn = f"arn:aws:kms:{ctx.region}:{ctx.account}:key/{_key_id(ctx)}"
-    return _record(ctx, t, _assumed(ctx, _ROLES["lambda"], t), "kms.amazonaws.com", "Decrypt", read_only=True,
+    return _record(ctx, t, who, "kms.amazonaws.com", "Decrypt", read_only=True,
                    params={"encryptionContext": {"aws:lambda:FunctionArn":
                                                  f"arn:aws:lambda:{ctx.region}:{ctx.account}:function:orders-api"},
                            "encryptionAlgorithm": "SYMMETRIC_DEFAULT"},
                    resources=[{"accountId": ctx.account, "type": "AWS::KMS::Key", "ARN": key_arn}])
 
 
-def _kms_rotate_key(ctx: _Ctx, t: datetime) -> Record:
-    # A service event with no userIdentity.type at all (as in the CloudTrail user guide).
+def _kms_rotate_key(ctx: _Ctx, t: datetime, who: Record) -> Record:
     key_id = _key_id(ctx)
-    return _record(ctx, t, {"accountId": ctx.account, "invokedBy": "AWS Internal"}, "kms.amazonaws.com", "RotateKey",
+    return _record(ctx, t, who, "kms.amazonaws.com", "RotateKey",
                    read_only=False, event_type="AwsServiceEvent", version="1.08",
                    resources=[{"accountId": ctx.account, "type": "AWS::KMS::Key",
                                "ARN": f"arn:aws:kms:{ctx.region}:{ctx.account}:key/{key_id}"}],
                    extra={"serviceEventDetails": {"rotationType": "AUTOMATIC", "keyId": key_id}})
 
 
-def _sts_assume_role_by_service(ctx: _Ctx, t: datetime) -> Record:
-    service, role = ctx.rng.choice([("lambda.amazonaws.com", _ROLES["lambda"]), ("ec2.amazonaws.com", _ROLES["ec2"])])
+# The role each service assumes for its workload.
+_ROLE_OF_SERVICE = {"lambda.amazonaws.com": "lambda", "ec2.amazonaws.com": "ec2"}
+
+
+def _sts_assume_role_by_service(ctx: _Ctx, t: datetime, who: Record) -> Record:
+    role = _ROLES[_ROLE_OF_SERVICE[who["invokedBy"]]]
     role_arn = f"arn:aws:iam::{ctx.account}:role{role.path}{role.name}"
     session = role.session(ctx, t)
-    return _record(ctx, t, _service(service), "sts.amazonaws.com", "AssumeRole", read_only=True,
+    return _record(ctx, t, who, "sts.amazonaws.com", "AssumeRole", read_only=True,
                    params={"roleArn": role_arn, "roleSessionName": session},
                    response={"credentials": {
                        "accessKeyId": "ASIA" + "".join(ctx.rng.choices(ID_ALPHABET, k=16)),
@@ -919,17 +922,15 @@ def _sts_assume_role_by_service(ctx: _Ctx, t: datetime) -> Record:
                    resources=[{"accountId": ctx.account, "type": "AWS::IAM::Role", "ARN": role_arn}])
 
 
-def _sts_get_caller_identity(ctx: _Ctx, t: datetime, who: Record | None = None) -> Record:
-    return _record(ctx, t, who or _user(ctx, "deploy-bot"), "sts.amazonaws.com", "GetCallerIdentity", read_only=True)
+def _sts_get_caller_identity(ctx: _Ctx, t: datetime, who: Record) -> Record:
+    return _record(ctx, t, who, "sts.amazonaws.com", "GetCallerIdentity", read_only=True)
 
 
-def _iam_list_roles(ctx: _Ctx, t: datetime) -> Record:
-    who = ctx.rng.choice([_user(ctx, "alice"), _assumed(ctx, _ROLES["sso"], t)])
+def _iam_list_roles(ctx: _Ctx, t: datetime, who: Record) -> Record:
     return _record(ctx, t, who, "iam.amazonaws.com", "ListRoles", read_only=True, host="iam.amazonaws.com")
 
 
-def _iam_create_access_key_denied(ctx: _Ctx, t: datetime) -> Record:
-    who = _assumed(ctx, _ROLES["ci"], t)
+def _iam_create_access_key_denied(ctx: _Ctx, t: datetime, who: Record) -> Record:
     return _record(ctx, t, who, "iam.amazonaws.com", "CreateAccessKey", read_only=False,
                    params={"userName": "deploy-bot"}, host="iam.amazonaws.com",
                    error=("AccessDenied", f"User: {who['arn']} is not authorized to perform: iam:CreateAccessKey on "
@@ -937,26 +938,23 @@ def _iam_create_access_key_denied(ctx: _Ctx, t: datetime) -> Record:
                           f"iam:CreateAccessKey action"))
 
 
-def _console_login(ctx: _Ctx, t: datetime) -> Record:
+def _console_login(ctx: _Ctx, t: datetime, who: Record) -> Record:
     mfa = ctx.rng.random() < 0.7
-    return _record(ctx, t, {**_user(ctx, "alice"), "accessKeyId": ""}, "signin.amazonaws.com", "ConsoleLogin",
+    return _record(ctx, t, {**who, "accessKeyId": ""}, "signin.amazonaws.com", "ConsoleLogin",
                    read_only=False, response={"ConsoleLogin": "Success"}, event_type="AwsConsoleSignIn",
                    version="1.08", agent=_BROWSER, host="signin.aws.amazon.com",
                    extra={"additionalEventData": _login_data(mfa)})
 
 
-def _console_login_failure(ctx: _Ctx, t: datetime) -> Record:
-    # A failed sign-in names no ARN (and hides unknown user names), as CloudTrail writes it.
-    name = ctx.rng.choice(["alice", "HIDDEN_DUE_TO_SECURITY_REASONS"])
-    who = {"type": "IAMUser", "principalId": "", "accountId": ctx.account, "accessKeyId": "", "userName": name}
+def _console_login_failure(ctx: _Ctx, t: datetime, who: Record) -> Record:
     return _record(ctx, t, who, "signin.amazonaws.com", "ConsoleLogin", read_only=False,
                    response={"ConsoleLogin": "Failure"}, error=(None, "Failed authentication"),
                    event_type="AwsConsoleSignIn", version="1.08", agent=_BROWSER, host="signin.aws.amazon.com",
                    extra={"additionalEventData": _login_data(False)})
 
 
-def _root_console_login(ctx: _Ctx, t: datetime) -> Record:
-    return _record(ctx, t, _root(ctx), "signin.amazonaws.com", "ConsoleLogin", read_only=False,
+def _root_console_login(ctx: _Ctx, t: datetime, who: Record) -> Record:
+    return _record(ctx, t, who, "signin.amazonaws.com", "ConsoleLogin", read_only=False,
                    response={"ConsoleLogin": "Success"}, event_type="AwsConsoleSignIn", version="1.08",
                    agent=_BROWSER, host="signin.aws.amazon.com", extra={"additionalEventData": _login_data(True)})
 
@@ -966,33 +964,109 @@ def _login_data(mfa: bool) -> Record:
             "MobileVersion": "No", "MFAUsed": "Yes" if mfa else "No"}
 
 
-EventBuilder: TypeAlias = Callable[[_Ctx, datetime], Record]
-_REGIONAL: tuple[tuple[int, EventBuilder], ...] = (
-    (6, _ec2_describe_instances),
-    (4, _s3_get_bucket_acl),
-    (1, _s3_put_bucket_policy_denied),
-    (2, _lambda_list_functions),
-    (3, _logs_create_log_stream),
-    (3, _kms_decrypt),
-    (3, _sts_assume_role_by_service),
-    (2, _sts_get_caller_identity),
-    (1, _ec2_run_instances_denied),
-    (1, _kms_rotate_key),
+# --------------------------------------------------------------------------------------------
+# The routine. One catalogue entry is one activity key per account/region: the call (eventsource,
+# eventname) and who makes it (the normalised principal). Everything else (session names, IPs,
+# agents, ids, parameters, times, counts) is drawn per day.
+
+Identity: TypeAlias = Callable[[_Ctx, datetime], Record]
+EventBuilder: TypeAlias = Callable[[_Ctx, datetime, Record], Record]
+
+
+@dataclass(frozen=True)
+class _Activity:
+    weight: int  # how likely the routine includes it, and how often it repeats within a day
+    build: EventBuilder
+    who: Identity
+
+
+def _as_role(name: str) -> Identity:
+    role = _ROLES[name]
+    return lambda ctx, t: _assumed(ctx, role, t)
+
+
+def _as_user(name: str) -> Identity:
+    return lambda ctx, t: _user(ctx, name)
+
+
+def _as_service(invoked_by: str) -> Identity:
+    return lambda ctx, t: _service(invoked_by)
+
+
+def _as_root(ctx: _Ctx, t: datetime) -> Record:
+    return _root(ctx)
+
+
+def _as_aws_internal(ctx: _Ctx, t: datetime) -> Record:
+    # A service event with no userIdentity.type at all (as in the CloudTrail user guide).
+    return {"accountId": ctx.account, "invokedBy": "AWS Internal"}
+
+
+def _as_failed_sign_in(ctx: _Ctx, t: datetime) -> Record:
+    # A failed sign-in names no ARN (and hides unknown user names), as CloudTrail writes it: whichever
+    # name is drawn, the principal is "IAMUser".
+    name = ctx.rng.choice(["alice", "HIDDEN_DUE_TO_SECURITY_REASONS"])
+    return {"type": "IAMUser", "principalId": "", "accountId": ctx.account, "accessKeyId": "", "userName": name}
+
+
+_REGIONAL: tuple[_Activity, ...] = (
+    _Activity(2, _ec2_describe_instances, _as_role("sso")),
+    _Activity(2, _ec2_describe_instances, _as_role("ec2")),
+    _Activity(2, _ec2_describe_instances, _as_role("admin")),
+    _Activity(2, _s3_get_bucket_acl, _as_role("sso")),
+    _Activity(2, _s3_get_bucket_acl, _as_role("ci")),
+    _Activity(1, _s3_put_bucket_policy_denied, _as_role("ci")),
+    _Activity(1, _s3_put_bucket_policy_denied, _as_role("ec2")),
+    _Activity(1, _lambda_list_functions, _as_role("sso")),
+    _Activity(1, _lambda_list_functions, _as_role("admin")),
+    _Activity(3, _logs_create_log_stream, _as_role("lambda")),
+    _Activity(3, _kms_decrypt, _as_role("lambda")),
+    _Activity(2, _sts_assume_role_by_service, _as_service("lambda.amazonaws.com")),
+    _Activity(1, _sts_assume_role_by_service, _as_service("ec2.amazonaws.com")),
+    _Activity(2, _sts_get_caller_identity, _as_user("deploy-bot")),
+    _Activity(1, _ec2_run_instances_denied, _as_user("deploy-bot")),
+    _Activity(1, _kms_rotate_key, _as_aws_internal),
 )
-_GLOBAL: tuple[tuple[int, EventBuilder], ...] = (
-    (3, _iam_list_roles),
-    (1, _iam_create_access_key_denied),
-    (2, _console_login),
-    (1, _console_login_failure),
-    (1, _root_console_login),
+_GLOBAL: tuple[_Activity, ...] = (  # recorded in GLOBAL_REGION only
+    _Activity(2, _iam_list_roles, _as_user("alice")),
+    _Activity(1, _iam_list_roles, _as_role("sso")),
+    _Activity(1, _iam_create_access_key_denied, _as_role("ci")),
+    _Activity(2, _console_login, _as_user("alice")),
+    _Activity(1, _console_login_failure, _as_failed_sign_in),
+    _Activity(1, _root_console_login, _as_root),
 )
 
 
-def _natural_event(ctx: _Ctx, t: datetime) -> Record:
-    catalogue = _REGIONAL + _GLOBAL if ctx.region == GLOBAL_REGION else _REGIONAL
-    builders = [builder for _, builder in catalogue]
-    weights = [weight for weight, _ in catalogue]
-    return ctx.rng.choices(builders, weights)[0](ctx, t)
+def _routine(spec: TrailSpec, account: str, region: str) -> tuple[_Activity, ...]:
+    """What account/region does every day: drawn once from (seed, account, region), never from the day.
+
+    Real accounts repeat the same daily routine, so one day's activity keys are the next day's and the
+    daily report only shows what a plant added. The routine holds a third to two thirds of the day's
+    events' worth of activities (busier and quieter account/regions), the other events repeat them, so
+    counts vary from day to day.
+    """
+    rng = random.Random(f"{spec.seed}/routine/{account}/{region}")
+    pool = list(_REGIONAL + _GLOBAL if region == GLOBAL_REGION else _REGIONAL)
+    events = spec.events_per_account_region_day
+    size = min(len(pool), rng.randint((events + 2) // 3, (2 * events + 2) // 3))  # ceil(n/3)..ceil(2n/3) <= n
+    routine = []
+    for _ in range(size):  # weighted draws without replacement
+        routine.append(pool.pop(rng.choices(range(len(pool)), [a.weight for a in pool])[0]))
+    return tuple(routine)
+
+
+def _natural_events(ctx: _Ctx, routine: tuple[_Activity, ...], total: int) -> list[tuple[int, Record]]:
+    """`total` events of the day: each routine activity once, the rest repeats drawn by weight.
+
+    The first occurrence of each activity happens before LATE_CUTOFF_SECOND, so it is in a file
+    delivered the same day: a day's keys never depend on the late file, which is lost when the trail
+    goes silent the next day. Repeats may fall anywhere, so late files still cross midnight.
+    """
+    repeats = ctx.rng.choices(routine, [a.weight for a in routine], k=total - len(routine)) if routine else []
+    timed = [(ctx.rng.randrange(LATE_CUTOFF_SECOND), a) for a in routine]
+    timed += [(ctx.rng.randrange(LAST_NATURAL_SECOND + 1), a) for a in repeats]
+    timed.sort(key=lambda item: item[0])
+    return [(second, a.build(ctx, ctx.at(second), a.who(ctx, ctx.at(second)))) for second, a in timed]
 
 
 # --------------------------------------------------------------------------------------------

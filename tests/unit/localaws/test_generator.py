@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from localaws.generator import (
+    ActivityKey,
     CorruptObject,
     GroundTruth,
     HostileKey,
@@ -129,6 +130,18 @@ def build(tmp_path: Path, name: str = "bucket", **fields: Any) -> tuple[Path, Gr
     spec = TrailSpec(**{"start": START, "days": 3, **fields})
     out = tmp_path / name
     return out, generate(spec, out)
+
+
+def keys_by_day(truth: GroundTruth, days: list[date]) -> dict[date, set[ActivityKey]]:
+    return {day: set(truth.activity(day)) for day in days}
+
+
+def routine_of(keys: set[ActivityKey]) -> dict[tuple[str, str], set[tuple[str, str, str]]]:
+    """(account, region) -> its (principal, eventsource, eventname)s."""
+    routines: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+    for key in keys:
+        routines.setdefault((key.account, key.region), set()).add((key.principal, key.eventsource, key.eventname))
+    return routines
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,6 +281,66 @@ def test_late_event_lands_in_the_next_days_folder_and_counts_on_its_event_day(tm
 
 
 # --------------------------------------------------------------------------------------------
+# The daily routine.
+
+
+def test_without_plants_every_account_region_repeats_the_same_activity_keys_every_day(tmp_path: Path) -> None:
+    _, truth = build(tmp_path, accounts=20, days=4)  # 20 accounts: some late files cross midnight
+
+    routines = [routine_of(set(truth.activity(START + timedelta(days=n)))) for n in range(4)]
+
+    assert len(routines[0]) == 20 * 2
+    assert all(routines[0].values())
+    assert routines[1] == routines[0] and routines[2] == routines[0] and routines[3] == routines[0]
+
+
+def test_every_daily_activity_starts_before_the_late_file_so_no_day_depends_on_late_delivery(
+    tmp_path: Path,
+) -> None:
+    _, truth = build(tmp_path, accounts=20)
+
+    starts = [s.first_event_time.time() for d in truth.activity_by_day for s in truth.activity(d).values()]
+
+    assert starts and max(starts).isoformat() < "23:45:00"
+
+
+def test_the_day_before_silent_from_keeps_every_activity_key(tmp_path: Path) -> None:
+    day = START + timedelta(days=2)
+    silent = tuple(SilentFrom(day, account_id(i), None) for i in range(20))
+    _, base = build(tmp_path, "base", accounts=20, noise=False)
+    _, truth = build(tmp_path, "silent", accounts=20, noise=False, plants=silent)
+
+    previous = day - timedelta(days=1)
+    assert set(truth.activity(previous)) == set(base.activity(previous))
+
+
+def test_routine_roles_take_new_session_names_every_day_under_the_same_principal(tmp_path: Path) -> None:
+    out, _ = build(tmp_path, accounts=10)
+    daily = ("github-actions-deploy", "web-instance-role", "OrganizationAccountAccessRole")
+    sessions: dict[str, set[str]] = {}
+    principals: dict[str, set[str]] = {}
+    for _, r in all_records(out):
+        identity = r["userIdentity"]
+        if identity.get("type") == "AssumedRole" and identity["arn"].split("/")[1] in daily:
+            sessions.setdefault(r["eventTime"][:10], set()).add(identity["arn"])
+            principals.setdefault(r["eventTime"][:10], set()).add(f"{r['awsRegion']} {principal(identity)}")
+
+    first, second, third = (sessions[d] for d in sorted(sessions))
+    assert first and first.isdisjoint(second) and second.isdisjoint(third)
+    assert len({frozenset(p) for p in principals.values()}) == 1
+
+
+def test_events_per_account_region_day_is_the_number_of_events_of_each_day(tmp_path: Path) -> None:
+    _, truth = build(tmp_path, noise=False, events_per_account_region_day=7)
+
+    for day in truth.activity_by_day:
+        per_partition: dict[tuple[str, str], int] = {}
+        for key, stats in truth.activity(day).items():
+            per_partition[key.account, key.region] = per_partition.get((key.account, key.region), 0) + stats.events
+        assert set(per_partition.values()) == {7}, day
+
+
+# --------------------------------------------------------------------------------------------
 # Plants.
 
 
@@ -281,6 +354,39 @@ def test_new_principal_appears_first_on_its_day(tmp_path: Path) -> None:
 
     assert days_seen() == [day, day + timedelta(days=1)]
     assert {k.region for d in days_seen() for k in truth.activity(d) if k.principal == arn} == {"eu-west-1"}
+
+
+def test_new_principal_adds_exactly_its_keys_on_its_day_and_nothing_else_changes(tmp_path: Path) -> None:
+    day = START + timedelta(days=1)
+    _, truth = build(tmp_path, plants=(NewPrincipal(day, A1, "eu-west-1", "intruder"),))
+    arn = f"arn:aws:iam::{A1}:role/intruder"
+
+    before, on = keys_by_day(truth, [day - timedelta(days=1), day]).values()
+
+    assert on - before == {ActivityKey(A1, "eu-west-1", arn, "ec2.amazonaws.com", "DescribeInstances"),
+                           ActivityKey(A1, "eu-west-1", arn, "s3.amazonaws.com", "GetBucketAcl")}
+    assert before - on == set()
+
+
+def test_new_region_adds_only_keys_of_its_region_on_its_day(tmp_path: Path) -> None:
+    day = START + timedelta(days=1)
+    _, truth = build(tmp_path, plants=(NewRegion(day, A0, "ap-southeast-2"),))
+
+    before, on, after = keys_by_day(truth, [day - timedelta(days=1), day, day + timedelta(days=1)]).values()
+
+    assert on - before and {(k.account, k.region) for k in on - before} == {(A0, "ap-southeast-2")}
+    assert before - on == set()
+    assert after - on == set()  # from its day on, the region repeats its own routine
+
+
+def test_silent_from_removes_only_keys_of_its_account_region(tmp_path: Path) -> None:
+    day = START + timedelta(days=1)
+    _, truth = build(tmp_path, plants=(SilentFrom(day, A1, "eu-west-1"),))
+
+    before, on = keys_by_day(truth, [day - timedelta(days=1), day]).values()
+
+    assert before - on and {(k.account, k.region) for k in before - on} == {(A1, "eu-west-1")}
+    assert on - before == set()
 
 
 def test_new_region_has_no_folder_before_its_day(tmp_path: Path) -> None:

@@ -1,0 +1,271 @@
+"""The embedded Athena's view of moto's Glue catalog and S3 objects, and the DuckDB views built from them.
+
+What Athena reads for a partitioned table is decided here: only the objects under the LOCATION of a partition
+registered in Glue (an unregistered day is invisible), each row carrying that partition's values. Objects are
+copied out of moto's S3 backend in-process into a per-query directory, under generated names (never the S3 key,
+which may contain `..`), and DuckDB reads them with `read_json(..., records=true)`.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from moto.glue.models import FakeTable, GlueBackend, glue_backends
+from moto.s3.exceptions import MissingBucket
+from moto.s3.models import FakeKey, S3Backend, s3_backends
+from moto.utilities.utils import get_partition
+
+from localaws.athena_hive import (
+    HiveType,
+    HiveTypeError,
+    duckdb_type,
+    exposed_value,
+    json_key,
+    parse_hive_type,
+    quote_identifier,
+    quote_literal,
+)
+
+CLOUDTRAIL_INPUT_FORMAT = "com.amazon.emr.cloudtrail.CloudTrailInputFormat"
+CLOUDTRAIL_SERDE = "com.amazon.emr.hive.serde.CloudTrailSerde"
+DEFAULT_CATALOG = "awsdatacatalog"
+MAX_OBJECT_BYTES = 268_435_456  # DuckDB's default 16 MB per JSON object fails on large CloudTrail files
+
+# Hadoop picks the codec by the file name's suffix; CloudTrail writes gzip. Other codecs are refused, not misread.
+_UNSUPPORTED_SUFFIXES = (".bz2", ".snappy", ".lz4", ".deflate", ".lzo", ".zst", ".br")
+_S3_LOCATION = re.compile(r"s3[an]?://([^/]+)(?:/(.*))?", re.IGNORECASE)
+
+
+class QueryFailed(Exception):
+    """The query ends FAILED; the message becomes Status.StateChangeReason."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # lower-case, as Athena exposes it
+    hive: HiveType
+
+
+@dataclass(frozen=True)
+class Partition:
+    values: tuple[str, ...]
+    location: str
+
+
+@dataclass(frozen=True)
+class CatalogTable:
+    database: str
+    name: str
+    columns: tuple[Column, ...]
+    partition_keys: tuple[Column, ...]
+    location: str
+    partitions: tuple[Partition, ...]
+
+    @property
+    def column_names(self) -> frozenset[str]:
+        return frozenset(c.name for c in (*self.columns, *self.partition_keys))
+
+    @property
+    def partition_key_names(self) -> frozenset[str]:
+        return frozenset(k.name for k in self.partition_keys)
+
+
+@dataclass(frozen=True)
+class StagedObject:
+    path: Path
+    uri: str
+    size: int
+    partition_values: tuple[str, ...]
+
+
+def glue_backend(account_id: str, region_name: str) -> GlueBackend:
+    return glue_backends[account_id][region_name]
+
+
+def s3_backend(account_id: str, region_name: str) -> S3Backend:
+    return s3_backends[account_id][get_partition(region_name)]
+
+
+def find_table(glue: GlueBackend, database: str, name: str) -> FakeTable | None:
+    """Glue lookup as Athena does it: identifiers are case-insensitive (Glue stores them lower-case)."""
+    db = glue.databases.get(database) or next(
+        (d for key, d in glue.databases.items() if key.lower() == database.lower()), None
+    )
+    if db is None:
+        return None
+    table: FakeTable | None = db.tables.get(name) or next(
+        (t for key, t in db.tables.items() if key.lower() == name.lower()), None
+    )
+    return table
+
+
+def load_table(table: FakeTable) -> CatalogTable:
+    """The catalog entry as the engine needs it; FAILED if it is not a CloudTrail table this engine can read."""
+    definition: dict[str, Any] = table.as_dict()  # the current version
+    descriptor = definition.get("StorageDescriptor") or {}
+    qualified = f"{table.database_name}.{table.name}"
+    serde = str((descriptor.get("SerdeInfo") or {}).get("SerializationLibrary", ""))
+    input_format = str(descriptor.get("InputFormat", ""))
+    if input_format != CLOUDTRAIL_INPUT_FORMAT and serde != CLOUDTRAIL_SERDE:
+        raise QueryFailed(
+            f"NOT_SUPPORTED: table {qualified} (InputFormat {input_format or '-'}, SerDe {serde or '-'}) is not a "
+            "CloudTrail table; only CloudTrailInputFormat/CloudTrailSerde tables are supported by the embedded engine"
+        )
+    parameters = definition.get("Parameters") or {}
+    if str(parameters.get("projection.enabled", "")).lower() == "true":
+        raise QueryFailed(f"NOT_SUPPORTED: partition projection ({qualified}) is not supported by the embedded engine")
+    try:
+        columns = tuple(_column(c) for c in descriptor.get("Columns") or [])
+        keys = tuple(_column(c) for c in definition.get("PartitionKeys") or [])
+    except HiveTypeError as error:
+        raise QueryFailed(f"HIVE_INVALID_METADATA: table {qualified}: {error}") from error
+    partitions = tuple(
+        Partition(
+            tuple(str(v) for v in p.values),
+            str((p.partition_input.get("StorageDescriptor") or {}).get("Location", "")),
+        )
+        for p in table.partitions.values()
+    )
+    malformed = next((p for p in partitions if len(p.values) != len(keys)), None)
+    if malformed is not None:
+        raise QueryFailed(
+            f"HIVE_METASTORE_ERROR: partition {list(malformed.values)} of {qualified} does not have one value per "
+            f"partition key ({', '.join(k.name for k in keys)})"
+        )
+    return CatalogTable(table.database_name, table.name, columns, keys, str(descriptor.get("Location", "")), partitions)
+
+
+def _column(entry: dict[str, Any]) -> Column:
+    return Column(str(entry["Name"]).lower(), parse_hive_type(str(entry["Type"])))
+
+
+def split_location(location: str) -> tuple[str, str]:
+    """`s3://bucket/a/b/` -> ("bucket", "a/b/"): the key prefix a LOCATION stands for.
+
+    A LOCATION is a folder, so a missing trailing slash is added. Athena collapses empty path segments
+    (`a//b` reads `a/b/`, docs.aws.amazon.com/athena/latest/ug/tables-location-format.html), so do we.
+    """
+    match = _S3_LOCATION.fullmatch(location.strip())
+    if not match:
+        raise QueryFailed(f"HIVE_PATH_ERROR: {location!r} is not an s3:// location")
+    prefix = re.sub(r"/{2,}", "/", match.group(2) or "").lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return match.group(1), prefix
+
+
+class ObjectLister:
+    """Lists S3 objects the way Athena reads a LOCATION; bucket listings are sorted once per query."""
+
+    def __init__(self, s3: S3Backend) -> None:
+        self.s3 = s3
+        self._sorted_names: dict[str, list[str]] = {}
+
+    def visible(self, location: str) -> list[tuple[str, FakeKey]]:
+        """Every object below the LOCATION prefix, sub-folders included, except folder markers, empty objects and
+        hidden names (a path segment starting with `_` or `.`, which Hadoop's input formats skip)."""
+        bucket_name, prefix = split_location(location)
+        try:
+            bucket = self.s3.get_bucket(bucket_name)
+        except MissingBucket as error:
+            raise QueryFailed(f"HIVE_PATH_ERROR: cannot list {location}: the bucket does not exist") from error
+        names = self._sorted_names.get(bucket_name)
+        if names is None:
+            names = self._sorted_names[bucket_name] = sorted(dict.keys(bucket.keys))
+        found: list[tuple[str, FakeKey]] = []
+        for name in names[bisect_left(names, prefix) :]:
+            if not name.startswith(prefix):
+                break
+            relative = name[len(prefix) :]
+            if relative.endswith("/") or any(segment[:1] in ("_", ".") for segment in relative.split("/")):
+                continue
+            key = bucket.keys.get(name)
+            if isinstance(key, FakeKey) and key.size > 0:  # a delete marker is not a FakeKey
+                found.append((f"s3://{bucket_name}/{name}", key))
+        return found
+
+
+def stage(objects: Sequence[tuple[str, FakeKey, tuple[str, ...]]], directory: Path) -> list[StagedObject]:
+    """Copy objects out of moto's S3 into `directory` under generated names keeping the codec suffix."""
+    staged = []
+    for index, (uri, key, values) in enumerate(objects):
+        suffix = ".json.gz" if uri.endswith(".gz") else ".json"  # DuckDB's compression='auto' goes by suffix too
+        if uri.endswith(_UNSUPPORTED_SUFFIXES):
+            raise QueryFailed(f"HIVE_CURSOR_ERROR: {uri}: this compression is not supported by the embedded engine")
+        path = directory / f"{index:07d}{suffix}"
+        path.write_bytes(key.value)
+        staged.append(StagedObject(path, uri, key.size, values))
+    return staged
+
+
+def create_view(
+    conn: duckdb.DuckDBPyConnection,
+    table: CatalogTable,
+    staged: Sequence[StagedObject],
+    n: int,
+    used: frozenset[str] | None,
+) -> None:
+    """`"<database>"."<table>"`: one row per CloudTrail record of the staged files, columns as in the catalog.
+
+    `used`: the names the query may refer to (None: all). Only those data columns are read and exposed, which
+    halves a full scan (the JSON reader builds only the declared fields); a column the analysis missed
+    would make the query fail loudly ("not found"), never read as NULL.
+    """
+    columns = [c for c in table.columns if used is None or c.name in used] or list(table.columns[:1])
+    record = HiveType("struct", children=tuple((c.name, c.hive) for c in columns))
+    record_type = duckdb_type(record, json_keys=True)
+    files = f"__files_{n}"
+    key_columns = "".join(
+        f", CAST(unnest(?::VARCHAR[]) AS {duckdb_type(k.hive)}) AS {quote_identifier(k.name)}"
+        for k in table.partition_keys
+    )
+    conn.execute(
+        f"CREATE TABLE {files} AS SELECT unnest(?::VARCHAR[]) AS __path{key_columns}",
+        [
+            [str(s.path) for s in staged],
+            *([s.partition_values[i] for s in staged] for i in range(len(table.partition_keys))),
+        ],
+    )
+    if staged:
+        paths = ", ".join(quote_literal(str(s.path)) for s in staged)
+        reader = (
+            f"SELECT unnest(Records) AS __rec, filename AS __file FROM read_json([{paths}], "
+            f"columns={{'Records': {quote_literal(record_type + '[]')}}}, records=true, format='auto', "
+            f"compression='auto', filename=true, maximum_object_size={MAX_OBJECT_BYTES})"
+        )
+    else:
+        reader = f"SELECT CAST(NULL AS {record_type}) AS __rec, CAST(NULL AS VARCHAR) AS __file WHERE false"
+    values = [
+        exposed_value(f"struct_extract(__j.__rec, {quote_literal(json_key((), c.name))})", c.hive, (c.name,))
+        + f" AS {quote_identifier(c.name)}"
+        for c in columns
+    ]
+    values += [f"__f.{quote_identifier(k.name)} AS {quote_identifier(k.name)}" for k in table.partition_keys]
+    schema = quote_identifier(table.database)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    conn.execute(
+        f"CREATE VIEW {schema}.{quote_identifier(table.name)} AS SELECT {', '.join(values)} "
+        f"FROM ({reader}) AS __j JOIN {files} AS __f ON __j.__file = __f.__path"
+    )
+
+
+def put_result(account_id: str, region_name: str, location: str, body: bytes) -> None:
+    """Write a result file where Athena would; FAILED (as in Athena) if the bucket is missing."""
+    bucket, key = split_object_uri(location)
+    try:
+        s3_backend(account_id, region_name).put_object(bucket_name=bucket, key_name=key, value=body)
+    except MissingBucket as error:
+        raise QueryFailed(f"Unable to verify/create output bucket {bucket}") from error
+
+
+def split_object_uri(uri: str) -> tuple[str, str]:
+    match = _S3_LOCATION.fullmatch(uri)
+    if not match or not match.group(2):
+        raise QueryFailed(f"{uri!r} is not an s3:// object location")
+    return match.group(1), match.group(2)
