@@ -587,7 +587,8 @@ def _lambda_task_names(states: Mapping[str, Any]) -> set[str]:
     names = set()
     for name, state in states.items():
         resource = str(state.get("Resource", ""))
-        if state.get("Type") == "Task" and (":lambda:" in resource.split(":::")[0] or resource.endswith(":lambda:invoke")):
+        invokes = ":lambda:" in resource.split(":::")[0] or resource.endswith(":lambda:invoke")
+        if state.get("Type") == "Task" and invokes:
             names.add(name)
         for inner in (state.get("ItemProcessor"), state.get("Iterator"), *state.get("Branches", [])):
             if isinstance(inner, dict):
@@ -623,7 +624,8 @@ def mock_config_test_cases(config: Mapping[str, Any] | None) -> Undo:
     StartExecution neither parses `stateMachineArn#TestCase` nor hands a test case to the execution worker.
     Make all three real: the test case named after `#` is loaded from this config (Step Functions Local's
     format), passed to the worker, and states it mocks answer from it (ranges advance per retry); the other
-    states run for real."""
+    states run for real. A test case that cannot work (unknown name, Lambda mock without the Invoke envelope)
+    is refused by StartExecution with a ValidationException saying why."""
 
     def load_mock_test_case_for(state_machine_name: str, test_case_name: str) -> MockTestCase | None:
         if config is None:

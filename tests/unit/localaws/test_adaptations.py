@@ -273,6 +273,7 @@ MOCK_CONFIG = {
         "ThrowTwice": {"First": "FailTwiceThenBuckets"},
         "TaskFailed": {"First": "TaskFailed"},
         "Timeout": {"First": "Timeout"},
+        "UnwrappedLambda": {"Call": "BareResult"},
     }}},
     "MockedResponses": {
         "MockedBuckets": {"0": {"Return": {"Buckets": [{"Name": "mocked"}]}}},
@@ -282,6 +283,7 @@ MOCK_CONFIG = {
         },
         "TaskFailed": {"0": {"Throw": {"Error": "States.TaskFailed", "Cause": "mocked failure"}}},
         "Timeout": {"0": {"Throw": {"Error": "States.Timeout", "Cause": "mocked timeout"}}},
+        "BareResult": {"0": {"Return": {"result": 1}}},
     },
 }
 TWO_LISTINGS = {
@@ -329,6 +331,13 @@ def test_mocked_ranges_advance_per_retry(moto_sfn: Any, mocking: None) -> None:
 def test_unknown_test_case_is_rejected_when_the_execution_starts(moto_sfn: Any, mocking: None) -> None:
     with pytest.raises(ClientError, match="no test case 'Nope'"):
         run(moto_sfn, TWO_LISTINGS, test_case="Nope")
+
+
+def test_mocked_lambda_result_without_invoke_envelope_is_rejected_at_start(moto_sfn: Any, mocking: None) -> None:
+    call = {"Type": "Task", "Resource": LAMBDA_ARN + "anything", "End": True}
+
+    with pytest.raises(ClientError, match="'BareResult' for Lambda task 'Call' must be Lambda's Invoke response"):
+        run(moto_sfn, {"Call": call}, test_case="UnwrappedLambda")
 
 
 # ------------------------------------------------------------------------------------------- States.* errors
