@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,12 +84,17 @@ def trail_objects(logs: Path) -> list[tuple[str, Path, dt.date | None]]:
 
 @contextmanager
 def local_stack(logs: Path, params: Mapping[str, str], out: Path) -> Iterator[EmbeddedAws]:
-    """The stack, with the functions' own output (Powertools logs and metrics) kept in OUT/functions.log."""
+    """The stack; on the way out the functions' own output (Powertools logs, metrics) goes to OUT/functions.log."""
     parameters = {**LOCAL_PARAMETERS, **detect_layout(logs), **params}
-    out.mkdir(parents=True, exist_ok=True)
-    log = out / "functions.log"
-    with log.open("w") as sink, redirect_stdout(sink), EmbeddedAws.running(parameters=parameters) as aws:
-        yield aws
+    with EmbeddedAws.running(parameters=parameters) as aws:
+        try:
+            yield aws
+        finally:
+            out.mkdir(parents=True, exist_ok=True)
+            lines = [f"{name}: {line.rstrip()}" for name in sorted(aws.physical.values())
+                     if name.startswith("trailkeeper-") and name.endswith("Function")
+                     for line in aws.function_logs(name)]
+            (out / "functions.log").write_text("\n".join(lines) + "\n")
 
 
 def run_nights(
