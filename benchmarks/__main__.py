@@ -8,12 +8,37 @@ import platform
 
 from benchmarks import planning
 
+BACKFILL_ACCOUNTS = 10
+YEAR = 366
+
 
 def main() -> None:
     print(f"trailkeeper benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
           f"Python {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}\n")
-    for line in planning.report(planning.measure()):
-        print(line)
+    print("\n".join(planning.report(planning.measure())), end="\n\n", flush=True)
+    # Imported only now: the planning child process (spawned) re-imports this module, and its peak
+    # memory must be the plan's, not moto's and DuckDB's.
+    from benchmarks import cost, runtime
+
+    nights = [runtime.nightly(accounts) for accounts in (1, 10, 100)]
+    year = runtime.backfill(BACKFILL_ACCOUNTS, YEAR)
+    print("Embedded runtime: one execution each (transitions include retries; API calls by the product only)")
+    print("\n".join(runtime.report_runs([*nights, year])), end="\n\n", flush=True)
+
+    print("\n".join(runtime.report_pruning(runtime.pruning())), end="\n\n", flush=True)
+
+    one, ten, hundred = nights
+    costs = [
+        cost.from_run(one, "nightly run, 1 account"),
+        cost.from_run(hundred, "nightly run, 100 accounts"),
+        cost.extrapolated(ten, hundred, 1_000, "nightly run, 1,000 accounts (extrapolated)"),
+        *(cost.from_run(year, f"one-year backfill, {n:,} account(s) (scaled)", n / BACKFILL_ACCOUNTS)
+          for n in (1, 100, 1_000)),
+    ]
+    print("Cost in USD (us-east-1 prices; see benchmarks/cost.py for sources). 2 regions per account; Athena at")
+    print("the 10 MB per-query minimum, as the generated logs are small: a real daily query costs $5/TB x 2 days")
+    print("of the organization's CloudTrail volume.")
+    print("\n".join(cost.report(costs)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,185 @@
+"""Figures measured on the embedded runtime: the real state machine, handlers and SQL over generated logs.
+
+- nightly executions at 1, 10 and 100 accounts: state transitions, Lambda invocations, API calls per service;
+- a one-month backfill: how transitions and calls grow with statements;
+- query pruning: what the daily-activity query reads, against the whole table, over 30+ days of logs.
+Lambda durations are timed in-process (no cold starts, moto answers faster than AWS), so the GB-seconds
+derived from them are a lower-bound proxy; they are reported as such.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localaws import adaptations
+from localaws.generator import TrailSpec, generate
+from localaws.local_run import LOCAL_PARAMETERS, detect_layout
+from localaws.runtime import EmbeddedAws
+
+REGIONS = ("us-east-1", "eu-west-1")
+START = dt.date(2024, 3, 1)
+
+
+@dataclass
+class Run:
+    label: str
+    accounts: int
+    status: str
+    transitions: int
+    retries: int
+    api_calls: dict[str, int]
+    lambda_invocations: int
+    lambda_gb_seconds: float
+    statements: int
+    partitions_added: int
+    seconds: float
+    query_bytes: int = 0
+    query_objects: int = 0
+
+
+@dataclass
+class Pruning:
+    days: int  # days of logs (their folders, plus the next day's for late events, are all registered)
+    table_objects: int
+    table_bytes: int
+    query_objects: int
+    query_bytes: int
+    query_partitions: int
+    registered_partitions: int
+
+
+@dataclass
+class LambdaTimer:
+    """Times every in-process handler call (function name -> (seconds, memory MB))."""
+
+    calls: list[tuple[str, float, int]] = field(default_factory=list)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        original = adaptations.LocalFunctions._call
+
+        def timed(functions: Any, function: Any, event: Any, context: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(functions, function, event, context)
+            finally:
+                self.calls.append((function.name, time.perf_counter() - started, function.memory_mb))
+
+        adaptations.LocalFunctions._call = timed  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            adaptations.LocalFunctions._call = original  # type: ignore[method-assign]
+
+    def gb_seconds(self) -> float:
+        return sum(seconds * memory / 1024 for _, seconds, memory in self.calls)
+
+
+def _execute(aws: EmbeddedAws, label: str, accounts: int, execution_input: dict[str, Any], name: str) -> Run:
+    aws.counters.reset()
+    timer = LambdaTimer()
+    started = time.perf_counter()
+    with timer.installed():
+        result = aws.run_execution(execution_input, name=name, timeout=600)
+    seconds = time.perf_counter() - started
+    output = result.output if isinstance(result.output, dict) else {}
+    dml = [q for q in aws.counters.queries if q.statement_type == "DML"]
+    return Run(
+        label=label, accounts=accounts, status=result.status, transitions=aws.counters.state_transitions,
+        retries=aws.counters.retries, api_calls=aws.counters.calls_by_service(),
+        lambda_invocations=len(timer.calls), lambda_gb_seconds=timer.gb_seconds(),
+        statements=int(output.get("statements", 0)), partitions_added=int(output.get("added", 0)), seconds=seconds,
+        query_bytes=sum(q.bytes_read for q in dml), query_objects=sum(q.objects_read for q in dml),
+    )
+
+
+@contextmanager
+def _stack(spec: TrailSpec) -> Iterator[tuple[EmbeddedAws, Path]]:
+    with tempfile.TemporaryDirectory() as folder:
+        logs = Path(folder)
+        generate(spec, logs)
+        with EmbeddedAws.running(parameters={**LOCAL_PARAMETERS, **detect_layout(logs)}) as aws:
+            aws.upload_directory(logs, aws.parameters["TrailBucketName"])
+            yield aws, logs
+
+
+def nightly(accounts: int) -> Run:
+    """One scheduled night on an organization of `accounts` accounts that already has yesterday's baseline."""
+    spec = TrailSpec(start=START, days=4, accounts=accounts, regions=REGIONS, noise=False,
+                     events_per_account_region_day=6)
+    with _stack(spec) as (aws, _):
+        aws.run_execution({"time": "2024-03-03T01:30:00Z"}, name="warm-up", timeout=600)  # baseline + partitions
+        return _execute(aws, f"nightly, {accounts} account(s)", accounts, {"time": "2024-03-04T01:30:00Z"}, "night")
+
+
+def backfill(accounts: int, days: int) -> Run:
+    spec = TrailSpec(start=START, days=2, accounts=accounts, regions=REGIONS, noise=False,
+                     events_per_account_region_day=2)
+    end = START + dt.timedelta(days=days - 1)
+    with _stack(spec) as (aws, _):
+        return _execute(aws, f"backfill, {accounts} accounts x {days} days", accounts,
+                        {"start": START.isoformat(), "end": end.isoformat()}, "backfill")
+
+
+def pruning(accounts: int = 10, regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "eu-central-1", "ap-south-1"),
+            days: int = 30) -> Pruning:
+    """Register every day of `days` days of logs, then measure the daily query of a day in the middle."""
+    spec = TrailSpec(start=START, days=days, accounts=accounts, regions=regions, noise=False,
+                     events_per_account_region_day=8)
+    last = START + dt.timedelta(days=days)  # late events of the last day sit in the next folder
+    report_day = START + dt.timedelta(days=days // 2)
+    with _stack(spec) as (aws, logs):
+        aws.run_execution({"start": START.isoformat(), "end": last.isoformat()}, name="register", timeout=600)
+        run = _execute(aws, "report", accounts, {"report_date": report_day.isoformat()}, "report")
+        table = [p.stat().st_size for p in logs.rglob("*.json.gz") if "/CloudTrail/" in p.as_posix()]
+        registered = len(regions) * accounts * (days + 1)
+        partitions = sum(q.partitions_read for q in aws.counters.queries if q.statement_type == "DML")
+    return Pruning(days=days, table_objects=len(table), table_bytes=sum(table),
+                   query_objects=run.query_objects, query_bytes=run.query_bytes, query_partitions=partitions,
+                   registered_partitions=registered)
+
+
+def report_runs(runs: list[Run]) -> list[str]:
+    services = sorted({s for run in runs for s in run.api_calls})
+    lines = [f"  {'execution':34} {'status':9} {'transitions':>11} {'Lambda':>6} {'GB-s*':>7} {'stmts':>5} "
+             + " ".join(f"{s:>8}" for s in services) + f" {'seconds':>7}"]
+    for run in runs:
+        lines.append(
+            f"  {run.label:34} {run.status:9} {run.transitions + run.retries:>11} {run.lambda_invocations:>6} "
+            f"{run.lambda_gb_seconds:>7.3f} {run.statements:>5} "
+            + " ".join(f"{run.api_calls.get(s, 0):>8}" for s in services) + f" {run.seconds:>7.2f}")
+    lines.append("  (*) in-process handler time x configured memory: a lower bound of Lambda GB-seconds")
+    return lines
+
+
+def report_pruning(p: Pruning) -> list[str]:
+    objects, data = p.query_objects / p.table_objects, p.query_bytes / p.table_bytes
+    return [
+        f"Query pruning: the daily-activity query over {p.days} days of logs, {p.registered_partitions:,} "
+        "partitions registered",
+        f"  whole table       {p.table_objects:>7,} objects {p.table_bytes:>12,} bytes  "
+        f"{p.registered_partitions:>6,} partitions  (the unpartitioned table reads this every time: ratio 1.0)",
+        f"  daily query read  {p.query_objects:>7,} objects {p.query_bytes:>12,} bytes  "
+        f"{p.query_partitions:>6,} partitions",
+        f"  ratio             {objects:>15.3f} {data:>18.3f} {p.query_partitions / p.registered_partitions:>17.3f}"
+        f"   (target <= 2 / {p.days} days = {2 / p.days:.3f})",
+    ]
+
+
+def calls_per_service_per_account(small: Run, large: Run) -> dict[str, float]:
+    """How API calls grow with accounts (from two measured nights)."""
+    growth: dict[str, float] = defaultdict(float)
+    for service in set(small.api_calls) | set(large.api_calls):
+        growth[service] = (large.api_calls.get(service, 0) - small.api_calls.get(service, 0)) / (
+            large.accounts - small.accounts)
+    return dict(growth)
+
+
