@@ -6,6 +6,7 @@ and only keys and counts travel through the state machine, whose payloads are ca
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -87,16 +88,15 @@ def verify_run(request: RunRequest, settings: Settings, clients: Clients, run_id
         pairs: list[Pair] = [(account, region) for account, region in plan["pairs"]]
         window = Window(request.start, request.end)
         existing = _existing(_scheme(settings, clients), window, settings, clients, expected=summary["expected"])
-        still_missing = [
-            f"{account}/{region}/{day.isoformat()}"
-            for account, region in pairs
-            for index, day in enumerate(window.days)
-            if not existing.has((account, region), index)
-        ]
+        still_missing = sum(len(window) - sum(existing.bitmaps.get(pair, b"")) for pair in pairs)
         if still_missing:
+            sample = itertools.islice(
+                (f"{account}/{region}/{day.isoformat()}" for account, region in pairs
+                 for index, day in enumerate(window.days) if not existing.has((account, region), index)),
+                MISSING_SAMPLE)
             raise PartitionsStillMissing(
-                f"{len(still_missing)} of {summary['expected']} expected partitions are still missing after adding, "
-                f"e.g. {', '.join(still_missing[:MISSING_SAMPLE])}"
+                f"{still_missing} of {summary['expected']} expected partitions are still missing after adding, "
+                f"e.g. {', '.join(sample)}"
             )
     return {**summary, "added": summary["missing"]}
 
