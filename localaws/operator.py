@@ -1,0 +1,453 @@
+"""Operating a deployed trailkeeper stack: plan, backfill and status, as plain functions on boto3 clients.
+
+`localaws.cli` is the thin shell around these (`trailkeeper plan|backfill|status --stack NAME`). Nothing here
+imports moto: the same functions run against AWS and, in the tests, against the embedded runtime.
+
+What the operator's credentials need: cloudformation:DescribeStacks and ListStackResources on the stack;
+states:StartExecution, DescribeExecution, GetExecutionHistory and ListExecutions on the state machine and its
+executions; s3:ListBucket and s3:GetObject on the results bucket (runs/ and reports/); cloudwatch:DescribeAlarms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Progress = Callable[[str], None]
+
+REQUIRED_OUTPUTS = ("StateMachineArn", "ResultsBucketName")
+ALARM_TYPE = "AWS::CloudWatch::Alarm"
+# Where the ASL goes once something failed (statemachine/trailkeeper.asl.json): not where the failure happened.
+FAILURE_PATH_STATES = frozenset({"NotifyFailure", "Failed", "InputRejected"})
+_TASK_FAILURES = frozenset({
+    "TaskFailed", "TaskTimedOut", "TaskStartFailed", "TaskSubmitFailed", "LambdaFunctionFailed",
+    "LambdaFunctionTimedOut", "LambdaFunctionStartFailed", "LambdaFunctionScheduleFailed",
+})
+_STILL_GOING = frozenset({"RUNNING", "PENDING_REDRIVE"})
+_HISTORY_PAGE = 1000
+_CLAUSE = re.compile(r"PARTITION \(([^)]*)\) LOCATION '([^']*)'")
+_KEY_VALUE = re.compile(r"([a-z_]+)='([^']*)'")
+_REPORT_DAY = re.compile(r"reports/([0-9]{4}-[0-9]{2}-[0-9]{2})/")
+
+
+class OperatorError(Exception):
+    """The stack or its resources are not what trailkeeper deploys (a clear message, exit status 2)."""
+
+
+class FollowTimeout(TimeoutError):
+    """Stopped following an execution that is still running (it goes on; follow it again later)."""
+
+
+@dataclass(frozen=True)
+class Clients:
+    cloudformation: Any
+    stepfunctions: Any
+    s3: Any
+    cloudwatch: Any
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    name: str
+    status: str
+    state_machine_arn: str
+    results_bucket: str
+    outputs: dict[str, str]
+    alarm_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Finished:
+    name: str
+    arn: str
+    status: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+    failed_state: str | None
+
+
+@dataclass(frozen=True)
+class ExecutionLine:
+    name: str
+    status: str
+    started: dt.datetime
+
+
+@dataclass(frozen=True)
+class Alarm:
+    name: str
+    reason: str
+    description: str
+    since: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    stack: StackInfo
+    nightly: list[ExecutionLine]
+    last_report_day: str | None
+    alarms: list[Alarm]
+
+
+@dataclass
+class _Tail:
+    """What has been seen of an execution's history so far."""
+
+    last_id: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    entered: set[str] = field(default_factory=set)
+    iterations_done: int = 0
+
+
+# ------------------------------------------------------------------------------------------------ the stack
+
+
+def describe_stack(cloudformation: Any, stack_name: str) -> StackInfo:
+    """The stack's outputs (template.yaml Outputs) and the names of its alarms."""
+    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    if len(stacks) != 1:
+        raise OperatorError(f"stack {stack_name}: DescribeStacks returned {len(stacks)} stacks")
+    stack = stacks[0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    missing = [key for key in REQUIRED_OUTPUTS if key not in outputs]
+    if missing:
+        raise OperatorError(f"stack {stack_name} has no output {', '.join(missing)}: is it a trailkeeper stack?")
+    # ListStackResources pages; DescribeStackResources stops at 100 resources.
+    pages = cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
+    alarms = tuple(sorted(
+        r["PhysicalResourceId"] for page in pages for r in page["StackResourceSummaries"]
+        if r["ResourceType"] == ALARM_TYPE and r.get("PhysicalResourceId")
+    ))
+    return StackInfo(
+        name=stack["StackName"],
+        status=stack["StackStatus"],
+        state_machine_arn=outputs["StateMachineArn"],
+        results_bucket=outputs["ResultsBucketName"],
+        outputs=outputs,
+        alarm_names=alarms,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ requests
+
+
+def backfill_request(
+    start: dt.date, end: dt.date, accounts: Iterable[str] = (), regions: Iterable[str] = (), dry_run: bool = False
+) -> dict[str, Any]:
+    """The execution input of a backfill, in one canonical form (lists sorted and unique, empty ones left out),
+    so the same request always has the same execution name. The state machine validates it."""
+    request: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
+    if accounts:
+        request["accounts"] = sorted(set(accounts))
+    if regions:
+        request["regions"] = sorted(set(regions))
+    if dry_run:
+        request["dry_run"] = True
+    return request
+
+
+def canonical_json(request: dict[str, Any]) -> str:
+    return json.dumps(request, sort_keys=True, separators=(",", ":"))
+
+
+def backfill_execution_name(request: dict[str, Any]) -> str:
+    """backfill-<start>-<end>-<hash of the canonical input>: repeating a command finds its execution instead of
+    starting another (Step Functions keeps an execution name for 90 days). At most 80 characters."""
+    digest = hashlib.sha256(canonical_json(request).encode()).hexdigest()[:10]
+    return f"backfill-{request['start']}-{request['end']}-{digest}"
+
+
+def plan_execution_name(request: dict[str, Any]) -> str:
+    """A new name every time: a plan must look at the catalog as it is now, not return an earlier plan."""
+    return f"plan-{request['start']}-{request['end']}-{uuid.uuid4().hex[:10]}"
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """arn:<p>:states:<r>:<a>:stateMachine:<machine> -> arn:<p>:states:<r>:<a>:execution:<machine>:<name>"""
+    parts = state_machine_arn.split(":")
+    if len(parts) != 7 or parts[5] != "stateMachine":
+        raise OperatorError(f"{state_machine_arn!r} is not a state machine ARN")
+    return ":".join([*parts[:5], "execution", parts[6], name])
+
+
+# ------------------------------------------------------------------------------------------------ executions
+
+
+def start(sfn: Any, state_machine_arn: str, name: str, request: dict[str, Any]) -> str:
+    sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=canonical_json(request))
+    return execution_arn(state_machine_arn, name)
+
+
+def start_or_find(sfn: Any, state_machine_arn: str, name: str, request: dict[str, Any]) -> tuple[str, bool]:
+    """(execution ARN, True if this call started it). An execution of that name is found, not started again."""
+    arn = execution_arn(state_machine_arn, name)
+    try:
+        sfn.describe_execution(executionArn=arn)
+        return arn, False
+    except sfn.exceptions.ExecutionDoesNotExist:
+        pass
+    try:
+        return start(sfn, state_machine_arn, name, request), True
+    except sfn.exceptions.ExecutionAlreadyExists:  # started by someone else between the two calls
+        return arn, False
+
+
+def follow(
+    sfn: Any,
+    arn: str,
+    progress: Progress,
+    poll_seconds: float = 5.0,
+    timeout_seconds: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Finished:
+    """Wait for the execution to end, reporting each state it enters (once per state name) and Map iterations
+    done; a poll every poll_seconds (Step Functions offers nothing to wait on)."""
+    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+    tail = _Tail()
+    while True:
+        described = sfn.describe_execution(executionArn=arn)
+        for line in _progress_lines(tail, _new_events(sfn, arn, tail.last_id)):
+            progress(line)
+        if described["status"] not in _STILL_GOING:
+            return _finished(described, tail.events)
+        if deadline is not None and time.monotonic() > deadline:
+            raise FollowTimeout(f"{described['name']} is still {described['status']} after {timeout_seconds} s")
+        sleep(poll_seconds)
+
+
+def _new_events(sfn: Any, arn: str, last_id: int) -> list[dict[str, Any]]:
+    """History events after last_id, oldest first. Newest-first pages, stopping at the first page that reaches
+    what was already seen, so a long backfill's history is not read again on every poll."""
+    found: dict[int, dict[str, Any]] = {}
+    kwargs: dict[str, Any] = {"executionArn": arn, "reverseOrder": True, "maxResults": _HISTORY_PAGE}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        ids = [event["id"] for event in page["events"]]
+        found.update((event["id"], event) for event in page["events"] if event["id"] > last_id)
+        if not page.get("nextToken") or (ids and min(ids) <= last_id):
+            return [found[i] for i in sorted(found)]
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _progress_lines(tail: _Tail, events: list[dict[str, Any]]) -> Iterator[str]:
+    iterations_before = tail.iterations_done
+    for event in events:
+        tail.events.append(event)
+        tail.last_id = max(tail.last_id, event["id"])
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            if name not in tail.entered:
+                tail.entered.add(name)
+                yield f"{_clock(event['timestamp'])} {name}"
+        elif kind == "MapIterationSucceeded":
+            tail.iterations_done += 1
+        elif kind in _TASK_FAILURES:
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            yield f"{_clock(event['timestamp'])}   {kind}: {printable(str(details.get('error', '')))}"
+    if tail.iterations_done != iterations_before:
+        yield f"  {tail.iterations_done} statement(s) done"
+
+
+def _finished(described: dict[str, Any], events: list[dict[str, Any]]) -> Finished:
+    output = described.get("output")
+    parsed = json.loads(output) if output else None
+    return Finished(
+        name=described["name"],
+        arn=described["executionArn"],
+        status=described["status"],
+        output=parsed if isinstance(parsed, dict) else None,
+        error=described.get("error"),
+        cause=described.get("cause"),
+        failed_state=None if described["status"] == "SUCCEEDED" else failed_state(events),
+    )
+
+
+def failed_state(events: Sequence[dict[str, Any]]) -> str | None:
+    """The state whose task failed last outside the failure path (found through previousEventId), else the last
+    state entered outside it (a Fail reached directly, a timeout)."""
+    by_id = {event["id"]: event for event in events}
+    for event in reversed(events):
+        if event["type"] in _TASK_FAILURES:
+            state = _owning_state(event, by_id)
+            if state is not None and state not in FAILURE_PATH_STATES:
+                return state
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+    outside = [name for name in entered if name not in FAILURE_PATH_STATES]
+    return outside[-1] if outside else None
+
+
+def _owning_state(event: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> str | None:
+    current: dict[str, Any] | None = event
+    while current is not None:
+        if current["type"].endswith("StateEntered"):
+            return str(current["stateEnteredEventDetails"]["name"])
+        current = by_id.get(current.get("previousEventId", 0))
+    return None
+
+
+def readable_cause(cause: str | None) -> str:
+    """Lambda's error envelope ({"errorMessage", "errorType", "stackTrace"}) shown as its message alone."""
+    if not cause:
+        return ""
+    try:
+        envelope = json.loads(cause)
+    except ValueError:
+        return printable(cause)
+    if isinstance(envelope, dict) and isinstance(envelope.get("errorMessage"), str):
+        return printable(envelope["errorMessage"])
+    return printable(cause)
+
+
+def summary(finished: Finished) -> str:
+    if finished.status != "SUCCEEDED":
+        return (f"{finished.name}: {finished.status} at {finished.failed_state}: {finished.error}: "
+                f"{readable_cause(finished.cause)}")
+    out = finished.output or {}
+    window = out.get("window", {})
+    parts = [
+        f"{finished.name}: SUCCEEDED",
+        f"window {window.get('start')}..{window.get('end')}: {out.get('accounts', 0)} account(s), "
+        f"{out.get('regions', 0)} region(s), {out.get('days', 0)} day(s)",
+        f"{out.get('expected', 0)} partitions expected, {out.get('existing', 0)} already there, "
+        f"{out.get('missing', 0)} missing",
+        f"dry run: nothing added; {out.get('statements', 0)} statement(s) would add the missing ones"
+        if out.get("dry_run") else f"{out.get('added', 0)} added in {out.get('statements', 0)} statement(s)",
+    ]
+    anomalies = out.get("anomalies", {}).get("count", 0)
+    if anomalies:
+        parts.append(f"{anomalies} bucket anomalies (see the execution output)")
+    if out.get("filtered_out"):
+        parts.append(f"{out['filtered_out']} account/region folders outside the allow-lists")
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------ the plan
+
+
+def statement_keys(output: dict[str, Any]) -> list[str]:
+    """Statement i of a run is <statements_prefix><i>.sql (see the ASL's AddPartitions Map)."""
+    return [f"{output['statements_prefix']}{i}.sql" for i in range(int(output.get("statements", 0)))]
+
+
+def read_statements(s3: Any, bucket: str, output: dict[str, Any]) -> Iterator[str]:
+    for key in statement_keys(output):
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        yield body.decode()
+
+
+def partitions(statements: Iterable[str]) -> Iterator[str]:
+    """`account=... region=... dt=...  <LOCATION>` for each PARTITION clause, in statement order."""
+    for statement in statements:
+        for values, location in _CLAUSE.findall(statement):
+            keys = " ".join(f"{k}={v}" for k, v in _KEY_VALUE.findall(values))
+            yield printable(f"{keys}  {location}")
+
+
+# ------------------------------------------------------------------------------------------------ status
+
+
+def stack_status(clients: Clients, stack: StackInfo, nightly_limit: int = 5, scan_limit: int = 50) -> StackStatus:
+    return StackStatus(
+        stack=stack,
+        nightly=nightly_executions(clients.stepfunctions, stack.state_machine_arn, nightly_limit, scan_limit),
+        last_report_day=last_report_day(clients.s3, stack.results_bucket),
+        alarms=alarms_in_alarm(clients.cloudwatch, stack.alarm_names),
+    )
+
+
+def nightly_executions(sfn: Any, state_machine_arn: str, limit: int, scan_limit: int) -> list[ExecutionLine]:
+    """The last `limit` scheduled executions, most recent first. Only the input tells a scheduled run
+    ({"time": ...}) from a backfill or a report re-run, so each of the `scan_limit` most recent is described."""
+    listed = sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=scan_limit)["executions"]
+    listed.sort(key=lambda e: e["startDate"], reverse=True)
+    found: list[ExecutionLine] = []
+    for execution in listed:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        try:
+            execution_input = json.loads(described.get("input") or "null")
+        except ValueError:
+            continue
+        if isinstance(execution_input, dict) and "time" in execution_input:
+            found.append(ExecutionLine(execution["name"], execution["status"], execution["startDate"]))
+            if len(found) == limit:
+                break
+    return found
+
+
+def last_report_day(s3: Any, bucket: str) -> str | None:
+    """The latest day D whose reports/D/sent.json says the email went out ("sending" = claimed, not sent)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="reports/", Delimiter="/")
+    days = sorted(
+        (m.group(1) for page in pages for p in page.get("CommonPrefixes", [])
+         if (m := _REPORT_DAY.fullmatch(p["Prefix"]))),
+        reverse=True,
+    )
+    for day in days:
+        try:
+            marker = json.loads(s3.get_object(Bucket=bucket, Key=f"reports/{day}/sent.json")["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            continue
+        if isinstance(marker, dict) and marker.get("state") == "sent":
+            return day
+    return None
+
+
+def alarms_in_alarm(cloudwatch: Any, names: Sequence[str]) -> list[Alarm]:
+    """The stack's alarms now in ALARM (DescribeAlarms takes at most 100 names a call). The state is checked
+    here too: moto 5.2.5 applies only the first of AlarmNames / StateValue."""
+    found: list[Alarm] = []
+    paginator = cloudwatch.get_paginator("describe_alarms")
+    for first in range(0, len(names), 100):
+        pages = paginator.paginate(AlarmNames=list(names[first:first + 100]), StateValue="ALARM",
+                                   AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+        for page in pages:
+            for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+                if alarm.get("StateValue") != "ALARM":
+                    continue
+                found.append(Alarm(
+                    name=alarm["AlarmName"],
+                    reason=printable(alarm.get("StateReason", "")),
+                    description=printable(alarm.get("AlarmDescription", "")),
+                    since=alarm.get("StateUpdatedTimestamp"),
+                ))
+    return sorted(found, key=lambda a: a.name)
+
+
+def render_status(status: StackStatus) -> str:
+    stack = status.stack
+    lines = [f"stack {stack.name} ({stack.status}): {stack.state_machine_arn}",
+             "nightly executions, most recent first:"]
+    lines += [f"  {_utc(e.started)}  {e.status:<9} {e.name}" for e in status.nightly] or ["  none"]
+    lines.append(f"last report day: {status.last_report_day or 'none sent'}")
+    lines.append(f"alarms in ALARM: {len(status.alarms)} of {len(stack.alarm_names)}")
+    for alarm in status.alarms:
+        since = f" since {_utc(alarm.since)}" if alarm.since else ""
+        lines.append(f"  {alarm.name}{since}: {alarm.description}")
+        lines.append(f"    {alarm.reason}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ text
+
+
+def printable(text: str) -> str:
+    """Text from AWS (statement files, alarm reasons, causes) with control characters replaced: anyone who can
+    write the results bucket must not be able to drive the operator's terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _clock(timestamp: dt.datetime) -> str:
+    return timestamp.astimezone(dt.UTC).strftime("%H:%M:%S")
+
+
+def _utc(timestamp: dt.datetime) -> str:
+    return timestamp.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,208 @@
+"""Offline IAM scan: parliament, with its community auditors, on every policy the deployed stack holds.
+
+The policies are read from the template as SAM deploys it (aws-sam-translator, the transform the SAM CLI and
+CloudFormation run): each role's inline policies, SAM's policy templates (LambdaInvokePolicy) expanded, the role
+SAM creates for the nightly schedule included, plus the bucket and topic policies. Intrinsics are resolved to
+plausible ARNs with the embedded runtime's names and conditions (localaws.template), for two deployments: the
+defaults, and every optional feature on (key prefix, KMS key, allow-lists, tracing, an existing table).
+
+Roles also get AWS managed policies from SAM (AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess); their text is
+not in the template, so they are not scanned here (README, "IAM scan").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+from localaws.template import ACCOUNT_ID, PSEUDO_PARAMETERS, REGION, Stack, resolve_template
+from tests.helpers import ROOT, TEMPLATE, template
+
+with warnings.catch_warnings():  # parliament 1.6.4 imports pkg_resources, which warns on import
+    warnings.simplefilter("ignore")
+    import parliament
+
+# Findings accepted after review: (logical id, parliament issue, actions named) -> why. Each must still occur
+# (a test checks it), so a fixed finding leaves this list. Keep README.md "IAM scan" in step.
+ALLOWED = {
+    ("TrailkeeperStateMachineRole", "PERMISSIONS_MANAGEMENT_ACTIONS", ("logs:putresourcepolicy",)):
+        "Step Functions delivers the state machine's ERROR-level logs to CloudWatch Logs only if its role holds "
+        "the log-delivery actions, logs:PutResourcePolicy among them, and they accept only Resource '*'. The role "
+        "is assumed by the state machine alone, whose definition makes no CloudWatch Logs call.",
+}
+REQUIRED = {"TrailBucketName": "trail-bucket", "ReportSender": "reports@example.com",
+            "ReportRecipients": "security@example.com"}
+EVERY_OPTION = {
+    **REQUIRED,
+    "TrailKeyPrefix": "org/trail",
+    "OrganizationId": "o-a1b2c3d4e5",
+    "AccountAllowList": "111111111111,222222222222",
+    "RegionAllowList": "us-east-1,eu-west-1",
+    "TrailKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/11111111-2222-3333-4444-555555555555",
+    "TracingEnabled": "true",
+    "FailureNotificationEmail": "oncall@example.com",
+    "CreateTable": "false",
+    "CreateSenderIdentity": "false",
+}
+DEPLOYMENTS = {"defaults": REQUIRED, "every option": EVERY_OPTION}
+POLICY_HOLDERS = ("AWS::IAM::Role", "AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy")
+_NO_VALUE = object()
+_SUB = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    holder: str  # logical id of the role or resource policy in the deployed (transformed) template
+    name: str
+    document: dict[str, Any]
+
+
+@cache
+def deployed_template() -> dict[str, Any]:
+    """template.yaml after the SAM transform, with the artifact locations `sam deploy` would upload to."""
+    sam = json.loads(json.dumps(template()))
+    sam["Globals"]["Function"]["CodeUri"] = "s3://artifacts/functions.zip"
+    for resource in sam["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::StateMachine":
+            resource["Properties"]["DefinitionUri"] = "s3://artifacts/trailkeeper.asl.json"
+    metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION), metrics=metrics)
+    transformed: dict[str, Any] = translator.translate(sam, parameter_values={},
+                                                       get_managed_policy_map=lambda: {})
+    metrics.publish()
+    return transformed
+
+
+class Resolver:
+    """Ref, Fn::GetAtt, Fn::Sub and Fn::If in policies, with the names the embedded runtime gives resources."""
+
+    def __init__(self, stack: Stack, resources: dict[str, Any]) -> None:
+        self.stack = stack
+        self.resources = resources
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [v for v in (self.resolve(item) for item in value) if v is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1 and next(iter(value)) in ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If"):
+            (function, argument), = value.items()
+            if function == "Ref":
+                return _NO_VALUE if argument == "AWS::NoValue" else self.ref(argument)
+            if function == "Fn::GetAtt":
+                return self.arn(argument[0])
+            if function == "Fn::If":
+                return self.resolve(argument[1] if self.stack.conditions[argument[0]] else argument[2])
+            text, variables = (argument, {}) if isinstance(argument, str) else argument
+            return _SUB.sub(lambda m: self.sub_variable(m.group(1), variables), text)
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
+
+    def sub_variable(self, name: str, variables: dict[str, Any]) -> str:
+        if name in variables:
+            return str(self.resolve(variables[name]))
+        if "." in name and not name.startswith("AWS::"):
+            logical_id, attribute = name.split(".", 1)
+            assert attribute == "Arn", name
+            return self.arn(logical_id)
+        return self.ref(name)
+
+    def ref(self, name: str) -> str:
+        if name in PSEUDO_PARAMETERS:
+            return PSEUDO_PARAMETERS[name]
+        return self.stack.parameters.get(name) or self.stack.physical[name]
+
+    def arn(self, logical_id: str) -> str:
+        kind, name = self.resources[logical_id]["Type"], self.stack.physical[logical_id]
+        arns = {
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name.rsplit('/', 1)[-1]}",  # Ref is the URL
+        }
+        return arns[kind]
+
+
+def policies(parameters: dict[str, str]) -> list[Policy]:
+    deployed = deployed_template()["Resources"]
+    stack = resolve_template(Path(TEMPLATE), parameters)
+    resolver = Resolver(stack, deployed)
+    found = []
+    for logical_id, resource in deployed.items():
+        if resource["Type"] not in POLICY_HOLDERS:
+            continue
+        if "Condition" in resource and not stack.conditions[resource["Condition"]]:
+            continue
+        properties = resource["Properties"]
+        named = [(p["PolicyName"], p["PolicyDocument"]) for p in properties.get("Policies", [])]
+        if "PolicyDocument" in properties:
+            named.append((logical_id, properties["PolicyDocument"]))
+        for name, document in named:
+            found.append(Policy(logical_id, name, {"Version": "2012-10-17", **resolver.resolve(document)}))
+    return found
+
+
+def findings(document: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+    """(issue, actions named) of every parliament finding, community auditors included."""
+    analysed = parliament.analyze_policy_string(json.dumps(document), include_community_auditors=True)
+    return [(f.issue, tuple(sorted(f.location.get("actions", [])))) for f in analysed.findings]
+
+
+def scan(parameters: dict[str, str]) -> set[tuple[str, str, tuple[str, ...]]]:
+    return {(policy.holder, issue, actions) for policy in policies(parameters)
+            for issue, actions in findings(policy.document)}
+
+
+@pytest.mark.parametrize("parameters", DEPLOYMENTS.values(), ids=DEPLOYMENTS.keys())
+def test_parliament_finds_nothing_beyond_the_reviewed_findings(parameters: dict[str, str]) -> None:
+    assert scan(parameters) - set(ALLOWED) == set()
+
+
+def test_every_reviewed_finding_still_occurs() -> None:
+    found = scan(REQUIRED) | scan(EVERY_OPTION)
+    assert set(ALLOWED) <= found
+
+
+def test_the_scan_covers_every_role_and_resource_policy_of_the_stack() -> None:
+    resources = template()["Resources"]
+    functions_with_policies = {lid for lid, r in resources.items()
+                               if r["Type"] == "AWS::Serverless::Function" and r["Properties"].get("Policies")}
+    expected = {
+        *(f"{lid}Role" for lid in functions_with_policies),
+        "TrailkeeperStateMachineRole",
+        "TrailkeeperStateMachineNightlyRole",  # SAM's role for the ScheduleV2 event: states:StartExecution
+        "ResultsBucketPolicy",
+        "FailureTopicPolicy",
+    }
+    assert {policy.holder for policy in policies(EVERY_OPTION)} == expected
+
+
+def test_policies_are_scanned_with_arns_not_unresolved_intrinsics() -> None:
+    text = json.dumps([policy.document for policy in policies(EVERY_OPTION)])
+    assert "Fn::" not in text and '"Ref"' not in text and "${" not in text
+    assert "arn:aws:s3:::trail-bucket/org/trail/AWSLogs/*" in text
+
+
+def test_the_scanner_reports_a_planted_wildcard_grant() -> None:
+    planted = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"},
+    ]}
+    assert {issue for issue, _ in findings(planted)} >= {"RESOURCE_STAR"}
+
+
+def test_readme_lists_each_reviewed_finding() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### IAM scan", 1)[1].split("\n## ", 1)[0]
+    for holder, issue, actions in ALLOWED:
+        assert issue in section and holder in section
+        assert all(action in section.lower() for action in actions)
