@@ -70,6 +70,10 @@ class ExistingIndex:
             bitmap = self.bitmaps[pair] = bytearray(len(self.window))
         bitmap[index] = 1
 
+    def missing_days(self, pair: Pair) -> int:
+        bitmap = self.bitmaps.get(pair)
+        return len(self.window) - (sum(bitmap) if bitmap is not None else 0)
+
     def has(self, pair: Pair, day_index: int) -> bool:
         bitmap = self.bitmaps.get(pair)
         return bitmap is not None and bitmap[day_index] == 1

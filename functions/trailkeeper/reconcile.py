@@ -50,7 +50,7 @@ def plan_run(request: RunRequest, settings: Settings, clients: Clients, run_id: 
     builder = ClauseBuilder(scheme, settings, window)
     header = statement_header(settings.DATABASE_NAME, settings.TABLE_NAME)
 
-    missing = sum(len(window) - sum(existing.bitmaps.get(pair, b"")) for pair in pairs)
+    missing = sum(existing.missing_days(pair) for pair in pairs)
     _refuse_oversized(builder, pairs, existing, header, settings.MAX_STATEMENT_BYTES)
     statements = 0
     for statement in pack_statements(header, builder.missing_clauses(pairs, existing), settings.MAX_STATEMENT_BYTES):
@@ -88,7 +88,7 @@ def verify_run(request: RunRequest, settings: Settings, clients: Clients, run_id
         pairs: list[Pair] = [(account, region) for account, region in plan["pairs"]]
         window = Window(request.start, request.end)
         existing = _existing(_scheme(settings, clients), window, settings, clients, expected=summary["expected"])
-        still_missing = sum(len(window) - sum(existing.bitmaps.get(pair, b"")) for pair in pairs)
+        still_missing = sum(existing.missing_days(pair) for pair in pairs)
         if still_missing:
             sample = itertools.islice(
                 (f"{account}/{region}/{day.isoformat()}" for account, region in pairs
@@ -126,8 +126,7 @@ def _refuse_oversized(
     clause_bytes = 0
     for pair in pairs:
         head, location = builder.pair_fragments(pair)
-        days_missing = len(builder.day_values) - sum(existing.bitmaps.get(pair, b""))
-        clause_bytes += days_missing * (len(head) + len(location) + day_bytes)
+        clause_bytes += existing.missing_days(pair) * (len(head) + len(location) + day_bytes)
     at_least = math.ceil(clause_bytes / (limit - len(header)))
     if at_least > MAX_STATEMENTS_PER_RUN:
         raise PlanTooLarge(
