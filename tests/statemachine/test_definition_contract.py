@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import re
 from collections.abc import Iterator
@@ -98,10 +97,8 @@ def test_lambda_tasks_name_template_functions_whose_handlers_exist() -> None:
         function = resources[logical_id]["Properties"]
         module_name, function_name = function["Handler"].rsplit(".", 1)
         path = ROOT / function.get("CodeUri", globals_function["CodeUri"]) / f"{module_name}.py"
-        spec = importlib.util.spec_from_file_location(f"contract_{module_name}", path)
-        assert spec and spec.loader, f"{path} missing"
-        source = path.read_text()
-        assert f"def {function_name}(" in source
+        assert path.is_file(), f"{logical_id}: {path} missing"
+        assert f"def {function_name}(" in path.read_text()
 
 
 def test_statement_limit_parameter_leaves_room_for_the_state_payload() -> None:
