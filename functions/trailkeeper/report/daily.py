@@ -5,7 +5,9 @@ Keys in the results bucket (all dated by the report day D, UTC):
   reports/D/report.txt      plain-text report      reports/D/report.html   HTML report
   reports/D/new_activity.csv  new rows for people (formula cells neutralised)
   reports/D/email.json      subject and counts of the rendered report
-  reports/D/sent.json       marker: the email for D went out (MessageId); absent until it did
+  reports/D/sent.json       marker: the email for D went out (MessageId); absent until it did. While an
+                            execution sends, it holds {"state": "sending", "execution", "claimed_at"}: a claim
+                            that its own retry, or after CLAIM_LIFETIME any execution, may take over.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from trailkeeper.report.diff import diff_activity
 from trailkeeper.report.query import build_daily_activity_query
 from trailkeeper.report.render import render_report
 
+# Lambda's maximum timeout: no SendReport invocation can still hold a claim this old (its owner crashed).
+CLAIM_LIFETIME = dt.timedelta(minutes=15)
+_CLAIM_TIME = "%Y-%m-%dT%H:%M:%SZ"
+
 
 def activity_key(day: dt.date) -> str:
     return f"activity/{day.isoformat()}.csv"
@@ -34,7 +40,7 @@ def report_prefix(day: dt.date) -> str:
 def prepare_query(report_day: dt.date, resend: bool, settings: Settings, s3: Any, glue: Any) -> dict[str, Any]:
     """The query for D, or `skip` when D's email already went out (a re-run must not email again)."""
     sent = aws.get_text_if_exists(s3, settings.RESULTS_BUCKET, report_prefix(report_day) + "sent.json")
-    if sent is not None and not resend:
+    if sent is not None and not resend and _claim(sent) is None:  # a "sending" claim is no sent email
         return {"report_day": report_day.isoformat(), "skip": True, "reason": "already sent"}
     table = aws.get_table(glue, settings.DATABASE_NAME, settings.TABLE_NAME)
     keys = tuple(str(k["Name"]).lower() for k in table.get("PartitionKeys", []))
@@ -102,11 +108,20 @@ def send_report(
     if email["nothing_new"] and not report_settings.SEND_WHEN_NOTHING_NEW:
         return {"sent": False, "reason": "nothing new (SendWhenNothingNew is false)"}
     marker = prefix + "sent.json"
-    claim = json.dumps({"state": "sending", "execution": run_id})
+    now = dt.datetime.now(dt.UTC)
+    claim = json.dumps({"state": "sending", "execution": run_id, "claimed_at": now.strftime(_CLAIM_TIME)})
     if resend:
         aws.put_text(s3, bucket, marker, claim, "application/json")
     elif not aws.put_text_if_absent(s3, bucket, marker, claim, "application/json"):
-        return {"sent": False, "reason": "already sent"}
+        held = _claim(aws.get_text(s3, bucket, marker))
+        if held is None:
+            return {"sent": False, "reason": "already sent"}
+        owner, claimed_at = held
+        if owner != run_id and claimed_at is not None and now - claimed_at < CLAIM_LIFETIME:
+            return {"sent": False, "reason": f"being sent by execution {owner}"}
+        # This execution's own earlier attempt (a Retry after its release failed) or a crashed owner's claim:
+        # take it over rather than leave the day silently unsent. At least once: never zero emails.
+        aws.put_text(s3, bucket, marker, claim, "application/json")
     try:
         message_id = aws.send_email(
             sesv2, report_settings.REPORT_SENDER, report_settings.REPORT_RECIPIENTS, email["subject"],
@@ -118,6 +133,21 @@ def send_report(
     aws.put_text(s3, bucket, marker, json.dumps({"state": "sent", "execution": run_id, "message_id": message_id}),
                  "application/json")
     return {"sent": True, "message_id": message_id, "recipients": len(report_settings.REPORT_RECIPIENTS)}
+
+
+def _claim(marker: str) -> tuple[str, dt.datetime | None] | None:
+    """(owner, claimed at) of a "sending" claim; None for anything else (sent, or unreadable: never re-sent)."""
+    try:
+        held = json.loads(marker)
+    except ValueError:
+        return None
+    if not isinstance(held, dict) or held.get("state") != "sending":
+        return None
+    try:
+        claimed_at = dt.datetime.strptime(str(held.get("claimed_at")), _CLAIM_TIME).replace(tzinfo=dt.UTC)
+    except ValueError:
+        claimed_at = None  # a claim without a time (older versions) cannot prove its owner is alive
+    return str(held.get("execution")), claimed_at
 
 
 def _results_key(location: str, bucket: str) -> str:
