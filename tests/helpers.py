@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,16 @@ def put_logs(s3: Any, *keys: str) -> None:
 
 def log_key(account: str, region: str, day: str = "2024/01/05", root: str = "AWSLogs/o-exampleorg1/") -> str:
     return f"{root}{account}/CloudTrail/{region}/{day}/{account}_CloudTrail_{region}_x.json.gz"
+
+
+class HtmlTags(HTMLParser):
+    """The tags and attribute names an HTML document really contains (to prove hostile text stayed text)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attributes: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attributes.update(name for name, _ in attrs)

@@ -18,7 +18,6 @@ import re
 import typing
 import unicodedata
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from localaws.adaptations import uncounted
 from localaws.generator import CorruptKind, CorruptObject, HostileRecord, TrailSpec, account_id, generate
 from tests.hardening.harness import World, failed_state, running_world
 from tests.hardening.reliability import Recorder
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, HtmlTags
 
 RECORDS: list[dict[str, str]] = json.loads((FIXTURES / "hostile_records.json").read_text())["records"]
 BY_ID = {record["id"]: record for record in RECORDS}
@@ -120,20 +119,11 @@ def test_a_hostile_value_is_inert_in_the_html_text_csv_and_subject(
     assert value not in report["subject"]
 
 
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: set[str] = set()
-        self.attributes: set[str] = set()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.add(tag)
-        self.attributes.update(name for name, _ in attrs)
 
 
 def test_the_html_holds_only_the_renderers_own_tags_and_attributes(report: dict[str, Any]) -> None:
     for page in (report["report.html"], report["html_sent"]):
-        parsed = _Tags()
+        parsed = HtmlTags()
         parsed.feed(page)
         assert parsed.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "br", "table",
                                "thead", "tbody", "tr", "th", "td", "ul", "li", "code"}

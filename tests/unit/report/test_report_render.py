@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import html
 import unicodedata
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 
+from tests.helpers import HtmlTags
 from tests.unit.report.report_kit import hostile_records, parse_csv, row
 from trailkeeper.report.activity import COLUMNS, ActivityRow
 from trailkeeper.report.diff import TOP_ROWS, ActivityDiff, diff_activity
@@ -44,19 +44,10 @@ def render_hostile(value: str) -> RenderedReport:
     return render(diff, reconciliation={"added": 1, "anomalies": anomalies})
 
 
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: set[str] = set()
-        self.attributes: set[str] = set()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.add(tag)
-        self.attributes.update(name for name, _ in attrs)
 
 
 def tags_and_attributes(document: str) -> tuple[set[str], set[str]]:
-    parser = _Tags()
+    parser = HtmlTags()
     parser.feed(document)
     return parser.tags, parser.attributes
 
