@@ -50,17 +50,17 @@ class Cost:
         return sum(self.dollars.values())
 
 
-def from_run(run: Run, label: str, factor: float = 1.0) -> Cost:
-    """What a measured execution costs, times `factor` (a backfill of `factor` times the partitions)."""
+def from_run(run: Run, label: str) -> Cost:
+    """What a measured (or extrapolated) execution costs."""
     return Cost(
         label=label,
-        transitions=(run.transitions + run.retries) * factor,
-        lambda_gb_seconds=run.lambda_gb_seconds * factor,
-        lambda_requests=run.lambda_invocations * factor,
+        transitions=run.transitions + run.retries,
+        lambda_gb_seconds=run.lambda_gb_seconds,
+        lambda_requests=run.lambda_invocations,
         athena_bytes=run.query_bytes,
         athena_queries=1 if run.query_bytes else 0,
-        s3_requests=run.api_calls.get("s3", 0) * factor,
-        glue_requests=run.api_calls.get("glue", 0) * factor,
+        s3_requests=run.api_calls.get("s3", 0),
+        glue_requests=run.api_calls.get("glue", 0),
     )
 
 

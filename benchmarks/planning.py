@@ -1,7 +1,10 @@
 """Plan + pack an organization-scale backfill: 1,000 accounts × 20 regions × 366 days, half present.
 
-Runs the production code path (ExistingIndex fed with Glue-shaped values from an in-memory catalog,
-ClauseBuilder, pack_statements) in a child process, so its peak memory is the plan's alone.
+Runs the production code path in a child process, so its peak memory is the plan's alone: shards.split
+cuts the year into (month, account group) shards as PlanShards does; each shard is then planned as one
+child execution's PlanShard would: an ExistingIndex of the shard's pairs fed with Glue-shaped values from
+an in-memory catalog (what GetPartitions over the shard's account range and month yields), ClauseBuilder,
+pack_statements.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from dataclasses import dataclass
 
 from trailkeeper.config import ATHENA_QUERY_LIMIT_BYTES, Settings
 from trailkeeper.ddl import pack_statements, statement_header
+from trailkeeper.inputs import RunRequest
 from trailkeeper.planner import ClauseBuilder, ExistingIndex, Window
 from trailkeeper.schemes import TRAILKEEPER_KEYS, PartitionScheme
+from trailkeeper.shards import SHARD_MAX_STATEMENTS, split
 
 REGIONS = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1", "eu-west-1", "eu-west-2",
@@ -36,7 +41,11 @@ class PlanFigures:
     missing: int
     seconds: float
     peak_rss_mb: float
+    shards: int
+    largest_shard: int
     statements: int
+    shard_minimum_statements: int  # sum over shards of ceil(the shard's clause bytes / room in a statement)
+    most_over_shard_minimum: int
     clause_bytes: int
     statement_limit: int
 
@@ -62,31 +71,47 @@ def _plan(accounts: int, year: int, queue: multiprocessing.Queue[PlanFigures]) -
         "TRAIL_BUCKET": "org-trail-bucket", "ORGANIZATION_ID": "o-exampleorg1", "DATABASE_NAME": "trailkeeper",
         "TABLE_NAME": "cloudtrail", "RESULTS_BUCKET": "results-bucket",
     })
-    window = Window(dt.date(year, 1, 1), dt.date(year, 12, 31))
+    backfill = RunRequest(mode="backfill", start=dt.date(year, 1, 1), end=dt.date(year, 12, 31))
     scheme = PartitionScheme("trailkeeper", TRAILKEEPER_KEYS)
-    account_ids = [f"{100000000000 + n:012d}" for n in range(accounts)]
-    days = [day.isoformat() for day in window.days]
-    catalog = ([account, region, day] for account in account_ids for region in REGIONS for day in days[::2])
+    regions_by_account = {f"{100000000000 + n:012d}": REGIONS for n in range(accounts)}
+    header = statement_header("trailkeeper", "cloudtrail")
+    room = settings.MAX_STATEMENT_BYTES - len(header)
 
     started = time.perf_counter()
-    existing = ExistingIndex(scheme, window)
-    for values in catalog:  # what GetPartitions pages would yield, streamed
-        existing.add(values)
-    pairs = [(account, region) for account in account_ids for region in REGIONS]
-    header = statement_header("trailkeeper", "cloudtrail")
-    statements = clause_bytes = missing = 0
-    for statement in pack_statements(header, ClauseBuilder(scheme, settings, window).missing_clauses(pairs, existing),
-                                     settings.MAX_STATEMENT_BYTES):
-        statements += 1
-        body = len(statement.encode()) - len(header)
-        clause_bytes += body
-        missing += statement.count(" PARTITION (")
+    builder = ClauseBuilder(scheme, settings, Window(backfill.start, backfill.start))
+    day_bytes = len(builder.day_values[0]) + len(builder.day_paths[0])
+    pair_bytes = {(a, r): sum(map(len, builder.pair_fragments((a, r)))) + day_bytes
+                  for a, regions in regions_by_account.items() for r in regions}
+    shards = split(backfill, regions_by_account, pair_bytes, settings.BACKFILL_SHARD_PARTITIONS,
+                   SHARD_MAX_STATEMENTS * room)
+    statements = clause_bytes = missing = shard_minimum = most_over = 0
+    for shard in shards:
+        window = Window(shard.request.start, shard.request.end)
+        pairs = [(a, r) for a in sorted(shard.request.accounts or ()) for r in regions_by_account[a]]
+        present_days = [d.isoformat() for d in window.days if d.toordinal() % 2 == 0]  # half of them
+        existing = ExistingIndex(scheme, window, only=frozenset(pairs))
+        for account, region in pairs:  # what GetPartitions pages would yield, streamed
+            for day in present_days:
+                existing.add([account, region, day])
+        shard_statements = shard_bytes = 0
+        for statement in pack_statements(header, ClauseBuilder(scheme, settings, window).missing_clauses(
+                pairs, existing), settings.MAX_STATEMENT_BYTES):
+            shard_statements += 1
+            shard_bytes += len(statement.encode()) - len(header)
+            missing += statement.count(" PARTITION (")
+        statements += shard_statements
+        clause_bytes += shard_bytes
+        shard_minimum += math.ceil(shard_bytes / room)
+        most_over = max(most_over, shard_statements - math.ceil(shard_bytes / room))
     seconds = time.perf_counter() - started
-    expected = len(pairs) * len(window)
+    expected = sum(shard.expected for shard in shards)
     queue.put(PlanFigures(
-        accounts=accounts, regions=len(REGIONS), days=len(window), expected=expected, existing=expected - missing,
-        missing=missing, seconds=seconds, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        statements=statements, clause_bytes=clause_bytes, statement_limit=settings.MAX_STATEMENT_BYTES,
+        accounts=accounts, regions=len(REGIONS), days=len(backfill.days), expected=expected,
+        existing=expected - missing, missing=missing, seconds=seconds,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, shards=len(shards),
+        largest_shard=max(shard.expected for shard in shards), statements=statements,
+        shard_minimum_statements=shard_minimum, most_over_shard_minimum=most_over, clause_bytes=clause_bytes,
+        statement_limit=settings.MAX_STATEMENT_BYTES,
     ))
 
 
@@ -105,10 +130,14 @@ def report(figures: PlanFigures) -> list[str]:
     return [
         f"Plan + pack: {f.accounts:,} accounts × {f.regions} regions × {f.days} days = {f.expected:,} expected "
         f"partitions, {f.existing:,} already in the catalog, {f.missing:,} missing",
+        f"  {f.shards} shards (month x account group, as PlanShards splits it), largest {f.largest_shard:,} "
+        "partitions, each planned on its own",
         f"  time {f.seconds:.2f} s on one core  ->  {f.per_second:,.0f} expected partitions / s / core"
         f"   (target >= 1,000,000)",
         f"  peak memory of the planning process {f.peak_rss_mb:,.0f} MB   (target <= 512 MB)",
         f"  ALTER TABLE statements produced          {f.statements:>10,}   (limit {f.statement_limit:,} B each)",
+        f"  minimum per shard, summed                {f.shard_minimum_statements:>10,}   "
+        f"(worst shard +{f.most_over_shard_minimum}; target within +1 per shard)",
         f"  minimum ceil(clause bytes / 262,144)     {f.minimum_statements:>10,}   "
         f"(ratio {f.statements / f.minimum_statements:.3f})",
         f"  one statement per (account, day)         {f.one_per_account_day:>10,}   "

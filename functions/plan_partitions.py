@@ -21,7 +21,7 @@ clients = Clients(s3=boto3.client("s3"), glue=boto3.client("glue"))
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     request = RunRequest.from_json(event["request"])
-    summary = plan_run(request, Settings.from_env(), clients, event["run"])
+    summary = plan_run(request, Settings.from_env(), clients, event["run"], event.get("shard"))
     for metric, value in (
         ("PartitionsExpected", summary["expected"]),
         ("PartitionsMissing", summary["missing"]),

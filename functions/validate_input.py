@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from trailkeeper.config import Settings
+from trailkeeper.config import ReportSettings, Settings
 from trailkeeper.inputs import parse_execution_input
 
 logger = Logger()
@@ -15,7 +15,8 @@ logger = Logger()
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    settings = Settings.from_env()  # configuration errors surface here, at the first state
+    settings = Settings.from_env()  # configuration errors surface here, at the first state,
+    ReportSettings.from_env()  # the report's too: a bad recipient list must not wait until BuildReport
     today = dt.datetime.now(dt.UTC).date()
     request = parse_execution_input(event.get("input"), lookback_days=settings.LOOKBACK_DAYS, today=today)
     logger.info("validated input", extra={"request": request.to_json()})

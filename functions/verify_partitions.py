@@ -21,7 +21,7 @@ clients = Clients(s3=boto3.client("s3"), glue=boto3.client("glue"))
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     request = RunRequest.from_json(event["request"])
-    result = verify_run(request, Settings.from_env(), clients, event["run"])
+    result = verify_run(request, Settings.from_env(), clients, event["run"], event.get("shard"))
     metrics.add_metric(name="PartitionsAdded", unit=MetricUnit.Count, value=result["added"])
     logger.info("verified", extra={"result": result})
     return result

@@ -41,6 +41,7 @@ from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from moto.awslambda.models import LambdaFunction
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.glue.models import FakeTable
 from moto.stepfunctions.exceptions import ValidationException
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -53,6 +54,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl import JitterStrategyDecl
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+    DistributedIterationComponent,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils, state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
@@ -306,13 +310,55 @@ def _error_envelope(
 
 @contextmanager
 def environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """os.environ with these variables set, exactly as before afterwards (variables added are removed)."""
+    """os.environ with these variables set, for this thread only while run_lambda_in_process is installed
+    (a Lambda has its own environment; other threads, such as shards running side by side, keep reading
+    the process's, which is never changed under them); else process-wide, exactly as before afterwards."""
+    if isinstance(os.environ, InvocationEnviron):
+        process = os.environ.process_data
+        data = dict(process)
+        encode_key, encode_value = os.environ.encodekey, os.environ.encodevalue
+        data.update({encode_key(name): encode_value(str(value)) for name, value in variables.items()})
+        _invocation.data = data
+        try:
+            yield
+        finally:
+            del _invocation.data
+        return
     saved = dict(os.environ)
     os.environ.update({name: str(value) for name, value in variables.items()})
     try:
         yield
     finally:
         restore_environment(saved)
+
+
+_invocation = threading.local()
+
+
+class InvocationEnviron(os._Environ[str]):
+    """os.environ whose contents are, in a thread running a Lambda invocation, that invocation's environment,
+    and in every other thread the process's. Swapping the process environment key by key instead breaks a
+    thread that copies it meanwhile (botocore does, creating a client): KeyError, or a dict changed size."""
+
+    def __init__(self, process: os._Environ[str]) -> None:  # not super().__init__: _data is a property here
+        self.encodekey, self.decodekey = process.encodekey, process.decodekey
+        self.encodevalue, self.decodevalue = process.encodevalue, process.decodevalue
+        self.process_data = process._data  # type: ignore[attr-defined]
+
+    @property
+    def _data(self) -> dict[Any, Any]:
+        data: dict[Any, Any] = getattr(_invocation, "data", self.process_data)
+        return data
+
+
+def per_invocation_environment() -> Undo:
+    process = os.environ
+    os.environ = InvocationEnviron(process)  # noqa: B003  # a view of the same environment, nothing cleared
+
+    def undo() -> None:
+        os.environ = process  # noqa: B003
+
+    return undo
 
 
 def restore_environment(saved: Mapping[str, str]) -> None:
@@ -337,8 +383,10 @@ def run_lambda_in_process(functions: LocalFunctions) -> Undo:
         return functions.invoke(self, event)
 
     undo_patch = _replace(LambdaFunction, "_invoke_lambda", _invoke_lambda)
+    undo_environment = per_invocation_environment()
 
     def undo() -> None:
+        undo_environment()
         undo_patch()
         for directory in added:
             if directory in sys.path:
@@ -695,6 +743,49 @@ def states_errors_propagate() -> Undo:
         _replace(module, "CustomErrorName", _error_name)
         for module in (state_fail, iteration_worker, branches_decl, mock_eval_utils)
     ])
+
+
+# ============================================================================================ Glue partitions
+
+# moto keeps a table's partitions in a dict that GetPartitions iterates unguarded: a Distributed Map runs
+# shards side by side, and one shard's ALTER TABLE ADD (a write) during another's GetPartitions (a read)
+# fails with "OrderedDict mutated during iteration". The Glue service has no such race: take one lock for
+# every partition access (the embedded Athena engine reads table.partitions under it too).
+GLUE_PARTITIONS_LOCK: Final = threading.RLock()
+_PARTITION_METHODS: Final = ("create_partition", "get_partitions", "get_partition", "update_partition",
+                             "delete_partition")
+
+
+def glue_partitions_thread_safe() -> Undo:
+    def locked(original: Callable[..., Any]) -> Callable[..., Any]:
+        def method(self: FakeTable, *args: Any, **kwargs: Any) -> Any:
+            with GLUE_PARTITIONS_LOCK:
+                return original(self, *args, **kwargs)
+        return method
+
+    return _undo_all([_replace(FakeTable, name, locked(FakeTable.__dict__[name])) for name in _PARTITION_METHODS])
+
+
+# ============================================================================================ Distributed Map
+
+ChildHistories = dict[str, list[dict[str, Any]]]
+
+
+def keep_child_histories(histories: ChildHistories) -> Undo:
+    """A Distributed Map's child executions have their own histories in Step Functions; moto records their
+    events in a fresh EventManager for the Map Run and drops it. Keep those events, under the parent
+    execution's ARN, so transitions and retries can be counted across parent and children (children's
+    events interleave: the list is for counting, not for reading one child's story)."""
+    original = DistributedIterationComponent.__dict__["_map_run"]
+
+    def _map_run(self: DistributedIterationComponent, env: Environment, eval_input: Any) -> None:
+        try:
+            original(self, env, eval_input)
+        finally:
+            parent = env.states.context_object.context_object_data["Execution"]["Id"]
+            histories.setdefault(parent, []).extend(dict(event) for event in env.event_manager.get_event_history())
+
+    return _replace(DistributedIterationComponent, "_map_run", _map_run)
 
 
 # ============================================================================================ waiting

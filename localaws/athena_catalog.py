@@ -21,6 +21,7 @@ from moto.s3.exceptions import MissingBucket
 from moto.s3.models import FakeKey, S3Backend, s3_backends
 from moto.utilities.utils import get_partition
 
+from localaws.adaptations import GLUE_PARTITIONS_LOCK
 from localaws.athena_hive import (
     HiveType,
     HiveTypeError,
@@ -125,13 +126,14 @@ def load_table(table: FakeTable) -> CatalogTable:
         keys = tuple(_column(c) for c in definition.get("PartitionKeys") or [])
     except HiveTypeError as error:
         raise QueryFailed(f"HIVE_INVALID_METADATA: table {qualified}: {error}") from error
-    partitions = tuple(
-        Partition(
-            tuple(str(v) for v in p.values),
-            str((p.partition_input.get("StorageDescriptor") or {}).get("Location", "")),
+    with GLUE_PARTITIONS_LOCK:
+        partitions = tuple(
+            Partition(
+                tuple(str(v) for v in p.values),
+                str((p.partition_input.get("StorageDescriptor") or {}).get("Location", "")),
+            )
+            for p in table.partitions.values()
         )
-        for p in table.partitions.values()
-    )
     malformed = next((p for p in partitions if len(p.values) != len(keys)), None)
     if malformed is not None:
         raise QueryFailed(

@@ -20,6 +20,7 @@ from typing import Any
 from moto.glue.exceptions import PartitionAlreadyExistsException, PartitionNotFoundException
 from moto.glue.models import FakeTable, GlueBackend
 
+from localaws.adaptations import GLUE_PARTITIONS_LOCK
 from localaws.athena_catalog import QueryFailed, find_table
 
 _TOKEN = re.compile(
@@ -213,6 +214,11 @@ def parse(sql: str) -> Statement:
 
 def run(statement: Statement, glue: GlueBackend, default_database: str) -> list[str]:
     """Apply the statement to the Glue catalog; returns the result lines (SHOW PARTITIONS), else []."""
+    with GLUE_PARTITIONS_LOCK:  # one statement at a time, like the metastore's own transaction
+        return _run(statement, glue, default_database)
+
+
+def _run(statement: Statement, glue: GlueBackend, default_database: str) -> list[str]:
     database = (statement.database or default_database).lower()
     table = find_table(glue, database, statement.table)
     if table is None:

@@ -6,6 +6,7 @@
 
   trailkeeper plan     --stack NAME --start D1 --end D2 [--accounts ID ...] [--regions R ...] [--show-sql]
   trailkeeper backfill --stack NAME --start D1 --end D2 [--accounts ID ...] [--regions R ...]
+  trailkeeper backfill --stack NAME --resume EXECUTION     (run only the shards that did not finish there)
   trailkeeper status   --stack NAME
 
 Exit status 0 only if every execution succeeded; otherwise the failed state and its cause are printed (1).
@@ -106,8 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--logs", type=Path, help="objects as they sit in the trail bucket (embedded runtime)")
     source.add_argument("--stack", help="name of a deployed trailkeeper CloudFormation stack")
     _local_options(backfill, out_required=False)
-    _request_options(backfill)
+    _request_options(backfill, dates_required=False)
     backfill.add_argument("--dry-run", action="store_true", help="plan and write statements, add nothing")
+    backfill.add_argument("--resume", metavar="EXECUTION",
+                          help="finish an earlier backfill: run only its unfinished shards (with --stack)")
     backfill.set_defaults(handler=_backfill)
 
     plan = commands.add_parser("plan", help="dry-run backfill on a deployed stack: what it would add, and the SQL")
@@ -130,9 +133,9 @@ def _local_options(parser: argparse.ArgumentParser, out_required: bool) -> None:
                         help="override a template parameter (repeatable), e.g. LookbackDays=7 (with --logs)")
 
 
-def _request_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
-    parser.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
+def _request_options(parser: argparse.ArgumentParser, dates_required: bool = True) -> None:
+    parser.add_argument("--start", type=_date, required=dates_required, help="first day, YYYY-MM-DD")
+    parser.add_argument("--end", type=_date, required=dates_required, help="last day, YYYY-MM-DD")
     parser.add_argument("--accounts", nargs="+", default=[], metavar="ID",
                         help="only these 12-digit account ids (with --stack)")
     parser.add_argument("--regions", nargs="+", default=[], metavar="REGION",
@@ -151,6 +154,11 @@ def _run(args: argparse.Namespace, session: Session) -> int:
 
 
 def _backfill(args: argparse.Namespace, session: Session) -> int:
+    if args.resume is not None:
+        if args.stack is None or args.start or args.end or args.accounts or args.regions or args.dry_run:
+            raise ValueError("--resume takes only --stack: the rest comes from the execution it resumes")
+    elif args.start is None or args.end is None:
+        raise ValueError("backfill needs --start and --end (or --stack and --resume)")
     if args.stack is not None:
         return _backfill_stack(args, session)
     if args.out is None:
@@ -207,7 +215,7 @@ def _plan(args: argparse.Namespace, session: Session) -> int:
     name = ops.plan_execution_name(request)
     arn = ops.start(clients.stepfunctions, stack.state_machine_arn, name, request)
     session.progress(f"started {name}")
-    finished = _follow(clients, arn, name, session)
+    finished = _follow(clients, arn, name, session, ops.ShardTracker(clients.s3, stack.results_bucket, name))
     if finished is None:
         return 130
     session.say(ops.summary(finished))
@@ -215,18 +223,19 @@ def _plan(args: argparse.Namespace, session: Session) -> int:
         return 1
     output = finished.output
     missing = int(output.get("missing", 0))
+    keys = ops.statement_keys(clients.s3, stack.results_bucket, output)
     if missing:
         # Statements are read lazily: a long backfill's plan can hold hundreds of 256 KB statements.
         session.say(f"partitions it would add ({missing}):")
-        lines = ops.partitions(ops.read_statements(clients.s3, stack.results_bucket, output))
+        lines = ops.partitions(ops.read_statements(clients.s3, stack.results_bucket, keys))
         for line in itertools.islice(lines, args.limit or None):
             session.say(f"  {line}")
         if 0 < args.limit < missing:
             session.say(f"  ... and {missing - args.limit} more (--limit 0 lists all)")
-    session.say(f"statements: {output['statements_location']}")
+    session.say(f"statements: s3://{stack.results_bucket}/{output['runs_prefix']}shards/<shard>/statements/")
     if args.show_sql:
-        statements = ops.read_statements(clients.s3, stack.results_bucket, output)
-        for key, statement in zip(ops.statement_keys(output), statements, strict=True):
+        statements = ops.read_statements(clients.s3, stack.results_bucket, keys)
+        for key, statement in zip(keys, statements, strict=True):
             session.say(f"-- s3://{stack.results_bucket}/{key}\n{ops.printable(statement)};")
     return 0
 
@@ -236,19 +245,25 @@ def _backfill_stack(args: argparse.Namespace, session: Session) -> int:
         raise ValueError("--out and --param are for --logs")
     clients = session.clients()
     stack = ops.describe_stack(clients.cloudformation, args.stack)
-    request = ops.backfill_request(args.start, args.end, args.accounts, args.regions, dry_run=args.dry_run)
+    if args.resume is not None:
+        request = ops.resume_request(clients.stepfunctions, stack.state_machine_arn, args.resume)
+    else:
+        request = ops.backfill_request(args.start, args.end, args.accounts, args.regions, dry_run=args.dry_run)
     name = ops.backfill_execution_name(request)
     arn, started = ops.start_or_find(clients.stepfunctions, stack.state_machine_arn, name, request)
     session.progress(f"started {name}" if started else f"{name} already exists (same request): following it, "
               "not starting another")
-    finished = _follow(clients, arn, name, session)
+    finished = _follow(clients, arn, name, session, ops.ShardTracker(clients.s3, stack.results_bucket, name))
     if finished is None:
         return 130
     session.say(ops.summary(finished))
     if finished.status == "SUCCEEDED":
         return 0
-    session.say(f"to resume it from the failed state (within 14 days of the failure): "
-          f"aws stepfunctions redrive-execution --execution-arn {arn}")
+    if finished.error == "ShardsFailed":
+        session.say(f"to run only the unfinished shards: trailkeeper backfill --stack {args.stack} --resume {name}")
+    else:
+        session.say(f"to resume it from the failed state (within 14 days of the failure): "
+                    f"aws stepfunctions redrive-execution --execution-arn {arn}")
     return 1
 
 
@@ -259,10 +274,13 @@ def _status(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
-def _follow(clients: ops.Clients, arn: str, name: str, session: Session) -> ops.Finished | None:
+def _follow(
+    clients: ops.Clients, arn: str, name: str, session: Session, shards: ops.ShardTracker | None = None
+) -> ops.Finished | None:
     """The finished execution, or None when following stopped (Ctrl-C, timeout): the execution goes on."""
     try:
-        return ops.follow(clients.stepfunctions, arn, session.progress, session.poll_seconds, session.timeout_seconds)
+        return ops.follow(clients.stepfunctions, arn, session.progress, session.poll_seconds, session.timeout_seconds,
+                          shards=shards)
     except (KeyboardInterrupt, ops.FollowTimeout):
         session.progress(f"stopped following {name}; the execution goes on: {arn}")
         return None

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localaws.adaptations import uncounted
+from localaws.operator import ShardTracker
 from localaws.runtime import EmbeddedAws, ExecutionResult
 
 # What the template's deploy-time parameters are when everything runs on this machine.
@@ -134,8 +136,16 @@ def run_backfill(
         objects = trail_objects(logs)
         aws.upload_files([(key, path) for key, path, _ in objects], aws.parameters["TrailBucketName"])
         progress(f"backfill {start}..{end}: {len(objects)} objects, running ...")
+        name = f"backfill-{start.isoformat()}-{end.isoformat()}"
+        shards = ShardTracker(aws.client("s3"), aws.physical["ResultsBucket"], name)
+
+        def report_shards() -> None:
+            with uncounted():  # reading progress is the operator's traffic, not the execution's
+                for line in shards.poll():
+                    progress(line)
+
         execution = aws.run_execution({"start": start.isoformat(), "end": end.isoformat(), "dry_run": dry_run},
-                                      name=f"backfill-{start.isoformat()}-{end.isoformat()}")
+                                      name=name, on_poll=report_shards)
         write_execution(aws, execution, out, report_day=None)
         write_catalog(aws, out / "catalog.json")
         progress(describe("backfill", execution))
@@ -200,6 +210,9 @@ def describe(label: str, execution: ExecutionResult) -> str:
     parts = [f"{label}: {execution.status}",
              f"{output.get('added', 0)} partitions added in {output.get('statements', 0)} statement(s)",
              f"{output.get('expected', 0)} expected, {output.get('existing', 0)} already there"]
+    shards = output.get("shards")
+    if isinstance(shards, dict):
+        parts.append(f"{shards.get('done', 0)} of {shards.get('run', 0)} shard(s)")
     anomalies = output.get("anomalies", {}).get("count", 0)
     if anomalies:
         parts.append(f"{anomalies} bucket anomalies")

@@ -154,6 +154,20 @@ def backfill_request(
     return request
 
 
+def resume_request(sfn: Any, state_machine_arn: str, earlier: str) -> dict[str, Any]:
+    """The input that finishes backfill execution `earlier`: its own input, naming it to resume."""
+    try:
+        described = sfn.describe_execution(executionArn=execution_arn(state_machine_arn, earlier))
+    except sfn.exceptions.ExecutionDoesNotExist:
+        raise OperatorError(f"--resume {earlier}: no such execution of this stack's state machine") from None
+    request = json.loads(described.get("input") or "{}")
+    if not isinstance(request, dict) or "start" not in request:
+        raise OperatorError(f"--resume {earlier}: not a backfill execution")
+    if described["status"] in _STILL_GOING:
+        raise OperatorError(f"--resume {earlier}: it is still {described['status']}; follow it instead")
+    return {**request, "resume": earlier}
+
+
 def canonical_json(request: dict[str, Any]) -> str:
     return json.dumps(request, sort_keys=True, separators=(",", ":"))
 
@@ -207,14 +221,18 @@ def follow(
     poll_seconds: float = 5.0,
     timeout_seconds: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    shards: ShardTracker | None = None,
 ) -> Finished:
-    """Wait for the execution to end, reporting each state it enters (once per state name) and Map iterations
-    done; a poll every poll_seconds (Step Functions offers nothing to wait on)."""
+    """Wait for the execution to end, reporting each state it enters (once per state name), Map iterations
+    done and, for a backfill, each shard that finished; a poll every poll_seconds (Step Functions offers
+    nothing to wait on)."""
     deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
     tail = _Tail()
     while True:
         described = sfn.describe_execution(executionArn=arn)
         for line in _progress_lines(tail, _new_events(sfn, arn, tail.last_id)):
+            progress(line)
+        for line in shards.poll() if shards is not None else ():
             progress(line)
         if described["status"] not in _STILL_GOING:
             return _finished(described, tail.events)
@@ -313,15 +331,21 @@ def summary(finished: Finished) -> str:
                 f"{readable_cause(finished.cause)}")
     out = finished.output or {}
     window = out.get("window", {})
+    regions = f"{out['regions']} region(s), " if "regions" in out else ""
     parts = [
         f"{finished.name}: SUCCEEDED",
         f"window {window.get('start')}..{window.get('end')}: {out.get('accounts', 0)} account(s), "
-        f"{out.get('regions', 0)} region(s), {out.get('days', 0)} day(s)",
+        f"{regions}{out.get('days', 0)} day(s)",
         f"{out.get('expected', 0)} partitions expected, {out.get('existing', 0)} already there, "
         f"{out.get('missing', 0)} missing",
         f"dry run: nothing added; {out.get('statements', 0)} statement(s) would add the missing ones"
         if out.get("dry_run") else f"{out.get('added', 0)} added in {out.get('statements', 0)} statement(s)",
     ]
+    shards = out.get("shards")
+    if isinstance(shards, dict):
+        resumed = (f"; resumed {shards['resumed_from']}, whose other {shards.get('already_done', 0)} shard(s) "
+                   "were done" if shards.get("resumed_from") else "")
+        parts.append(f"{shards.get('done', 0)} of {shards.get('run', 0)} shard(s) done{resumed}")
     anomalies = out.get("anomalies", {}).get("count", 0)
     if anomalies:
         parts.append(f"{anomalies} bucket anomalies (see the execution output)")
@@ -330,16 +354,96 @@ def summary(finished: Finished) -> str:
     return "\n".join(parts)
 
 
+# ------------------------------------------------------------------------------------------------ backfill shards
+
+
+@dataclass
+class ShardTracker:
+    """Per-shard progress of a backfill, from its files in the results bucket: runs/<run>/shards.json (the
+    shards, once PlanShards wrote it), runs/<run>/outcomes/<id>.json (one per finished shard) and
+    runs/<run>/failures/<id>.json (one per failed shard). Two ListObjectsV2 per poll (a page per 1,000
+    shards), one GetObject per newly finished or failed shard."""
+
+    s3: Any
+    bucket: str
+    run: str
+    shards: dict[str, dict[str, Any]] | None = None
+    done: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+
+    def poll(self) -> list[str]:
+        if self.shards is None:
+            items = _json_if_exists(self.s3, self.bucket, f"runs/{self.run}/shards.json")
+            if items is None:
+                return []
+            self.shards = {item["shard"]: item for item in items}
+            if not self.shards:
+                return ["no shards to run"]
+            lines = [f"{len(self.shards)} shard(s) to run"]
+        else:
+            lines = []
+        for shard in sorted(set(self._listed("outcomes")) - self.done):
+            self.done.add(shard)
+            outcome = _json_if_exists(self.s3, self.bucket, f"runs/{self.run}/outcomes/{shard}.json") or {}
+            lines.append(f"  shard {shard} [{len(self.done)}/{len(self.shards)}] "
+                         f"{self._label(shard)}: {_shard_counts(outcome)}")
+        for shard in sorted(set(self._listed("failures")) - self.failed):
+            self.failed.add(shard)
+            failure = _json_if_exists(self.s3, self.bucket, f"runs/{self.run}/failures/{shard}.json") or {}
+            lines.append(f"  shard {shard} FAILED {self._label(shard)}: {printable(str(failure.get('Error')))}: "
+                         f"{readable_cause(failure.get('Cause'))}")
+        return lines
+
+    def _listed(self, folder: str) -> Iterator[str]:
+        """Shard ids with a file in runs/<run>/<folder>/ (only ids that are in shards.json)."""
+        prefix = f"runs/{self.run}/{folder}/"
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(prefix):]
+                if name.endswith(".json") and self.shards is not None and name[:-5] in self.shards:
+                    yield name[:-5]
+
+    def _label(self, shard: str) -> str:
+        assert self.shards is not None
+        request = self.shards[shard]["request"]
+        accounts = request.get("accounts") or []
+        return f"{request['start']}..{request['end']}, {len(accounts)} account(s)"
+
+
+def _shard_counts(outcome: dict[str, Any]) -> str:
+    if outcome.get("dry_run"):
+        return f"{outcome.get('missing', 0)} missing, {outcome.get('statements', 0)} statement(s) planned"
+    return (f"{outcome.get('added', 0)} added in {outcome.get('statements', 0)} statement(s), "
+            f"{outcome.get('existing', 0)} already there")
+
+
+def _json_if_exists(s3: Any, bucket: str, key: str) -> Any:
+    try:
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return json.loads(body)
+
+
 # ------------------------------------------------------------------------------------------------ the plan
 
 
-def statement_keys(output: dict[str, Any]) -> list[str]:
-    """Statement i of a run is <statements_prefix><i>.sql (see the ASL's AddPartitions Map)."""
-    return [f"{output['statements_prefix']}{i}.sql" for i in range(int(output.get("statements", 0)))]
+def statement_keys(s3: Any, bucket: str, output: dict[str, Any]) -> list[str]:
+    """Statement i of a run is <statements_prefix><i>.sql (see the ASL's AddPartitions Map); a backfill's are
+    those of each of its shards, in shard order."""
+    if "runs_prefix" not in output:
+        return [f"{output['statements_prefix']}{i}.sql" for i in range(int(output.get("statements", 0)))]
+    shards = _json_if_exists(s3, bucket, f"{output['runs_prefix']}shards.json") or []
+    keys = []
+    for item in shards:
+        outcome = _json_if_exists(s3, bucket, f"{output['runs_prefix']}outcomes/{item['shard']}.json")
+        if outcome is not None:
+            keys.extend(statement_keys(s3, bucket, outcome))
+    return keys
 
 
-def read_statements(s3: Any, bucket: str, output: dict[str, Any]) -> Iterator[str]:
-    for key in statement_keys(output):
+def read_statements(s3: Any, bucket: str, keys: Iterable[str]) -> Iterator[str]:
+    for key in keys:
         body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         yield body.decode()
 

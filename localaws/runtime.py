@@ -24,7 +24,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -58,6 +58,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 _TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+POLL_SECONDS = 0.25  # how often run_execution's on_poll runs while an execution goes on
 _SCHEDULED_EVENTS = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")
 _LAMBDA_TRUST_POLICY = json.dumps({
     "Version": "2012-10-17",
@@ -84,6 +85,9 @@ class ExecutionResult:
     error: str | None
     cause: str | None
     history: list[dict[str, Any]]
+    # A Distributed Map's child executions (backfill shards): their StateEntered names and events, interleaved.
+    child_states: list[str] = field(default_factory=list)
+    child_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ExecutionTimeout(TimeoutError):
@@ -101,6 +105,7 @@ class EmbeddedAws:
         self._functions = functions
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        self.child_histories: adaptations.ChildHistories = {}
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -146,6 +151,7 @@ class EmbeddedAws:
             started = True
             undos = _install(counters, functions, scale, config)
             aws = cls(stack, counters, functions)
+            undos.append(adaptations.keep_child_histories(aws.child_histories))
             with uncounted():
                 aws._create_stack()
             yield aws
@@ -229,24 +235,25 @@ class EmbeddedAws:
         test_case: str | None = None,
         raw_input: str | None = None,
         timeout: float = 120,
+        on_poll: Callable[[], None] | None = None,
     ) -> ExecutionResult:
         """Start the state machine (`#test_case` selects a MockConfigFile test case) and wait for it to end.
 
-        Adds the execution's StateEntered events to counters.state_transitions and its retried task attempts
-        to counters.retries. raw_input is sent as is (for testing malformed input)."""
+        Adds the StateEntered events of the execution and of its Distributed Map children to
+        counters.state_transitions, and their retried task attempts to counters.retries. raw_input is sent
+        as is (for testing malformed input); on_poll is called while it runs (at most every POLL_SECONDS)."""
         sfn = self.client("stepfunctions")
         name = name or f"exec-{uuid.uuid4().hex[:12]}"
         arn = self.state_machine_arn + (f"#{test_case}" if test_case else "")
         document = raw_input if raw_input is not None else json.dumps(execution_input)
         with uncounted():
             execution_arn = sfn.start_execution(stateMachineArn=arn, name=name, input=document)["executionArn"]
-            described = self._wait(execution_arn, timeout)
+            described = self._wait(execution_arn, timeout, on_poll)
             history = self._history(execution_arn)
-        states = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
-        scheduled = sum(1 for e in history if e["type"] in _SCHEDULED_EVENTS)
-        tasks_entered = sum(1 for e in history if e["type"] == "TaskStateEntered")
-        self.counters.state_transitions += len(states)
-        self.counters.retries += max(0, scheduled - tasks_entered)
+        child_history = self.child_histories.pop(execution_arn, [])
+        states, child_states = _entered(history), _entered(child_history)
+        self.counters.state_transitions += len(states) + len(child_states)
+        self.counters.retries += _retries(history) + _retries(child_history)
         output = described.get("output")
         return ExecutionResult(
             name=name,
@@ -257,14 +264,16 @@ class EmbeddedAws:
             error=described.get("error"),
             cause=described.get("cause"),
             history=history,
+            child_states=child_states,
+            child_history=child_history,
         )
 
     # ------------------------------------------------------------------------------------------ internals
 
-    def _wait(self, execution_arn: str, timeout: float) -> dict[str, Any]:
+    def _wait(self, execution_arn: str, timeout: float, on_poll: Callable[[], None] | None = None) -> dict[str, Any]:
         sfn = self.client("stepfunctions")
         try:
-            return wait_for_execution(sfn, execution_arn, timeout)
+            return wait_for_execution(sfn, execution_arn, timeout, on_poll)
         except ExecutionTimeout:
             sfn.stop_execution(executionArn=execution_arn, error="localaws.Timeout", cause="run_execution timeout")
             with contextlib.suppress(ExecutionTimeout):  # moto marks it ABORTED once its worker thread notices
@@ -399,19 +408,34 @@ class EmbeddedAws:
         )
 
 
-def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 120) -> dict[str, Any]:
+def wait_for_execution(
+    sfn: Any, execution_arn: str, timeout: float = 120, on_poll: Callable[[], None] | None = None
+) -> dict[str, Any]:
     """DescribeExecution once it has ended. A poll (harness code: moto's interpreter runs the execution in its
     own thread and offers nothing to wait on), starting at 1 ms so short executions return at once."""
     deadline = time.monotonic() + timeout
     pause = 0.001
+    next_callback = time.monotonic() + POLL_SECONDS
     while True:
         described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if on_poll is not None and (described["status"] in _TERMINAL or time.monotonic() >= next_callback):
+            on_poll()
+            next_callback = time.monotonic() + POLL_SECONDS
         if described["status"] in _TERMINAL:
             return described
         if time.monotonic() > deadline:
             raise ExecutionTimeout(f"{execution_arn} still running after {timeout} s")
         time.sleep(pause)
         pause = min(pause * 2, 0.02)
+
+
+def _entered(history: list[dict[str, Any]]) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+
+
+def _retries(history: list[dict[str, Any]]) -> int:
+    scheduled = sum(1 for e in history if e["type"] in _SCHEDULED_EVENTS)
+    return max(0, scheduled - sum(1 for e in history if e["type"] == "TaskStateEntered"))
 
 
 def _of_type(stack: Stack, kind: str) -> list[Resource]:
@@ -452,6 +476,7 @@ def _install(
         undos.append(adaptations.mock_config_test_cases(config))
         undos.append(adaptations.states_errors_propagate())
         undos.append(adaptations.json_safe_task_output())
+        undos.append(adaptations.glue_partitions_thread_safe())
         undos.append(adaptations.aws_sdk_error_prefixes())
         undos.append(adaptations.scale_waits(scale, counters))
         athena_engine = _athena_engine()

@@ -20,6 +20,7 @@ BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 GLUE_NAME = re.compile(r"[a-z0-9_]{1,255}")
 EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+SHARD_ID = re.compile(r"s[0-9]{5}")  # a backfill shard, as PlanShards names them
 
 
 def is_account_id(value: object) -> bool:

@@ -111,6 +111,11 @@ def get_json(s3: Any, bucket: str, key: str) -> Any:
     return json.loads(get_text(s3, bucket, key))
 
 
+def get_json_if_exists(s3: Any, bucket: str, key: str) -> Any:
+    text = get_text_if_exists(s3, bucket, key)
+    return None if text is None else json.loads(text)
+
+
 
 
 SES_REJECTIONS = frozenset({

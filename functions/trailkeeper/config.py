@@ -18,6 +18,8 @@ ATHENA_QUERY_LIMIT_BYTES = 262_144
 # A statement travels once through a Step Functions state (whose input is also capped at 262,144
 # bytes) on its way to Athena, so the default leaves room for the small JSON envelope around it.
 DEFAULT_MAX_STATEMENT_BYTES = ATHENA_QUERY_LIMIT_BYTES - 1_024
+# Athena allows about 20 active DDL queries per account, queued ones included.
+ATHENA_ACTIVE_DDL_LIMIT = 20
 MIN_STATEMENT_BYTES = 1_024
 
 
@@ -34,6 +36,8 @@ class Settings:
     LOOKBACK_DAYS: int
     MAX_STATEMENT_BYTES: int
     ATHENA_DDL_CONCURRENCY: int = 5
+    BACKFILL_SHARD_PARTITIONS: int = 200_000
+    BACKFILL_SHARD_CONCURRENCY: int = 2
 
     @property
     def logs_root(self) -> str:
@@ -61,9 +65,20 @@ class Settings:
                 env, "MAX_STATEMENT_BYTES", default=DEFAULT_MAX_STATEMENT_BYTES,
                 low=MIN_STATEMENT_BYTES, high=ATHENA_QUERY_LIMIT_BYTES,
             ),
-            # Athena allows about 20 active DDL queries per account, queued ones included.
-            ATHENA_DDL_CONCURRENCY=_int(env, "ATHENA_DDL_CONCURRENCY", default=5, low=1, high=20),
+            ATHENA_DDL_CONCURRENCY=_int(env, "ATHENA_DDL_CONCURRENCY", default=5, low=1, high=ATHENA_ACTIVE_DDL_LIMIT),
+            BACKFILL_SHARD_PARTITIONS=_int(env, "BACKFILL_SHARD_PARTITIONS", default=200_000, low=100, high=1_000_000),
+            BACKFILL_SHARD_CONCURRENCY=_int(env, "BACKFILL_SHARD_CONCURRENCY", default=2, low=1,
+                                            high=ATHENA_ACTIVE_DDL_LIMIT),
         )
+
+    def __post_init__(self) -> None:
+        # Shards run side by side, each with its own DDL Map: together they must stay inside Athena's limit.
+        if self.ATHENA_DDL_CONCURRENCY * self.BACKFILL_SHARD_CONCURRENCY > ATHENA_ACTIVE_DDL_LIMIT:
+            raise ConfigurationError(
+                f"ATHENA_DDL_CONCURRENCY={self.ATHENA_DDL_CONCURRENCY} x BACKFILL_SHARD_CONCURRENCY="
+                f"{self.BACKFILL_SHARD_CONCURRENCY} DDL queries at once exceeds Athena's "
+                f"{ATHENA_ACTIVE_DDL_LIMIT} active DDL queries per account"
+            )
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

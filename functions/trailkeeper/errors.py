@@ -30,7 +30,11 @@ class PartitionsStillMissing(TrailkeeperError):
 
 
 class PlanTooLarge(TrailkeeperError):
-    """A single execution would need more statements than one Map can run; use a sharded backfill."""
+    """A nightly run would need more statements than one Map can run; a backfill (sharded) is needed."""
+
+
+class ShardsFailed(TrailkeeperError):
+    """Some shards of a backfill did not finish; the others did. Resuming runs only the unfinished ones."""
 
 
 class BaselineUnreadable(TrailkeeperError):

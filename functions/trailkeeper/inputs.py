@@ -4,6 +4,7 @@ Scheduled (EventBridge Scheduler):  {"time": "2024-01-05T02:00:00Z"}
 Report re-run for one day:          {"report_date": "2024-01-04", "resend_report": false}
 Backfill (operator):                {"start": "2024-01-01", "end": "2024-01-31",
                                      "accounts": [...], "regions": [...], "dry_run": true}
+Resume a backfill's unfinished shards:  the same backfill input plus {"resume": "<its execution name>"}
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ SCHEDULER_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]
 
 NIGHTLY_KEYS = frozenset({"time"})
 REPORT_KEYS = frozenset({"report_date", "resend_report"})
-BACKFILL_KEYS = frozenset({"start", "end", "accounts", "regions", "dry_run"})
+BACKFILL_KEYS = frozenset({"start", "end", "accounts", "regions", "dry_run", "resume"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class RunRequest:
     dry_run: bool = False
     report_day: dt.date | None = None
     resend_report: bool = False  # email the day's report again even if it was sent
+    resume: str | None = None  # a backfill's earlier execution whose unfinished shards to run
 
     @property
     def days(self) -> list[dt.date]:
@@ -56,6 +58,7 @@ class RunRequest:
             "dry_run": self.dry_run,
             "report_day": self.report_day.isoformat() if self.report_day else None,
             "resend_report": self.resend_report,
+            "resume": self.resume,
         }
 
     @classmethod
@@ -74,6 +77,7 @@ class RunRequest:
             dry_run=_bool(data, "dry_run"),
             report_day=report_day,
             resend_report=_bool(data, "resend_report"),
+            resume=_execution_name(data, "resume"),
         )
 
 
@@ -131,7 +135,17 @@ def _backfill(raw: dict[str, Any], today: dt.date) -> RunRequest:
         accounts=_listed(raw, "accounts", allowlist.is_account_id, "12-digit account id", MAX_LISTED_ACCOUNTS),
         regions=_listed(raw, "regions", allowlist.is_region, "region name", MAX_LISTED_REGIONS),
         dry_run=_bool(raw, "dry_run"),
+        resume=_execution_name(raw, "resume"),
     )
+
+
+def _execution_name(raw: dict[str, Any], field: str) -> str | None:
+    value = raw.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or allowlist.EXECUTION_NAME.fullmatch(value) is None:
+        raise InvalidInput(f"{field}: {_shown(value)} is not an execution name (1-80 letters, digits, _ or -)")
+    return value
 
 
 def _scheduled_day(value: Any) -> dt.date:

@@ -38,8 +38,9 @@ class ExistingIndex:
 
     scheme: PartitionScheme
     window: Window
+    only: frozenset[Pair] | None = None  # keep these pairs alone (a shard's); None keeps every valid pair
     bitmaps: dict[Pair, bytearray] = field(default_factory=dict)
-    ignored: int = 0  # Glue entries that are malformed or outside the window
+    ignored: int = 0  # Glue entries that are malformed, outside the window or of other pairs
     _day_index: dict[tuple[str, ...], int] = field(default_factory=dict)
     _valid_pairs: dict[Pair, bool] = field(default_factory=dict)
 
@@ -81,7 +82,8 @@ class ExistingIndex:
     def _is_valid(self, pair: Pair) -> bool:
         valid = self._valid_pairs.get(pair)
         if valid is None:
-            valid = self._valid_pairs[pair] = allowlist.is_account_id(pair[0]) and allowlist.is_region(pair[1])
+            valid = self._valid_pairs[pair] = (self.only is None or pair in self.only) and (
+                allowlist.is_account_id(pair[0]) and allowlist.is_region(pair[1]))
         return valid
 
 

@@ -33,20 +33,51 @@ class Clients:
 
 
 def run_prefix(run_id: str) -> str:
-    if not allowlist.EXECUTION_NAME.fullmatch(run_id):
+    if not isinstance(run_id, str) or not allowlist.EXECUTION_NAME.fullmatch(run_id):
         raise InvalidInput(f"run: {run_id!r} is not an execution name")
     return f"runs/{run_id}/"
 
 
-def plan_run(request: RunRequest, settings: Settings, clients: Clients, run_id: str) -> dict[str, Any]:
-    """Discover, diff against Glue, write the statements; return the counts and where things are."""
-    prefix = run_prefix(run_id)
+def shard_prefix(run_id: str, shard: str | None) -> str:
+    """Where one reconciliation writes: runs/<run>/ for a nightly run, runs/<run>/shards/<id>/ for a shard."""
+    if shard is None:
+        return run_prefix(run_id)
+    if not isinstance(shard, str) or not allowlist.SHARD_ID.fullmatch(shard):
+        raise InvalidInput(f"shard: {shard!r} is not a shard id")
+    return f"{run_prefix(run_id)}shards/{shard}/"
+
+
+def outcome_key(run_id: str, shard: str) -> str:
+    """A finished shard's counts. One flat folder, so listing it shows which shards are done."""
+    shard_prefix(run_id, shard)  # validates both
+    return f"{run_prefix(run_id)}outcomes/{shard}.json"
+
+
+def failure_key(run_id: str, shard: str) -> str:
+    """Why a shard failed: its child execution's Error and Cause (written by the ASL's RecordShardFailure)."""
+    shard_prefix(run_id, shard)
+    return f"{run_prefix(run_id)}failures/{shard}.json"
+
+
+def discover_pairs(
+    request: RunRequest, settings: Settings, clients: Clients
+) -> tuple[PartitionScheme, Discovery, list[Pair]]:
+    """The table's scheme, what the bucket holds for the request, and its (account, region) pairs in order."""
     scheme = _scheme(settings, clients)
     found = discover(aws.s3_lister(clients.s3, settings.TRAIL_BUCKET), settings, request.accounts, request.regions)
     _keep_only_fixed_account(found, scheme)
-    window = Window(request.start, request.end)
     pairs = sorted((account, region) for account, regions in found.regions_by_account.items() for region in regions)
-    existing = _existing(scheme, window, settings, clients, expected=len(pairs) * len(window))
+    return scheme, found, pairs
+
+
+def plan_run(
+    request: RunRequest, settings: Settings, clients: Clients, run_id: str, shard: str | None = None
+) -> dict[str, Any]:
+    """Discover, diff against Glue, write the statements; return the counts and where things are."""
+    prefix = shard_prefix(run_id, shard)
+    scheme, found, pairs = discover_pairs(request, settings, clients)
+    window = Window(request.start, request.end)
+    existing = _existing(scheme, window, settings, clients, pairs)
     builder = ClauseBuilder(scheme, settings, window)
     header = statement_header(settings.DATABASE_NAME, settings.TABLE_NAME)
 
@@ -77,17 +108,26 @@ def plan_run(request: RunRequest, settings: Settings, clients: Clients, run_id: 
         "filtered_out": found.filtered_out,
     }
     aws.put_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}plan.json", {"summary": summary, "pairs": pairs})
+    if shard is not None and request.dry_run:
+        aws.put_json(clients.s3, settings.RESULTS_BUCKET, outcome_key(run_id, shard), summary)
     return summary
 
 
-def verify_run(request: RunRequest, settings: Settings, clients: Clients, run_id: str) -> dict[str, Any]:
-    """Every expected partition of the plan must now be in Glue; else PartitionsStillMissing."""
-    plan = aws.get_json(clients.s3, settings.RESULTS_BUCKET, f"{run_prefix(run_id)}plan.json")
+def verify_run(
+    request: RunRequest, settings: Settings, clients: Clients, run_id: str, shard: str | None = None
+) -> dict[str, Any]:
+    """Every expected partition of the plan must now be in Glue; else PartitionsStillMissing.
+
+    A verified shard records its outcome (runs/<run>/outcomes/<id>.json): that file is what marks the
+    shard done for the summary, for progress, and for a resumed backfill.
+    """
+    prefix = shard_prefix(run_id, shard)
+    plan = aws.get_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}plan.json")
     summary: dict[str, Any] = plan["summary"]
     if summary["missing"]:
         pairs: list[Pair] = [(account, region) for account, region in plan["pairs"]]
         window = Window(request.start, request.end)
-        existing = _existing(_scheme(settings, clients), window, settings, clients, expected=summary["expected"])
+        existing = _existing(_scheme(settings, clients), window, settings, clients, pairs)
         still_missing = sum(existing.missing_days(pair) for pair in pairs)
         if still_missing:
             sample = itertools.islice(
@@ -98,7 +138,10 @@ def verify_run(request: RunRequest, settings: Settings, clients: Clients, run_id
                 f"{still_missing} of {summary['expected']} expected partitions are still missing after adding, "
                 f"e.g. {', '.join(sample)}"
             )
-    return {**summary, "added": summary["missing"]}
+    outcome = {**summary, "added": summary["missing"]}
+    if shard is not None:
+        aws.put_json(clients.s3, settings.RESULTS_BUCKET, outcome_key(run_id, shard), outcome)
+    return outcome
 
 
 def _scheme(settings: Settings, clients: Clients) -> PartitionScheme:
@@ -107,12 +150,15 @@ def _scheme(settings: Settings, clients: Clients) -> PartitionScheme:
 
 
 def _existing(
-    scheme: PartitionScheme, window: Window, settings: Settings, clients: Clients, expected: int
+    scheme: PartitionScheme, window: Window, settings: Settings, clients: Clients, pairs: list[Pair]
 ) -> ExistingIndex:
-    index = ExistingIndex(scheme, window)
+    """What Glue has of these pairs over the window. Only their accounts' range is listed, and only their
+    bitmaps kept: a shard of an organization reads and holds its own partitions, not the whole month's."""
+    index = ExistingIndex(scheme, window, only=frozenset(pairs))
+    accounts = (pairs[0][0], pairs[-1][0]) if pairs else None  # pairs are sorted
     for values in aws.partition_values(
         clients.glue, settings.DATABASE_NAME, settings.TABLE_NAME,
-        scheme.glue_expression(window.start, window.end), expected_size=expected,
+        scheme.glue_expression(window.start, window.end, accounts), expected_size=len(pairs) * len(window),
     ):
         index.add(values)
     return index
@@ -131,7 +177,7 @@ def _refuse_oversized(
     if at_least > MAX_STATEMENTS_PER_RUN:
         raise PlanTooLarge(
             f"the missing partitions need at least {at_least} statements; one execution runs at most "
-            f"{MAX_STATEMENTS_PER_RUN}. Narrow the backfill (fewer days or accounts)."
+            f"{MAX_STATEMENTS_PER_RUN}. Run a backfill over the window: backfills are split into shards that fit."
         )
 
 

@@ -27,11 +27,19 @@ class PartitionScheme:
     keys: tuple[str, ...]
     fixed_account: str | None = None  # the one account of a single-account table
 
-    def glue_expression(self, start: dt.date, end: dt.date) -> str:
-        """A GetPartitions Expression selecting the days start..end (inclusive), compact for long ranges."""
+    def glue_expression(self, start: dt.date, end: dt.date, accounts: tuple[str, str] | None = None) -> str:
+        """A GetPartitions Expression selecting the days start..end (inclusive), compact for long ranges, and
+        the accounts first..last when given (a shard's account group is a range of sorted ids)."""
         if self.keys == TRAILKEEPER_KEYS:
-            return f"dt BETWEEN '{start.isoformat()}' AND '{end.isoformat()}'"
-        return " OR ".join(_year_month_day_terms(start, end))
+            days = f"dt BETWEEN '{start.isoformat()}' AND '{end.isoformat()}'"
+        else:
+            days = " OR ".join(_year_month_day_terms(start, end))
+        if accounts is None or self.fixed_account is not None:
+            return days
+        first, last = accounts
+        if not (allowlist.is_account_id(first) and allowlist.is_account_id(last)):
+            raise ValueError(f"refusing an expression over unvalidated accounts {accounts!r}")
+        return f"account BETWEEN '{first}' AND '{last}' AND ({days})"
 
 
 def scheme_for_table(table: dict[str, Any], settings: Settings) -> PartitionScheme:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,20 @@ def test_backfill_dry_run_plans_every_partition_and_adds_none(logs: Path, tmp_pa
     execution = json.loads((out / "execution.json").read_text())
     assert (execution["output"]["missing"], execution["output"]["added"]) == (8, 0)
     assert json.loads((out / "catalog.json").read_text())["partitions"] == []
+
+
+def test_backfill_prints_each_shard_as_it_finishes(logs: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert cli.main(["backfill", "--logs", str(logs), "--start", "2024-02-28", "--end", "2024-03-10",
+                     "--out", str(out), "--param", "BackfillShardPartitions=100"]) == 0
+    err = capsys.readouterr().err
+    finished = re.findall(r"^  shard (s[0-9]{5}) \[([12])/2\] ([0-9-]+)\.\.([0-9-]+), 2 account\(s\): ([0-9]+) added",
+                          err, flags=re.MULTILINE)
+    assert {(shard, first, last, added) for shard, _, first, last, added in finished} == {
+        ("s00000", "2024-02-28", "2024-02-29", "8"), ("s00001", "2024-03-01", "2024-03-10", "40")}
+    assert sorted(count for _, count, _, _, _ in finished) == ["1", "2"]  # in the order they finished
+    assert "backfill: SUCCEEDED; 48 partitions added" in err and "2 of 2 shard(s)" in err
 
 
 def test_a_failed_night_exits_non_zero_naming_the_state_and_cause(logs: Path, tmp_path: Path,

@@ -73,9 +73,9 @@ def test_a_dry_run_writes_statements_and_adds_nothing(tmp_path: Path, stack: Sta
     expected = expected_partitions(tmp_path)
     with stack(tmp_path) as aws:
         result = aws.run_execution({"start": WINDOW[0], "end": WINDOW[-1], "dry_run": True}, name="dry")
-        statement = results_text(aws, f"{result.output['statements_prefix']}0.sql")
+        statement = results_text(aws, "runs/dry/shards/s00000/statements/0.sql")
         found = catalog(aws)
-    assert result.status == "SUCCEEDED" and result.states[-1] == "DryRunDone"
+    assert result.status == "SUCCEEDED" and result.child_states[-1] == "ShardPlanned"
     assert (result.output["missing"], result.output["added"], found) == (len(expected), 0, {})
     assert statement is not None and statement.count(" PARTITION (") == len(expected)
 

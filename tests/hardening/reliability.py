@@ -21,6 +21,7 @@ CATEGORIES = (
     "bad configuration",
     "faults injected",
     "redrives after failure",
+    "resumed backfills after a failed shard",
     "concurrent scenarios",
 )
 REPORT = Path("out") / "reliability.json"

@@ -46,11 +46,6 @@ def test_a_bad_parameter_stops_the_deployment_before_anything_is_created(name: s
     assert not EmbeddedAws._active
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "GAP: ReportRecipients (CommaDelimitedList) has no AllowedPattern and only BuildReport/SendReport read "
-    "REPORT_RECIPIENTS, so a bad list fails at BuildReport after the night's partitions and result are written. "
-    "Fix: AllowedPattern on ReportRecipients + REPORT_* in ValidateInput's environment + ReportSettings.from_env() "
-    "in validate_input.py (see the hardening report)."))
 @pytest.mark.parametrize("name", sorted(RECIPIENTS))
 def test_bad_report_recipients_fail_at_deploy_or_at_validate_input_with_nothing_written(
     name: str, reliability: Recorder

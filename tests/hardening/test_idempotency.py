@@ -174,3 +174,35 @@ def test_a_rerun_after_a_failure_in_any_task_state_converges_to_one_clean_night(
                        f"{'converged' if not problems else 'NOT converged'}", injected=injected)
     assert (failed.status, failed_state(failed), len(fresh.notifications())) == ("FAILED", state, 1)
     assert again.status == "SUCCEEDED" and problems == []
+
+
+BACKFILL = {"start": "2024-02-27", "end": "2024-03-05"}  # two shards: February's days and March's
+SHARD_FAILURES: dict[str, Callable[[World], object]] = {  # every Task state of a shard, failing every attempt
+    "PlanShard": lambda_raises("PlanPartitionsFunction"),
+    "LoadShardStatement": FAILURES["LoadStatement"],
+    "RunShardStatement": FAILURES["RunStatement"],
+    "VerifyShard": FAILURES["VerifyPartitions"],
+}
+
+
+@pytest.mark.parametrize("state", list(SHARD_FAILURES))
+def test_resuming_a_backfill_after_a_failure_in_any_shard_state_leaves_each_partition_once(
+    state: str, fresh: World, reliability: Recorder
+) -> None:
+    SHARD_FAILURES[state](fresh)
+    failed = fresh.run(BACKFILL, f"fail-{state}")
+    injected = fresh.injected
+    fresh.http.clear()
+    fresh.lambdas.faults.clear()
+    resumed = fresh.run({**BACKFILL, "resume": failed.name}, f"resume-{state}")
+    catalog = fresh.catalog()
+    expected = fresh.expected_catalog(dt.date(2024, 2, 27), dt.date(2024, 3, 5))
+    converged = sorted(catalog) == sorted(expected)
+    reliability.record("resumed backfills after a failed shard", f"failure in {state}",
+                       f"{failed.error}: {failed.child_states.count('ShardFailed')} of 2 shards failed, resumed "
+                       f"{resumed.status}, {'converged' if converged else 'NOT converged'}", injected=injected)
+    assert resumed.status == "SUCCEEDED", resumed.cause
+    assert (failed.status, failed.error, len(fresh.notifications())) == ("FAILED", "ShardsFailed", 1)
+    assert failed.child_states.count("ShardFailed") == 2
+    assert resumed.status == "SUCCEEDED" and resumed.output["shards"]["run"] == 2
+    assert converged and len(catalog) == len(set(catalog))

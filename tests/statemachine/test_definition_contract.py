@@ -51,6 +51,11 @@ def test_every_task_retries_transient_errors_with_backoff(name: str, state: dict
 @pytest.mark.parametrize(("name", "state", "enclosing"), TASKS, ids=[n for n, _, _ in TASKS])
 def test_every_task_failure_reaches_the_failure_notification(name: str, state: dict[str, Any],
                                                              enclosing: tuple[dict[str, Any], ...]) -> None:
+    shard_map = next((m for m in enclosing if m["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"), None)
+    if shard_map is not None:
+        # A failed shard fails its child execution; the Map goes on and the state after it fails the run.
+        assert shard_map["ToleratedFailurePercentage"] == 100
+        state = asl()["States"][shard_map["Next"]]
     catchers = state.get("Catch") or (enclosing[0].get("Catch") if enclosing else None)
     assert catchers, f"{name} has no Catch (nor an enclosing Map with one)"
     catch_all = [c for c in catchers if "States.ALL" in c["ErrorEquals"]]
@@ -82,8 +87,64 @@ def test_no_state_maps_over_partition_lists_or_query_rows() -> None:
     maps = [s for _, s, _ in all_states(asl()["States"]) if s["Type"] == "Map"]
     assert maps
     for state in maps:
-        assert state["ItemsPath"] == "$.batch.indexes"  # small integers; statements themselves stay in S3
+        if state["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED":
+            # Shards are read from S3 by the Map itself, and its results written back there.
+            assert state["ItemReader"]["Resource"].endswith(":states:::s3:getObject")
+            assert state["ResultWriter"]["Resource"].endswith(":states:::s3:putObject")
+        else:
+            assert state["ItemsPath"] == "$.batch.indexes"  # small integers; statements themselves stay in S3
         assert state.get("ResultPath") is None  # iteration results are dropped, not accumulated
+
+
+SHARD_TWINS = {"PlanShard": "PlanPartitions", "VerifyShard": "VerifyPartitions", "ShardHasWork": "AnythingToAdd",
+               "ListShardStatements": "ListStatements", "AddShardPartitions": "AddPartitions",
+               "LoadShardStatement": "LoadStatement", "RunShardStatement": "RunStatement"}
+# Where a shard's copy may differ from the nightly state: its names, and the shard it passes to the functions.
+SHARD_DIFFERENCES = {"Next", "End", "Default", "Choices", "StartAt", "Catch", "Comment", "Parameters", "OutputPath",
+                     "States"}
+
+
+@pytest.mark.parametrize(("shard_state", "nightly_state"), SHARD_TWINS.items())
+def test_a_shard_runs_the_same_tasks_as_the_nightly_path(shard_state: str, nightly_state: str) -> None:
+    """The shard processor repeats the nightly Plan -> Add -> Verify (the nightly path stays small and flat);
+    the copies must not drift apart in what they call and how they retry."""
+    states = {name: state for name, state, _ in all_states(asl()["States"])}
+    shard, nightly = states[shard_state], states[nightly_state]
+    assert _compared(shard) == _compared(nightly)
+    if shard["Type"] == "Task" and "Parameters" in nightly and "run.$" in nightly["Parameters"]:
+        assert shard["Parameters"] == {"request.$": "$.request", "run.$": "$.run", "shard.$": "$.shard"}
+    if shard["Type"] == "Choice":
+        conditions = [{k: v for k, v in c.items() if k != "Next"} for c in shard["Choices"]]
+        assert [{k: v for k, v in c.items() if k != "Next"} for c in nightly["Choices"]] == conditions[1:]
+
+
+def _compared(state: State) -> State:
+    """The state without what may differ; a Map's iteration states are compared one by one (SHARD_TWINS)."""
+    kept = {k: v for k, v in state.items() if k not in SHARD_DIFFERENCES}
+    if "ItemProcessor" in kept:
+        kept["ItemProcessor"] = kept["ItemProcessor"]["ProcessorConfig"]
+    return kept
+
+
+def test_a_failed_shard_records_why_and_fails_its_child_execution() -> None:
+    """SummariseShards counts a shard failed when it has no outcome, and quotes the recorded failure."""
+    shard_states = asl()["States"]["ReconcileShards"]["ItemProcessor"]["States"]
+    for name, state in shard_states.items():
+        if state["Type"] in {"Task", "Map"} and name != "RecordShardFailure":
+            assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure",
+                                       "Next": "RecordShardFailure"}], name
+    record = shard_states["RecordShardFailure"]
+    assert record["Parameters"]["Key.$"] == "States.Format('runs/{}/failures/{}.json', $.run, $.shard)"
+    assert record["Next"] == record["Catch"][0]["Next"] == "ShardFailed"
+    assert shard_states["ShardFailed"] == {"Type": "Fail", "ErrorPath": "$.failure.Error",
+                                           "CausePath": "$.failure.Cause"}
+
+
+def test_backfill_concurrency_stays_within_athena_ddl_limit_at_the_template_maxima() -> None:
+    """Parameters alone allow 20 x 20; the first state refuses a product over 20 (ConfigurationError)."""
+    parameters = template()["Parameters"]
+    assert parameters["BackfillShardConcurrency"]["Default"] * parameters["AthenaDdlConcurrency"]["Default"] <= 20
+    assert asl()["States"]["ReconcileShards"]["MaxConcurrencyPath"] == "$.shards.shard_concurrency"
 
 
 def test_lambda_tasks_name_template_functions_whose_handlers_exist() -> None:

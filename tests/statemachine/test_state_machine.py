@@ -2,7 +2,10 @@
 
 By default they run in-process on the embedded runtime (moto's interpreter, `stateMachineArn#TestCase`,
 as Step Functions Local does). With SFN_ENDPOINT set (Step Functions Local in docker started with this
-mock_config.json, see README) the same TestCases run there as well. Assertions read the execution history.
+mock_config.json, see README) the same TestCases run there as well. Assertions read the execution history;
+a backfill's shards run as Distributed Map child executions, whose states are read from child_states. Those
+TestCases read the shard list from S3 (the Map's ItemReader is not a Task, so not mockable): they run on the
+embedded runtime only.
 """
 
 from __future__ import annotations
@@ -26,8 +29,12 @@ from tests.helpers import asl_text, state_machine_resource
 MOCK_CONFIG = Path(__file__).with_name("mock_config.json")
 NIGHTLY = {"time": "2024-03-09T01:30:00Z"}
 BACKFILL = {"start": "2024-03-06", "end": "2024-03-10"}
-ADDING = ["PlanPartitions", "AnythingToAdd", "ListStatements", "AddPartitions", "LoadStatement", "RunStatement",
-          "VerifyPartitions"]
+ADDING = ["IsBackfill", "PlanPartitions", "AnythingToAdd", "ListStatements", "AddPartitions", "LoadStatement",
+          "RunStatement", "VerifyPartitions"]
+SHARDED = ["ValidateInput", "IsBackfill", "PlanShards", "ReconcileShards", "SummariseShards"]
+SHARD_ITEMS = [{"shard": "s00000", "expected": 20, "request": {
+    "mode": "backfill", "start": "2024-03-06", "end": "2024-03-10", "accounts": ["111111111111", "222222222222"],
+    "regions": None, "dry_run": False, "report_day": None, "resend_report": False, "resume": None}}]
 REPORTING = ["IsReportDue", "PrepareReport", "ReportAlreadySent", "RunActivityQuery", "BuildReport", "SendReport"]
 
 
@@ -39,6 +46,7 @@ class Run:
     cause: str | None
     output: Any
     history: list[dict[str, Any]]
+    child_states: list[str] | None = None  # None where the runner cannot see child executions
 
     def failures(self) -> list[str]:
         """Error names of every failed attempt in the history, retried ones included."""
@@ -52,9 +60,13 @@ Runner = Callable[[str, object], Run]
 @pytest.fixture(scope="module")
 def embedded() -> Iterator[Runner]:
     with EmbeddedAws.running(parameters=LOCAL_PARAMETERS, mock_config=MOCK_CONFIG) as aws:
+        aws.client("s3").put_object(Bucket=aws.physical["ResultsBucket"], Key="runs/mock-config/shards.json",
+                                    Body=json.dumps(SHARD_ITEMS).encode())
+
         def run(test_case: str, execution_input: object) -> Run:
             result = aws.run_execution(execution_input, test_case=test_case)
-            return Run(result.status, result.states, result.error, result.cause, result.output, result.history)
+            return Run(result.status, result.states, result.error, result.cause, result.output, result.history,
+                       result.child_states)
         yield run
 
 
@@ -99,6 +111,11 @@ def run(request: pytest.FixtureRequest) -> Runner:
     return runner
 
 
+@pytest.fixture
+def embedded_run(embedded: Runner) -> Runner:
+    return embedded
+
+
 def test_happy_path_adds_partitions_then_reports(run: Runner) -> None:
     result = run("HappyPath", NIGHTLY)
     assert result.status == "SUCCEEDED"
@@ -109,7 +126,8 @@ def test_happy_path_adds_partitions_then_reports(run: Runner) -> None:
 def test_nothing_missing_skips_the_athena_step(run: Runner) -> None:
     result = run("NothingMissing", NIGHTLY)
     assert result.status == "SUCCEEDED"
-    assert result.states == ["ValidateInput", "PlanPartitions", "AnythingToAdd", "VerifyPartitions", *REPORTING, "Done"]
+    assert result.states == ["ValidateInput", "IsBackfill", "PlanPartitions", "AnythingToAdd", "VerifyPartitions",
+                             *REPORTING, "Done"]
 
 
 def test_athena_throttling_is_retried_until_the_statement_runs(run: Runner) -> None:
@@ -133,7 +151,7 @@ def test_a_failed_athena_query_is_retried_then_notified(run: Runner) -> None:
 
 def test_a_lambda_error_is_caught_notified_and_named(run: Runner) -> None:
     result = run("LambdaErrorCaught", NIGHTLY)
-    assert result.states == ["ValidateInput", "PlanPartitions", "NotifyFailure", "Failed"]
+    assert result.states == ["ValidateInput", "IsBackfill", "PlanPartitions", "NotifyFailure", "Failed"]
     assert (result.status, result.error) == ("FAILED", "TableNotFound")
     assert "trailkeeper.cloudtrail" in (result.cause or "")
 
@@ -144,10 +162,11 @@ def test_partitions_still_missing_after_adding_fail_the_execution(run: Runner) -
     assert result.states[-3:] == ["VerifyPartitions", "NotifyFailure", "Failed"]
 
 
-def test_dry_run_ends_after_planning(run: Runner) -> None:
-    result = run("DryRun", {**BACKFILL, "dry_run": True})
+def test_a_dry_run_backfill_plans_its_shards_and_adds_nothing(embedded_run: Runner) -> None:
+    result = embedded_run("DryRun", {**BACKFILL, "dry_run": True})
     assert result.status == "SUCCEEDED"
-    assert result.states == ["ValidateInput", "PlanPartitions", "AnythingToAdd", "DryRunDone"]
+    assert result.states == [*SHARDED, "BackfillDone"]
+    assert result.child_states == ["PlanShard", "ShardHasWork", "ShardPlanned"]
     assert result.output["dry_run"] is True
 
 
@@ -158,10 +177,21 @@ def test_invalid_input_ends_at_the_first_state_naming_the_field(run: Runner) -> 
     assert (result.cause or "").startswith("start:")
 
 
-def test_a_backfill_does_not_report(run: Runner) -> None:
-    result = run("BackfillDoesNotReport", BACKFILL)
+def test_a_backfill_adds_through_its_shards_and_does_not_report(embedded_run: Runner) -> None:
+    result = embedded_run("BackfillDoesNotReport", BACKFILL)
     assert result.status == "SUCCEEDED"
-    assert result.states == ["ValidateInput", *ADDING, "IsReportDue", "Done"]
+    assert result.states == [*SHARDED, "BackfillDone"]
+    assert result.child_states == ["PlanShard", "ShardHasWork", "ListShardStatements", "AddShardPartitions",
+                                   "LoadShardStatement", "RunShardStatement", "VerifyShard"]
+    assert result.output["shards"]["done"] == 1 and result.output["added"] == 4
+
+
+def test_a_failed_shard_is_recorded_and_fails_the_backfill_after_the_others(embedded_run: Runner) -> None:
+    result = embedded_run("FailedShardFailsTheBackfill", BACKFILL)
+    assert result.child_states == ["PlanShard", "RecordShardFailure", "ShardFailed"]
+    assert result.states == [*SHARDED, "NotifyFailure", "Failed"]
+    assert (result.status, result.error) == ("FAILED", "ShardsFailed")
+    assert "s00000: TableNotFound" in (result.cause or "")
 
 
 def test_a_day_already_emailed_is_not_reported_again(run: Runner) -> None:
@@ -193,5 +223,5 @@ def test_ses_rejection_is_notified_with_its_cause(run: Runner) -> None:
 def test_every_test_case_is_exercised() -> None:
     config = json.loads(MOCK_CONFIG.read_text())
     cases = set(config["StateMachines"]["trailkeeper"]["TestCases"])
-    used = set(re.findall(r'run\("(\w+)"', Path(__file__).read_text()))
+    used = set(re.findall(r'run\("(\w+)"', Path(__file__).read_text()))  # run(...) and embedded_run(...)
     assert cases == used

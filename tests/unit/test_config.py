@@ -43,3 +43,9 @@ def test_logs_root_joins_prefix_and_organization() -> None:
 
 def test_statement_limit_defaults_below_athena_limit_for_the_state_envelope() -> None:
     assert make_settings().MAX_STATEMENT_BYTES == DEFAULT_MAX_STATEMENT_BYTES == 262_144 - 1_024
+
+
+def test_shards_times_statements_at_once_must_fit_athena_ddl_limit() -> None:
+    assert make_settings(ATHENA_DDL_CONCURRENCY="5", BACKFILL_SHARD_CONCURRENCY="4").BACKFILL_SHARD_CONCURRENCY == 4
+    with pytest.raises(ConfigurationError, match=r"ATHENA_DDL_CONCURRENCY=5 x BACKFILL_SHARD_CONCURRENCY=5 .* 20"):
+        make_settings(ATHENA_DDL_CONCURRENCY="5", BACKFILL_SHARD_CONCURRENCY="5")

@@ -40,6 +40,10 @@ ALLOWED = {
         "Step Functions delivers the state machine's ERROR-level logs to CloudWatch Logs only if its role holds "
         "the log-delivery actions, logs:PutResourcePolicy among them, and they accept only Resource '*'. The role "
         "is assumed by the state machine alone, whose definition makes no CloudWatch Logs call.",
+    ("TrailkeeperStateMachineRole", "RESOURCE_MISMATCH", ()):
+        "A Distributed Map's child executions are named execution:<state machine>/<map run>:<name>, so the "
+        "DescribeExecution/StopExecution grant is execution:<state machine>/*, as AWS documents for Distributed "
+        "Map; parliament knows only execution:<state machine>:<name>.",
 }
 REQUIRED = {"TrailBucketName": "trail-bucket", "ReportSender": "reports@example.com",
             "ReportRecipients": "security@example.com"}

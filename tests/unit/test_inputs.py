@@ -84,3 +84,17 @@ def test_request_between_states_is_validated_again() -> None:
     tampered = parse({"start": "2024-01-01", "end": "2024-01-02"}).to_json() | {"accounts": ["1' OR 1=1"]}
     with pytest.raises(InvalidInput, match="accounts"):
         RunRequest.from_json(tampered)
+
+
+def test_a_backfill_may_name_the_execution_it_resumes() -> None:
+    request = parse_execution_input({"start": "2024-01-01", "end": "2024-01-31", "resume": "backfill-1"},
+                                    lookback_days=3, today=dt.date(2024, 3, 1))
+    assert request.resume == "backfill-1"
+    assert RunRequest.from_json(request.to_json()) == request
+
+
+@pytest.mark.parametrize("resume", ["../runs/x", "", "a" * 81, 7])
+def test_resume_must_be_an_execution_name(resume: object) -> None:
+    with pytest.raises(InvalidInput, match=r"resume: .* is not an execution name"):
+        parse_execution_input({"start": "2024-01-01", "end": "2024-01-31", "resume": resume},
+                              lookback_days=3, today=dt.date(2024, 3, 1))

@@ -129,7 +129,7 @@ def test_plan_prints_the_missing_partitions_and_adds_nothing(deployed: Deployed,
     listed = re.findall(r"^  account=([0-9]{12}) region=(\S+) dt=(\S+)  s3://", out, flags=re.MULTILINE)
     assert len(set(listed)) == 8
     assert re.search(rf"^statements: s3://{deployed.outputs['ResultsBucketName']}/runs/plan-{START}-{END}-"
-                     r"[0-9a-f]{10}/statements/$", out, flags=re.MULTILINE)
+                     r"[0-9a-f]{10}/shards/<shard>/statements/$", out, flags=re.MULTILINE)
     assert deployed.catalog() == set()
 
 
@@ -170,10 +170,12 @@ def test_backfill_reports_each_state_as_it_goes_and_prints_the_summary(
 
     captured = capsys.readouterr()
     entered = re.findall(r"^[0-9]{2}:[0-9]{2}:[0-9]{2} (\w+)$", captured.err, flags=re.MULTILINE)
-    assert entered[:3] == ["ValidateInput", "PlanPartitions", "AnythingToAdd"]
-    assert entered[-3:] == ["VerifyPartitions", "IsReportDue", "Done"]
-    assert "  1 statement(s) done" in captured.err.splitlines()
+    assert entered == ["ValidateInput", "IsBackfill", "PlanShards", "ReconcileShards", "SummariseShards",
+                       "BackfillDone"]
+    assert f"  shard s00000 [1/1] {START}..{END}, 2 account(s): 8 added in 1 statement(s), 0 already there" \
+        in captured.err.splitlines()
     assert "8 added in 1 statement(s)" in captured.out
+    assert "1 of 1 shard(s) done" in captured.out.splitlines()
     assert len(deployed.catalog()) == 8
 
 
@@ -193,10 +195,50 @@ def test_a_failed_backfill_exits_1_naming_the_state_and_cause(deployed: Deployed
     deployed.aws.fault_injector = unsupported_table
     assert deployed.run(BACKFILL) == 1
 
+    captured = capsys.readouterr()
+    assert re.search(r"FAILED at SummariseShards: ShardsFailed: 1 of 1 shards did not finish \(s00000\); s00000: "
+                     r"UnsupportedPartitionScheme: table partition keys \(day\) are not supported\.", captured.out)
+    assert re.search(rf"^to run only the unfinished shards: trailkeeper backfill --stack {STACK} --resume "
+                     rf"backfill-{START}-{END}-[0-9a-f]{{10}}$", captured.out, flags=re.MULTILINE)
+    assert re.search(r"^  shard s00000 FAILED .*: UnsupportedPartitionScheme: table partition keys \(day\) are "
+                     r"not supported$", captured.err, flags=re.MULTILINE)
+
+
+def test_a_failure_before_the_shards_run_is_named_with_its_redrive_command(
+        deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
+    def unsupported_table(function: str, event: Any) -> None:
+        if "PlanShards" in function:
+            raise InjectedFault("UnsupportedPartitionScheme", "table partition keys (day) are not supported")
+
+    deployed.aws.fault_injector = unsupported_table
+    assert deployed.run(BACKFILL) == 1
+
     out = capsys.readouterr().out
-    assert re.search(r"FAILED at PlanPartitions: UnsupportedPartitionScheme: "
+    assert re.search(r"FAILED at PlanShards: UnsupportedPartitionScheme: "
                      r"table partition keys \(day\) are not supported$", out, flags=re.MULTILINE)
     assert "aws stepfunctions redrive-execution --execution-arn arn:aws:states:" in out
+
+
+def test_resume_runs_only_the_shards_that_did_not_finish(deployed: Deployed,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    over_a_month_end = ["backfill", "--stack", STACK, "--start", "2024-02-28", "--end", END]  # two shards
+
+    def february_fails(function: str, event: Any) -> None:
+        if "PlanPartitions" in function and event["request"]["start"] == "2024-02-28":
+            raise InjectedFault("TableNotFound", "injected")
+
+    deployed.aws.fault_injector = february_fails
+    assert deployed.run(over_a_month_end) == 1
+    name = re.search(r"--resume (\S+)$", capsys.readouterr().out, flags=re.MULTILINE).group(1)  # type: ignore[union-attr]
+    assert {values[-1] for values in deployed.catalog()} == {f"2024-03-{day:02d}" for day in range(1, 11)}
+
+    deployed.aws.fault_injector = None
+    assert deployed.run(["backfill", "--stack", STACK, "--resume", name]) == 0
+
+    captured = capsys.readouterr()
+    assert f"1 of 1 shard(s) done; resumed {name}, whose other 1 shard(s) were done" in captured.out
+    assert re.findall(r"^  shard (s[0-9]{5}) ", captured.err, flags=re.MULTILINE) == ["s00000"]
+    assert len(deployed.catalog()) == 4 * 12
 
 
 def test_following_reads_newest_history_pages_only_back_to_what_it_has_seen() -> None:

@@ -36,6 +36,13 @@ def test_existing_index_marks_days_per_pair() -> None:
     assert not index.has((A2, "us-east-1"), 1)
 
 
+def test_existing_index_of_a_shard_keeps_only_its_own_pairs() -> None:
+    index = ExistingIndex(TRAILKEEPER, WINDOW, only=frozenset({(A1, "us-east-1")}))
+    index.add([A1, "us-east-1", "2024-02-29"])
+    index.add([A2, "us-east-1", "2024-02-29"])
+    assert (set(index.bitmaps), index.ignored) == ({(A1, "us-east-1")}, 1)
+
+
 @pytest.mark.parametrize("values", [
     [A1, "us-east-1", "2024-03-02"],
     [A1, "us-east-1", "2024-02-30"],

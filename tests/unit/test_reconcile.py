@@ -105,7 +105,7 @@ def test_verify_fails_naming_what_is_still_missing(aws: Clients) -> None:
 def test_plan_refuses_more_statements_than_one_execution_runs(aws: Clients, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("trailkeeper.reconcile.MAX_STATEMENTS_PER_RUN", 2)
     put_logs(aws.s3, *(log_key(f"{n:012d}", "us-east-1") for n in range(1, 41)))
-    with pytest.raises(PlanTooLarge, match="Narrow the backfill"):
+    with pytest.raises(PlanTooLarge, match="Run a backfill over the window"):
         plan_run(REQUEST, make_settings(MAX_STATEMENT_BYTES="4096"), aws, "run-1")
 
 

@@ -55,3 +55,20 @@ def test_year_month_day_expression_uses_whole_years_and_months() -> None:
         "(year = '2023' AND month = '12' AND day BETWEEN '30' AND '31') OR (year = '2024') OR "
         "(year = '2025' AND month = '01') OR (year = '2025' AND month = '02' AND day BETWEEN '01' AND '03')"
     )
+
+
+def test_a_shard_lists_only_its_account_range() -> None:
+    days = (dt.date(2024, 1, 30), dt.date(2024, 2, 2))
+    accounts = ("111111111111", "222222222222")
+    assert PartitionScheme("s", ("account", "region", "dt")).glue_expression(*days, accounts) == (
+        "account BETWEEN '111111111111' AND '222222222222' AND (dt BETWEEN '2024-01-30' AND '2024-02-02')")
+    assert PartitionScheme("s", ORGANIZATION_KEYS).glue_expression(*days, accounts).startswith(
+        "account BETWEEN '111111111111' AND '222222222222' AND ((year = '2024' AND month = '01'")
+    single = PartitionScheme("s", SINGLE_ACCOUNT_KEYS, fixed_account="111111111111")
+    assert single.glue_expression(*days, accounts) == single.glue_expression(*days)
+
+
+def test_an_account_range_is_validated_before_it_reaches_the_expression() -> None:
+    with pytest.raises(ValueError, match="unvalidated"):
+        PartitionScheme("s", ORGANIZATION_KEYS).glue_expression(
+            dt.date(2024, 1, 1), dt.date(2024, 1, 2), ("111111111111", "1' OR '1'='1"))

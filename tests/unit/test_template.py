@@ -14,13 +14,16 @@ RESOURCES = template()["Resources"]
 GOLDEN_ACTIONS = {
     "ValidateInputFunction": set(),
     "PlanPartitionsFunction": {"s3:ListBucket", "s3:PutObject", "glue:GetTable", "glue:GetPartitions"},
-    "VerifyPartitionsFunction": {"s3:GetObject", "glue:GetTable", "glue:GetPartitions"},
+    "VerifyPartitionsFunction": {"s3:GetObject", "s3:PutObject", "glue:GetTable", "glue:GetPartitions"},
+    "PlanShardsFunction": {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "glue:GetTable"},
+    "SummariseShardsFunction": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
     "PrepareReportFunction": {"s3:GetObject", "s3:ListBucket", "glue:GetTable"},
     "BuildReportFunction": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
     "SendReportFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "ses:SendEmail"},
     "TrailkeeperStateMachine": {
         "lambda:InvokeFunction", "s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation",
-        "s3:AbortMultipartUpload", "athena:StartQueryExecution", "athena:GetQueryExecution",
+        "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "states:StartExecution",
+        "states:DescribeExecution", "states:StopExecution", "athena:StartQueryExecution", "athena:GetQueryExecution",
         "athena:StopQueryExecution", "glue:GetDatabase", "glue:GetTable", "glue:GetPartition",
         "glue:GetPartitions", "glue:CreatePartition", "glue:BatchCreatePartition", "sns:Publish", "kms:Decrypt",
         "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
