@@ -21,7 +21,7 @@ from trailkeeper.ddl import pack_statements, statement_header
 from trailkeeper.inputs import RunRequest
 from trailkeeper.planner import ClauseBuilder, ExistingIndex, Window
 from trailkeeper.schemes import TRAILKEEPER_KEYS, PartitionScheme
-from trailkeeper.shards import SHARD_MAX_STATEMENTS, split
+from trailkeeper.shards import split_within_limits
 
 REGIONS = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1", "eu-west-1", "eu-west-2",
@@ -78,12 +78,7 @@ def _plan(accounts: int, year: int, queue: multiprocessing.Queue[PlanFigures]) -
     room = settings.MAX_STATEMENT_BYTES - len(header)
 
     started = time.perf_counter()
-    builder = ClauseBuilder(scheme, settings, Window(backfill.start, backfill.start))
-    day_bytes = len(builder.day_values[0]) + len(builder.day_paths[0])
-    pair_bytes = {(a, r): sum(map(len, builder.pair_fragments((a, r)))) + day_bytes
-                  for a, regions in regions_by_account.items() for r in regions}
-    shards = split(backfill, regions_by_account, pair_bytes, settings.BACKFILL_SHARD_PARTITIONS,
-                   SHARD_MAX_STATEMENTS * room)
+    shards = split_within_limits(backfill, regions_by_account, scheme, settings)
     statements = clause_bytes = missing = shard_minimum = most_over = 0
     for shard in shards:
         window = Window(shard.request.start, shard.request.end)

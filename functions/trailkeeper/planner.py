@@ -115,6 +115,11 @@ class ClauseBuilder:
             head = f" PARTITION (account='{account}', region='{region}', "
         return head, f") LOCATION '{self.bucket_root}{account}/CloudTrail/{region}/"
 
+    def clause_bytes(self, pair: Pair) -> int:
+        """Length of one day's clause for the pair: the same every day, as dates are fixed-width."""
+        head, location = self.pair_fragments(pair)
+        return len(head) + len(self.day_values[0]) + len(location) + len(self.day_paths[0])
+
     def missing_clauses(self, pairs: Iterable[Pair], existing: ExistingIndex) -> Iterator[str]:
         """Clauses for every (pair, day) of the window that `existing` lacks, in (pair, day) order."""
         day_values, day_paths = self.day_values, self.day_paths

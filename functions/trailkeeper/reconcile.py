@@ -168,11 +168,7 @@ def _refuse_oversized(
     builder: ClauseBuilder, pairs: list[Pair], existing: ExistingIndex, header: str, limit: int
 ) -> None:
     """Fail before writing anything when the plan cannot fit one execution's Map."""
-    day_bytes = len(builder.day_values[0]) + len(builder.day_paths[0]) if builder.day_values else 0
-    clause_bytes = 0
-    for pair in pairs:
-        head, location = builder.pair_fragments(pair)
-        clause_bytes += existing.missing_days(pair) * (len(head) + len(location) + day_bytes)
+    clause_bytes = sum(existing.missing_days(pair) * builder.clause_bytes(pair) for pair in pairs)
     at_least = math.ceil(clause_bytes / (limit - len(header)))
     if at_least > MAX_STATEMENTS_PER_RUN:
         raise PlanTooLarge(

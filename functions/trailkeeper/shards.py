@@ -27,6 +27,7 @@ from trailkeeper.errors import InvalidInput, ShardsFailed
 from trailkeeper.inputs import RunRequest
 from trailkeeper.planner import ClauseBuilder, Pair, Window
 from trailkeeper.reconcile import Clients, discover_pairs, failure_key, outcome_key, run_prefix
+from trailkeeper.schemes import PartitionScheme
 
 # One child execution runs at most this many statements: ~13 history events each stays far below 25,000,
 # and the child's Map (States.ArrayRange) allows 1,000 items.
@@ -98,6 +99,18 @@ def split(
     return shards
 
 
+def split_within_limits(
+    request: RunRequest, regions_by_account: Mapping[str, tuple[str, ...]], scheme: PartitionScheme,
+    settings: Settings,
+) -> list[Shard]:
+    """split() with the configured shard size and SHARD_MAX_STATEMENTS statements' worth of clause bytes."""
+    builder = ClauseBuilder(scheme, settings, Window(request.start, request.start))
+    pair_bytes = {(a, r): builder.clause_bytes((a, r)) for a, regions in regions_by_account.items() for r in regions}
+    room = settings.MAX_STATEMENT_BYTES - len(statement_header(settings.DATABASE_NAME, settings.TABLE_NAME))
+    return split(request, regions_by_account, pair_bytes, settings.BACKFILL_SHARD_PARTITIONS,
+                 SHARD_MAX_STATEMENTS * room)
+
+
 def _shard(index: int, request: RunRequest, first: dt.date, last: dt.date, group: list[str], expected: int) -> Shard:
     shard_request = replace(request, start=first, end=last, accounts=frozenset(group), resume=None)
     return Shard(f"s{index:05d}", shard_request, expected)
@@ -113,13 +126,8 @@ def plan_shards(request: RunRequest, settings: Settings, clients: Clients, run_i
     if request.resume is not None:
         shards, already_done = _unfinished_shards(request, settings, clients)
     else:
-        scheme, found, pairs = discover_pairs(request, settings, clients)
-        builder = ClauseBuilder(scheme, settings, Window(request.start, request.start))
-        day_bytes = len(builder.day_values[0]) + len(builder.day_paths[0])
-        pair_bytes = {pair: sum(map(len, builder.pair_fragments(pair))) + day_bytes for pair in pairs}
-        header = statement_header(settings.DATABASE_NAME, settings.TABLE_NAME)
-        budget = SHARD_MAX_STATEMENTS * (settings.MAX_STATEMENT_BYTES - len(header))
-        shards = split(request, found.regions_by_account, pair_bytes, settings.BACKFILL_SHARD_PARTITIONS, budget)
+        scheme, found, _ = discover_pairs(request, settings, clients)
+        shards = split_within_limits(request, found.regions_by_account, scheme, settings)
         already_done = 0
     aws.put_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}backfill.json", {
         "request": replace(request, resume=None).to_json(), "shards": len(shards), "already_done": already_done,

@@ -140,7 +140,7 @@ def test_a_failed_shard_records_why_and_fails_its_child_execution() -> None:
                                            "CausePath": "$.failure.Cause"}
 
 
-def test_backfill_concurrency_stays_within_athena_ddl_limit_at_the_template_maxima() -> None:
+def test_backfill_concurrency_stays_within_athena_ddl_limit_by_default() -> None:
     """Parameters alone allow 20 x 20; the first state refuses a product over 20 (ConfigurationError)."""
     parameters = template()["Parameters"]
     assert parameters["BackfillShardConcurrency"]["Default"] * parameters["AthenaDdlConcurrency"]["Default"] <= 20

@@ -104,3 +104,9 @@ def test_single_account_table_refuses_another_account() -> None:
     builder = ClauseBuilder(SINGLE, make_settings(ORGANIZATION_ID=""), WINDOW)
     with pytest.raises(ValueError, match="single-account"):
         list(builder.missing_clauses([(A2, "us-east-1")], ExistingIndex(SINGLE, WINDOW)))
+
+
+def test_clause_bytes_is_the_length_of_each_days_clause() -> None:
+    builder = ClauseBuilder(TRAILKEEPER, make_settings(), WINDOW)
+    clauses = list(builder.missing_clauses([(A1, "eu-west-1")], ExistingIndex(TRAILKEEPER, WINDOW)))
+    assert [len(c) for c in clauses] == [builder.clause_bytes((A1, "eu-west-1"))] * len(WINDOW)

@@ -117,6 +117,13 @@ def three_accounts(clients: Clients) -> None:
                            for region in ("us-east-1", "eu-west-1")))
 
 
+def sharded(clients: Clients, run: str, request: RunRequest = SIXTY_DAYS) -> list[dict[str, Any]]:
+    """PlanShards for three accounts' logs in small shards; the Map items it wrote."""
+    three_accounts(clients)
+    plan_shards(request, make_settings(**SMALL_SHARDS), clients, run)
+    return shard_files(clients, run)
+
+
 def test_plan_shards_writes_the_map_items_and_returns_only_keys_and_counts(aws: Clients) -> None:
     three_accounts(aws)
     planned = plan_shards(SIXTY_DAYS, make_settings(**SMALL_SHARDS), aws, "bf-1")
@@ -128,10 +135,7 @@ def test_plan_shards_writes_the_map_items_and_returns_only_keys_and_counts(aws: 
 
 
 def test_summary_adds_up_the_shards_and_names_the_unfinished_ones(aws: Clients) -> None:
-    three_accounts(aws)
-    plan_shards(SIXTY_DAYS, make_settings(**SMALL_SHARDS), aws, "bf-1")
-    items = shard_files(aws, "bf-1")
-    for item in items[:3]:
+    for item in sharded(aws, "bf-1")[:3]:
         run_shard(aws, "bf-1", item, SMALL_SHARDS)
     with pytest.raises(ShardsFailed, match=r"1 of 4 shards did not finish \(s00003\).*\"resume\": \"bf-1\""):
         summarise_shards(SIXTY_DAYS, make_settings(**SMALL_SHARDS), aws, "bf-1")
@@ -141,10 +145,7 @@ def test_summary_adds_up_the_shards_and_names_the_unfinished_ones(aws: Clients) 
 
 
 def test_resume_runs_only_the_unfinished_shards_and_the_whole_backfill_converges(aws: Clients) -> None:
-    three_accounts(aws)
-    plan_shards(SIXTY_DAYS, make_settings(**SMALL_SHARDS), aws, "bf-1")
-    first = shard_files(aws, "bf-1")
-    for item in first[:2]:
+    for item in sharded(aws, "bf-1")[:2]:
         run_shard(aws, "bf-1", item, SMALL_SHARDS)
     resumed = replace(SIXTY_DAYS, resume="bf-1")
     planned = plan_shards(resumed, make_settings(**SMALL_SHARDS), aws, "bf-2")
@@ -154,7 +155,7 @@ def test_resume_runs_only_the_unfinished_shards_and_the_whole_backfill_converges
         run_shard(aws, "bf-2", item, SMALL_SHARDS)
     summary = summarise_shards(resumed, make_settings(**SMALL_SHARDS), aws, "bf-2")
     assert summary["shards"] == {"total": 4, "run": 2, "done": 2, "failed": 0, "failed_ids": [],
-                                      "already_done": 2, "resumed_from": "bf-1"}
+                                 "already_done": 2, "resumed_from": "bf-1"}
     assert summary["added"] == 3 * 2 * 29
     # Re-running the whole backfill afterwards finds nothing missing anywhere.
     plan_shards(SIXTY_DAYS, make_settings(**SMALL_SHARDS), aws, "bf-3")
@@ -165,9 +166,7 @@ def test_resume_runs_only_the_unfinished_shards_and_the_whole_backfill_converges
 
 
 def test_resume_of_a_resumed_backfill_skips_what_either_run_finished(aws: Clients) -> None:
-    three_accounts(aws)
-    plan_shards(SIXTY_DAYS, make_settings(**SMALL_SHARDS), aws, "bf-1")
-    run_shard(aws, "bf-1", shard_files(aws, "bf-1")[0], SMALL_SHARDS)
+    run_shard(aws, "bf-1", sharded(aws, "bf-1")[0], SMALL_SHARDS)
     second = replace(SIXTY_DAYS, resume="bf-1")
     plan_shards(second, make_settings(**SMALL_SHARDS), aws, "bf-2")
     run_shard(aws, "bf-2", shard_files(aws, "bf-2")[0], SMALL_SHARDS)
@@ -181,18 +180,15 @@ def test_resume_of_a_resumed_backfill_skips_what_either_run_finished(aws: Client
     ("bf-1", "was a different backfill"),
 ])
 def test_resume_refuses_an_unknown_or_different_backfill(aws: Clients, earlier: str, problem: str) -> None:
-    three_accounts(aws)
-    plan_shards(SIXTY_DAYS, make_settings(**SMALL_SHARDS), aws, "bf-1")
+    sharded(aws, "bf-1")
     other = RunRequest(mode="backfill", start=dt.date(2024, 1, 1), end=dt.date(2024, 1, 31), resume=earlier)
     with pytest.raises(InvalidInput, match=problem):
         plan_shards(other, make_settings(**SMALL_SHARDS), aws, "bf-2")
 
 
 def test_dry_run_shards_record_their_plan_as_outcome_and_add_nothing(aws: Clients) -> None:
-    three_accounts(aws)
     dry = replace(SIXTY_DAYS, dry_run=True)
-    plan_shards(dry, make_settings(**SMALL_SHARDS), aws, "bf-1")
-    for item in shard_files(aws, "bf-1"):
+    for item in sharded(aws, "bf-1", dry):
         shard = Shard.from_json(item)
         plan_run(shard.request, make_settings(**SMALL_SHARDS), aws, "bf-1", shard.id)
     summary = summarise_shards(dry, make_settings(**SMALL_SHARDS), aws, "bf-1")
@@ -215,7 +211,7 @@ def test_every_shard_fits_one_child_execution_at_organization_scale() -> None:
     assert fewest <= len(shards) <= fewest + 12  # whole accounts per group: at most one more shard a month
 
 
-def test_outcome_keys_are_validated(aws: Clients) -> None:
+def test_outcome_keys_are_validated() -> None:
     assert outcome_key("bf-1", "s00001") == "runs/bf-1/outcomes/s00001.json"
     with pytest.raises(InvalidInput):
         outcome_key("bf-1", "../x")
