@@ -15,6 +15,13 @@ tests/unit/localaws/test_adaptations.py, so an upgrade shows exactly which one b
   scale_waits                WaitFunction._wait_interval, retry delay,  Wait, Retry and `.sync` polling really sleep
                              `.sync` poll delay
   count_api_calls            BotocoreStubber.__call__                   the one place every mocked request passes
+  per_invocation_environment os.environ (installed by                   key-by-key environment swaps broke
+                             run_lambda_in_process)                     threads creating clients meanwhile
+  glue_partitions_thread_safe FakeTable partition methods               shards side by side mutated moto's
+                                                                        partition dict while it was iterated
+  keep_child_histories       DistributedIterationComponent._map_run     moto drops Map Run children's events
+  stop_before_the_worker_starts ExecutionWorker.stop and               StopExecution before the first state
+                             ._get_evaluation_environment, Program     raised AttributeError or was ignored
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl import JitterStrategyDecl
+from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
     DistributedIterationComponent,
@@ -79,6 +87,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.mocking import mock_config
 from moto.stepfunctions.parser.mocking.mock_config import (
     MockedResponse,
@@ -764,6 +773,55 @@ def glue_partitions_thread_safe() -> Undo:
         return method
 
     return _undo_all([_replace(FakeTable, name, locked(FakeTable.__dict__[name])) for name in _PARTITION_METHODS])
+
+
+# ============================================================================================ stopping
+
+_STOP_LOCK: Final = threading.Lock()
+
+
+def stop_before_the_worker_starts() -> Undo:
+    """moto's StopExecution calls `ExecutionWorker.stop`, which needs the Environment the worker's thread
+    builds after parsing the definition (AttributeError on None before that) and which is ignored until the
+    program runs its first state. Keep such an early stop and apply it when the program starts: the execution
+    then ends ABORTED before its first state, as in Step Functions, instead of erroring or running on."""
+    original_environment = ExecutionWorker.__dict__["_get_evaluation_environment"]
+    original_body = Program.__dict__["_eval_body"]
+
+    def _get_evaluation_environment(self: ExecutionWorker) -> Environment:
+        environment: Environment = original_environment(self)
+        with _STOP_LOCK:
+            self._built_environment = environment  # type: ignore[attr-defined]
+            if hasattr(self, "_pending_stop"):
+                environment._pending_stop = self._pending_stop  # type: ignore[attr-defined]
+        return environment
+
+    def stop(self: ExecutionWorker, stop_date: dt.datetime, error: str | None, cause: str | None) -> None:
+        def request(environment: Environment) -> None:
+            environment.set_stop(stop_date=stop_date, cause=cause, error=error)
+
+        with _STOP_LOCK:
+            environment: Environment | None = getattr(self, "_built_environment", None)
+            if environment is None:
+                self._pending_stop = request  # type: ignore[attr-defined]
+                return
+            if environment.program_state() is None:  # built, first state not entered yet
+                environment._pending_stop = request  # type: ignore[attr-defined]
+                return
+        request(environment)
+
+    def _eval_body(self: Program, env: Environment) -> None:
+        with _STOP_LOCK:
+            pending = env.__dict__.pop("_pending_stop", None)
+        if pending is not None:
+            pending(env)
+        original_body(self, env)
+
+    return _undo_all([
+        _replace(ExecutionWorker, "_get_evaluation_environment", _get_evaluation_environment),
+        _replace(ExecutionWorker, "stop", stop),
+        _replace(Program, "_eval_body", _eval_body),
+    ])
 
 
 # ============================================================================================ Distributed Map

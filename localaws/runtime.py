@@ -477,6 +477,7 @@ def _install(
         undos.append(adaptations.states_errors_propagate())
         undos.append(adaptations.json_safe_task_output())
         undos.append(adaptations.glue_partitions_thread_safe())
+        undos.append(adaptations.stop_before_the_worker_starts())
         undos.append(adaptations.aws_sdk_error_prefixes())
         undos.append(adaptations.scale_waits(scale, counters))
         athena_engine = _athena_engine()

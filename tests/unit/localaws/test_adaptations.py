@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import threading
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -22,8 +23,13 @@ from moto.athena.models import Execution as AthenaExecution
 from moto.awslambda.models import LambdaFunction
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.exceptions import JsonRESTError
+from moto.glue.models import FakeTable
 from moto.moto_api import state_manager
 from moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl import JitterStrategyDecl
+from moto.stepfunctions.parser.asl.component.program.program import Program
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+    DistributedIterationComponent,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils, state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -33,6 +39,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.mocking import mock_config
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
@@ -472,6 +479,103 @@ def test_negative_wait_scale_is_rejected() -> None:
         adaptations.scale_waits(-1, Counters())
 
 
+# ------------------------------------------------------------------------------------------- per_invocation_environment
+
+
+def test_an_invocations_environment_is_seen_only_by_its_own_thread() -> None:
+    seen: dict[str, str | None] = {}
+    inside, read = threading.Event(), threading.Event()
+
+    def invocation() -> None:
+        with adaptations.environment({"TRAIL_BUCKET": "invocation"}):
+            inside.set()
+            read.wait(timeout=30)
+            seen["invocation"] = os.environ.get("TRAIL_BUCKET")
+
+    with installed(adaptations.per_invocation_environment()):
+        thread = threading.Thread(target=invocation)
+        thread.start()
+        inside.wait(timeout=30)
+        seen["other thread"] = os.environ.get("TRAIL_BUCKET")
+        read.set()
+        thread.join(timeout=30)
+
+    assert seen == {"invocation": "invocation", "other thread": None}
+    assert "TRAIL_BUCKET" not in os.environ
+
+
+# ------------------------------------------------------------------------------------- glue_partitions_thread_safe
+
+
+@pytest.mark.parametrize("method", ["create_partition", "get_partitions", "get_partition", "update_partition",
+                                    "delete_partition"])
+def test_glue_partition_methods_run_under_the_partitions_lock(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    held: list[bool] = []
+
+    def probe(self: FakeTable, *args: Any, **kwargs: Any) -> None:
+        held.append(adaptations.GLUE_PARTITIONS_LOCK._is_owned())  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(FakeTable, method, probe)
+    with installed(adaptations.glue_partitions_thread_safe()):
+        getattr(FakeTable, method)(object())
+
+    assert held == [True]
+
+
+# ------------------------------------------------------------------------------------------- keep_child_histories
+
+DISTRIBUTED_MAP = {"Shards": {
+    "Type": "Map", "ItemsPath": "$.items", "End": True,
+    "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                      "StartAt": "Shard", "States": {"Shard": {"Type": "Pass", "End": True}}},
+}}
+
+
+def test_distributed_map_child_events_are_kept_under_the_parent_execution(moto_sfn: Any) -> None:
+    histories: adaptations.ChildHistories = {}
+
+    with installed(adaptations.keep_child_histories(histories)):
+        described, _ = run(moto_sfn, DISTRIBUTED_MAP, {"items": [1, 2, 3]})
+
+    assert described["status"] == "SUCCEEDED"
+    entered = [e["stateEnteredEventDetails"]["name"] for e in histories[described["executionArn"]]
+               if e["type"] == "PassStateEntered"]
+    assert entered == ["Shard"] * 3
+
+
+# ------------------------------------------------------------------------------------- stop_before_the_worker_starts
+
+
+@pytest.mark.parametrize("held_in", ["_get_evaluation_entrypoint", "_get_evaluation_environment"],
+                         ids=["before its environment exists", "before its first state"])
+def test_an_execution_stopped_before_its_first_state_ends_aborted(
+    moto_sfn: Any, monkeypatch: pytest.MonkeyPatch, held_in: str
+) -> None:
+    released = threading.Event()
+    with installed(adaptations.stop_before_the_worker_starts()):
+        original = ExecutionWorker.__dict__[held_in]
+
+        def held(self: ExecutionWorker) -> Any:
+            if held_in == "_get_evaluation_environment":
+                built = original(self)
+                released.wait(timeout=30)
+                return built
+            released.wait(timeout=30)
+            return original(self)
+
+        monkeypatch.setattr(ExecutionWorker, held_in, held)
+        definition = json.dumps({"StartAt": "First", "States": {"First": {"Type": "Pass", "End": True}}})
+        arn = moto_sfn.create_state_machine(name="m", definition=definition, roleArn=ROLE)["stateMachineArn"]
+        execution = moto_sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+        moto_sfn.stop_execution(executionArn=execution)
+        released.set()
+        described = wait_for_execution(moto_sfn, execution, timeout=30)
+        history = moto_sfn.get_execution_history(executionArn=execution)["events"]
+
+    assert described["status"] == "ABORTED"
+    assert [e["type"] for e in history] == ["ExecutionStarted", "ExecutionAborted"]
+
+
 # ------------------------------------------------------------------------------------------- count_api_calls
 
 
@@ -521,6 +625,13 @@ PATCHED: list[tuple[str, Callable[[], Undo], list[tuple[Any, str]]]] = [
         (WaitFunction, "_wait_interval"), (JitterStrategyDecl, "_eval_body"),
         (state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK")]),
     ("count_api_calls", lambda: adaptations.count_api_calls(Counters()), [(BotocoreStubber, "__call__")]),
+    ("glue_partitions_thread_safe", adaptations.glue_partitions_thread_safe,
+     [(FakeTable, name) for name in ("create_partition", "get_partitions", "get_partition", "update_partition",
+                                     "delete_partition")]),
+    ("keep_child_histories", lambda: adaptations.keep_child_histories({}),
+     [(DistributedIterationComponent, "_map_run")]),
+    ("stop_before_the_worker_starts", adaptations.stop_before_the_worker_starts, [
+        (ExecutionWorker, "_get_evaluation_environment"), (ExecutionWorker, "stop"), (Program, "_eval_body")]),
 ]
 
 

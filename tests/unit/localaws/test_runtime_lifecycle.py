@@ -99,7 +99,7 @@ def test_substitution_never_used_fails_loudly(tmp_path: Path) -> None:
 def test_run_execution_timeout_stops_a_really_waiting_execution() -> None:
     with EmbeddedAws.running(TEMPLATE, wait_time_scale=1) as aws:
         with pytest.raises(ExecutionTimeout, match=r"states so far: \['Route', 'WaitAnHour'\]"):
-            aws.run_execution({"case": "wait"}, timeout=0.2)
+            aws.run_execution({"case": "wait"}, timeout=2)  # ample to enter WaitAnHour on a loaded machine
         stopped = aws.client("stepfunctions").list_executions(stateMachineArn=aws.state_machine_arn)
 
     assert [e["status"] for e in stopped["executions"]] == ["ABORTED"]
