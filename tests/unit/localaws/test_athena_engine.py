@@ -7,7 +7,6 @@ import datetime as dt
 import gzip
 import io
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -228,16 +227,13 @@ def test_show_partitions_lists_registered_partitions_without_a_header(aws: Aws) 
     assert aws.output(execution) == "".join(f"{line}\n" for line in lines)
 
 
-def test_thousand_partition_alter_runs_in_well_under_two_seconds(aws: Aws) -> None:
+def test_a_thousand_partition_alter_registers_every_partition(aws: Aws) -> None:
     start = dt.date(2021, 1, 1)
     days = [(start + dt.timedelta(days=n)).isoformat() for n in range(1000)]
 
-    began = time.perf_counter()
     aws.add_partitions(*((ACCOUNT, REGION, day) for day in days))
-    elapsed = time.perf_counter() - began
 
     assert len(aws.partition_values()) == 1000
-    assert elapsed < 2.0
 
 
 def test_other_ddl_fails_as_not_supported(aws: Aws) -> None:
