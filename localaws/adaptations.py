@@ -761,7 +761,7 @@ def states_errors_propagate() -> Undo:
 # fails with "OrderedDict mutated during iteration". The Glue service has no such race: take one lock for
 # every partition access (the embedded Athena engine reads table.partitions under it too).
 GLUE_PARTITIONS_LOCK: Final = threading.RLock()
-_PARTITION_METHODS: Final = ("create_partition", "get_partitions", "get_partition", "update_partition",
+GLUE_PARTITION_METHODS: Final = ("create_partition", "get_partitions", "get_partition", "update_partition",
                              "delete_partition")
 
 
@@ -772,7 +772,7 @@ def glue_partitions_thread_safe() -> Undo:
                 return original(self, *args, **kwargs)
         return method
 
-    return _undo_all([_replace(FakeTable, name, locked(FakeTable.__dict__[name])) for name in _PARTITION_METHODS])
+    return _undo_all([_replace(FakeTable, name, locked(FakeTable.__dict__[name])) for name in GLUE_PARTITION_METHODS])
 
 
 # ============================================================================================ stopping

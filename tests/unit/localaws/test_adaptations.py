@@ -507,8 +507,7 @@ def test_an_invocations_environment_is_seen_only_by_its_own_thread() -> None:
 # ------------------------------------------------------------------------------------- glue_partitions_thread_safe
 
 
-@pytest.mark.parametrize("method", ["create_partition", "get_partitions", "get_partition", "update_partition",
-                                    "delete_partition"])
+@pytest.mark.parametrize("method", adaptations.GLUE_PARTITION_METHODS)
 def test_glue_partition_methods_run_under_the_partitions_lock(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
     held: list[bool] = []
 
@@ -626,8 +625,7 @@ PATCHED: list[tuple[str, Callable[[], Undo], list[tuple[Any, str]]]] = [
         (state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK")]),
     ("count_api_calls", lambda: adaptations.count_api_calls(Counters()), [(BotocoreStubber, "__call__")]),
     ("glue_partitions_thread_safe", adaptations.glue_partitions_thread_safe,
-     [(FakeTable, name) for name in ("create_partition", "get_partitions", "get_partition", "update_partition",
-                                     "delete_partition")]),
+     [(FakeTable, name) for name in adaptations.GLUE_PARTITION_METHODS]),
     ("keep_child_histories", lambda: adaptations.keep_child_histories({}),
      [(DistributedIterationComponent, "_map_run")]),
     ("stop_before_the_worker_starts", adaptations.stop_before_the_worker_starts, [
