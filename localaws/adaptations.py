@@ -15,13 +15,16 @@ tests/unit/localaws/test_adaptations.py, so an upgrade shows exactly which one b
   scale_waits                WaitFunction._wait_interval, retry delay,  Wait, Retry and `.sync` polling really sleep
                              `.sync` poll delay
   count_api_calls            BotocoreStubber.__call__                   the one place every mocked request passes
-  per_invocation_environment os.environ (installed by                   key-by-key environment swaps broke
-                             run_lambda_in_process)                     threads creating clients meanwhile
-  glue_partitions_thread_safe FakeTable partition methods               shards side by side mutated moto's
+  per_invocation_environment os.environ (run_lambda_in_process          key-by-key environment swaps broke
+                             installs it)                               threads creating clients meanwhile
+  glue_partitions_thread_safe
+                             FakeTable partition methods                shards side by side mutated moto's
                                                                         partition dict while it was iterated
   keep_child_histories       DistributedIterationComponent._map_run     moto drops Map Run children's events
-  stop_before_the_worker_starts ExecutionWorker.stop and               StopExecution before the first state
-                             ._get_evaluation_environment, Program     raised AttributeError or was ignored
+  stop_before_the_worker_starts
+                             ExecutionWorker.stop and                   StopExecution before the first state
+                             ._get_evaluation_environment,              raised AttributeError or was ignored
+                             Program._eval_body
 """
 
 from __future__ import annotations
@@ -762,7 +765,7 @@ def states_errors_propagate() -> Undo:
 # every partition access (the embedded Athena engine reads table.partitions under it too).
 GLUE_PARTITIONS_LOCK: Final = threading.RLock()
 GLUE_PARTITION_METHODS: Final = ("create_partition", "get_partitions", "get_partition", "update_partition",
-                             "delete_partition")
+                                 "delete_partition")
 
 
 def glue_partitions_thread_safe() -> Undo:
