@@ -223,7 +223,7 @@ def _plan(args: argparse.Namespace, session: Session) -> int:
         return 1
     output = finished.output
     missing = int(output.get("missing", 0))
-    keys = ops.statement_keys(clients.s3, stack.results_bucket, output)
+    keys = ops.statement_keys(clients.s3, stack.results_bucket, name, output)
     if missing:
         # Statements are read lazily: a long backfill's plan can hold hundreds of 256 KB statements.
         session.say(f"partitions it would add ({missing}):")

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trailkeeper.reconcile import failure_key, failures_prefix, outcome_key, outcomes_prefix, shards_key
+
 Progress = Callable[[str], None]
 
 REQUIRED_OUTPUTS = ("StateMachineArn", "ResultsBucketName")
@@ -359,10 +361,10 @@ def summary(finished: Finished) -> str:
 
 @dataclass
 class ShardTracker:
-    """Per-shard progress of a backfill, from its files in the results bucket: runs/<run>/shards.json (the
-    shards, once PlanShards wrote it), runs/<run>/outcomes/<id>.json (one per finished shard) and
-    runs/<run>/failures/<id>.json (one per failed shard). Two ListObjectsV2 per poll (a page per 1,000
-    shards), one GetObject per newly finished or failed shard."""
+    """Per-shard progress of a backfill, from the files its executions write in the results bucket (laid out
+    by trailkeeper.reconcile): the shards, once PlanShards wrote them, an outcome per finished shard and a
+    failure per failed one. Two ListObjectsV2 per poll (a page per 1,000 shards), one GetObject per newly
+    finished or failed shard."""
 
     s3: Any
     bucket: str
@@ -373,7 +375,7 @@ class ShardTracker:
 
     def poll(self) -> list[str]:
         if self.shards is None:
-            items = _json_if_exists(self.s3, self.bucket, f"runs/{self.run}/shards.json")
+            items = _json_if_exists(self.s3, self.bucket, shards_key(self.run))
             if items is None:
                 return []
             self.shards = {item["shard"]: item for item in items}
@@ -382,21 +384,20 @@ class ShardTracker:
             lines = [f"{len(self.shards)} shard(s) to run"]
         else:
             lines = []
-        for shard in sorted(set(self._listed("outcomes")) - self.done):
+        for shard in sorted(set(self._listed(outcomes_prefix(self.run))) - self.done):
             self.done.add(shard)
-            outcome = _json_if_exists(self.s3, self.bucket, f"runs/{self.run}/outcomes/{shard}.json") or {}
+            outcome = _json_if_exists(self.s3, self.bucket, outcome_key(self.run, shard)) or {}
             lines.append(f"  shard {shard} [{len(self.done)}/{len(self.shards)}] "
                          f"{self._label(shard)}: {_shard_counts(outcome)}")
-        for shard in sorted(set(self._listed("failures")) - self.failed):
+        for shard in sorted(set(self._listed(failures_prefix(self.run))) - self.failed):
             self.failed.add(shard)
-            failure = _json_if_exists(self.s3, self.bucket, f"runs/{self.run}/failures/{shard}.json") or {}
+            failure = _json_if_exists(self.s3, self.bucket, failure_key(self.run, shard)) or {}
             lines.append(f"  shard {shard} FAILED {self._label(shard)}: {printable(str(failure.get('Error')))}: "
                          f"{readable_cause(failure.get('Cause'))}")
         return lines
 
-    def _listed(self, folder: str) -> Iterator[str]:
-        """Shard ids with a file in runs/<run>/<folder>/ (only ids that are in shards.json)."""
-        prefix = f"runs/{self.run}/{folder}/"
+    def _listed(self, prefix: str) -> Iterator[str]:
+        """Shard ids with a file under prefix (only ids that are in the shard list)."""
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 name = item["Key"][len(prefix):]
@@ -428,17 +429,16 @@ def _json_if_exists(s3: Any, bucket: str, key: str) -> Any:
 # ------------------------------------------------------------------------------------------------ the plan
 
 
-def statement_keys(s3: Any, bucket: str, output: dict[str, Any]) -> list[str]:
+def statement_keys(s3: Any, bucket: str, run: str, output: dict[str, Any]) -> list[str]:
     """Statement i of a run is <statements_prefix><i>.sql (see the ASL's AddPartitions Map); a backfill's are
-    those of each of its shards, in shard order."""
-    if "runs_prefix" not in output:
+    those of each of its finished shards, in shard order."""
+    if "runs_prefix" not in output:  # a nightly run's or one shard's output
         return [f"{output['statements_prefix']}{i}.sql" for i in range(int(output.get("statements", 0)))]
-    shards = _json_if_exists(s3, bucket, f"{output['runs_prefix']}shards.json") or []
     keys = []
-    for item in shards:
-        outcome = _json_if_exists(s3, bucket, f"{output['runs_prefix']}outcomes/{item['shard']}.json")
+    for item in _json_if_exists(s3, bucket, shards_key(run)) or []:
+        outcome = _json_if_exists(s3, bucket, outcome_key(run, item["shard"]))
         if outcome is not None:
-            keys.extend(statement_keys(s3, bucket, outcome))
+            keys.extend(statement_keys(s3, bucket, run, outcome))
     return keys
 
 

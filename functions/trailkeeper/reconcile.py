@@ -42,21 +42,36 @@ def shard_prefix(run_id: str, shard: str | None) -> str:
     """Where one reconciliation writes: runs/<run>/ for a nightly run, runs/<run>/shards/<id>/ for a shard."""
     if shard is None:
         return run_prefix(run_id)
-    if not isinstance(shard, str) or not allowlist.SHARD_ID.fullmatch(shard):
-        raise InvalidInput(f"shard: {shard!r} is not a shard id")
-    return f"{run_prefix(run_id)}shards/{shard}/"
+    return f"{run_prefix(run_id)}shards/{_shard_id(shard)}/"
+
+
+def shards_key(run_id: str) -> str:
+    """A backfill's shards, the Distributed Map's items (written by PlanShards)."""
+    return f"{run_prefix(run_id)}shards.json"
+
+
+def outcomes_prefix(run_id: str) -> str:
+    """Finished shards' counts, one file each. One flat folder, so listing it shows which shards are done."""
+    return f"{run_prefix(run_id)}outcomes/"
+
+
+def failures_prefix(run_id: str) -> str:
+    """Why shards failed: each child execution's Error and Cause (written by the ASL's RecordShardFailure)."""
+    return f"{run_prefix(run_id)}failures/"
 
 
 def outcome_key(run_id: str, shard: str) -> str:
-    """A finished shard's counts. One flat folder, so listing it shows which shards are done."""
-    shard_prefix(run_id, shard)  # validates both
-    return f"{run_prefix(run_id)}outcomes/{shard}.json"
+    return f"{outcomes_prefix(run_id)}{_shard_id(shard)}.json"
 
 
 def failure_key(run_id: str, shard: str) -> str:
-    """Why a shard failed: its child execution's Error and Cause (written by the ASL's RecordShardFailure)."""
-    shard_prefix(run_id, shard)
-    return f"{run_prefix(run_id)}failures/{shard}.json"
+    return f"{failures_prefix(run_id)}{_shard_id(shard)}.json"
+
+
+def _shard_id(shard: str) -> str:
+    if not isinstance(shard, str) or not allowlist.SHARD_ID.fullmatch(shard):
+        raise InvalidInput(f"shard: {shard!r} is not a shard id")
+    return shard
 
 
 def discover_pairs(

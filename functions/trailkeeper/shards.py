@@ -26,7 +26,7 @@ from trailkeeper.ddl import statement_header
 from trailkeeper.errors import InvalidInput, ShardsFailed
 from trailkeeper.inputs import RunRequest
 from trailkeeper.planner import ClauseBuilder, Pair, Window
-from trailkeeper.reconcile import Clients, discover_pairs, failure_key, outcome_key, run_prefix
+from trailkeeper.reconcile import Clients, discover_pairs, failure_key, outcome_key, run_prefix, shards_key
 from trailkeeper.schemes import PartitionScheme
 
 # One child execution runs at most this many statements: ~13 history events each stays far below 25,000,
@@ -122,37 +122,35 @@ def plan_shards(request: RunRequest, settings: Settings, clients: Clients, run_i
     With request.resume, the shards are those of the named earlier run that did not finish there, so a
     failed backfill is finished without redoing (or even re-planning) the shards that were done.
     """
-    prefix = run_prefix(run_id)
+    backfill_key, items_key = _backfill_key(run_id), shards_key(run_id)  # the run id is checked before any work
     if request.resume is not None:
         shards, already_done = _unfinished_shards(request, settings, clients)
     else:
         scheme, found, _ = discover_pairs(request, settings, clients)
         shards = split_within_limits(request, found.regions_by_account, scheme, settings)
         already_done = 0
-    aws.put_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}backfill.json", {
+    aws.put_json(clients.s3, settings.RESULTS_BUCKET, backfill_key, {
         "request": replace(request, resume=None).to_json(), "shards": len(shards), "already_done": already_done,
     })
-    aws.put_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}shards.json", [s.to_json() for s in shards])
+    aws.put_json(clients.s3, settings.RESULTS_BUCKET, items_key, [s.to_json() for s in shards])
     return {
         "shards": len(shards),
         "already_done": already_done,
         "resumed_from": request.resume,
-        "shards_key": f"{prefix}shards.json",
+        "shards_key": items_key,
         "shard_concurrency": settings.BACKFILL_SHARD_CONCURRENCY,
     }
 
 
 def _unfinished_shards(request: RunRequest, settings: Settings, clients: Clients) -> tuple[list[Shard], int]:
     assert request.resume is not None
-    earlier = run_prefix(request.resume)
-    recorded = aws.get_json_if_exists(clients.s3, settings.RESULTS_BUCKET, f"{earlier}backfill.json")
+    recorded = aws.get_json_if_exists(clients.s3, settings.RESULTS_BUCKET, _backfill_key(request.resume))
     if recorded is None:
         raise InvalidInput(f"resume: {request.resume!r} is not a backfill execution of this stack")
     if recorded.get("request") != replace(request, resume=None).to_json():
         raise InvalidInput(f"resume: {request.resume!r} was a different backfill (start, end, accounts, regions "
                            "or dry_run differ); resume it with its own input")
-    shards = [Shard.from_json(item) for item in aws.get_json(clients.s3, settings.RESULTS_BUCKET,
-                                                              f"{earlier}shards.json")]
+    shards = _load_shards(settings, clients, request.resume)
     outcomes = _read_outcomes(settings, clients, request.resume, shards)
     unfinished = [shard for shard, outcome in zip(shards, outcomes, strict=True) if outcome is None]
     return unfinished, int(recorded.get("already_done", 0)) + len(shards) - len(unfinished)
@@ -161,24 +159,24 @@ def _unfinished_shards(request: RunRequest, settings: Settings, clients: Clients
 def summarise_shards(request: RunRequest, settings: Settings, clients: Clients, run_id: str) -> dict[str, Any]:
     """Add up the shards' outcomes; ShardsFailed (after writing the summary) if any shard did not finish."""
     prefix = run_prefix(run_id)
-    backfill = aws.get_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}backfill.json")
-    shards = [Shard.from_json(item) for item in aws.get_json(clients.s3, settings.RESULTS_BUCKET,
-                                                              f"{prefix}shards.json")]
+    backfill = aws.get_json(clients.s3, settings.RESULTS_BUCKET, _backfill_key(run_id))
+    shards = _load_shards(settings, clients, run_id)
     outcomes = _read_outcomes(settings, clients, run_id, shards)
     done = [outcome for outcome in outcomes if outcome is not None]
     failed = [shard.id for shard, outcome in zip(shards, outcomes, strict=True) if outcome is None]
     first_failure = _failure(settings, clients, run_id, failed[0]) if failed else None
+    already_done = int(backfill.get("already_done", 0))
     summary = {
         "mode": "backfill",
         "dry_run": request.dry_run,
         "window": {"start": request.start.isoformat(), "end": request.end.isoformat()},
         "shards": {
-            "total": len(shards) + int(backfill.get("already_done", 0)),
+            "total": len(shards) + already_done,
             "run": len(shards),
             "done": len(done),
             "failed": len(failed),
             "failed_ids": failed[:FAILED_IDS_SHOWN],
-            "already_done": int(backfill.get("already_done", 0)),
+            "already_done": already_done,
             "resumed_from": request.resume,
         },
         "accounts": len({account for shard in shards for account in shard.request.accounts or ()}),
@@ -198,6 +196,15 @@ def summarise_shards(request: RunRequest, settings: Settings, clients: Clients, 
             "unfinished shards run again."
         )
     return summary
+
+
+def _backfill_key(run_id: str) -> str:
+    """The backfill's request and shard counts: what a resume checks its input against."""
+    return f"{run_prefix(run_id)}backfill.json"
+
+
+def _load_shards(settings: Settings, clients: Clients, run_id: str) -> list[Shard]:
+    return [Shard.from_json(item) for item in aws.get_json(clients.s3, settings.RESULTS_BUCKET, shards_key(run_id))]
 
 
 def _failure(settings: Settings, clients: Clients, run_id: str, shard: str) -> str:

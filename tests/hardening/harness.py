@@ -253,6 +253,11 @@ class World:
     def injected(self) -> int:
         return self.http.injected + self.lambdas.injected
 
+    def clear_faults(self) -> None:
+        """No HTTP or Lambda faults from here on (read `injected` first: clearing forgets them)."""
+        self.http.clear()
+        self.lambdas.faults.clear()
+
     def fail_lambda(self, function: str, error: Callable[[], Exception], times: int = 1) -> LambdaFault:
         fault = LambdaFault(function, error, times)
         self.lambdas.faults.append(fault)
@@ -356,8 +361,7 @@ class World:
         from moto.ses.models import ses_backends
         from moto.sns.models import sns_backends
 
-        self.http.clear()
-        self.lambdas.faults.clear()
+        self.clear_faults()
         self.aws.fault_injector = self.lambdas
         with uncounted():
             self._table_exists()

@@ -66,8 +66,7 @@ def outcome(result: ExecutionResult) -> str:
 
 def rerun_converges(world: World, day: dt.date = DAY, window: tuple[dt.date, dt.date] = WINDOW) -> list[str]:
     """Clear every fault, run the same night again under a new name; what is not as one clean night left it."""
-    world.http.clear()
-    world.lambdas.faults.clear()
+    world.clear_faults()
     again = world.run(nightly(day), "rerun")
     return ([] if again.status == "SUCCEEDED" else [f"re-run {again.status}: {again.error} {again.cause}"]) + (
         world.night_problems(day, *window))

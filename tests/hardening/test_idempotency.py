@@ -165,8 +165,7 @@ def test_a_rerun_after_a_failure_in_any_task_state_converges_to_one_clean_night(
     FAILURES[state](fresh)
     failed = fresh.run(NIGHT, f"fail-{state}")
     injected = fresh.injected
-    fresh.http.clear()
-    fresh.lambdas.faults.clear()
+    fresh.clear_faults()
     again = fresh.run(NIGHT, f"redrive-{state}")
     problems = fresh.night_problems(DAY, *WINDOW)
     reliability.record("redrives after failure", f"failure in {state}",
@@ -192,8 +191,7 @@ def test_resuming_a_backfill_after_a_failure_in_any_shard_state_leaves_each_part
     SHARD_FAILURES[state](fresh)
     failed = fresh.run(BACKFILL, f"fail-{state}")
     injected = fresh.injected
-    fresh.http.clear()
-    fresh.lambdas.faults.clear()
+    fresh.clear_faults()
     resumed = fresh.run({**BACKFILL, "resume": failed.name}, f"resume-{state}")
     catalog = fresh.catalog()
     expected = fresh.expected_catalog(dt.date(2024, 2, 27), dt.date(2024, 3, 5))

@@ -11,6 +11,7 @@ import pytest
 
 from tests.helpers import ROOT, asl, asl_text, state_machine_resource, template
 from trailkeeper import errors
+from trailkeeper.reconcile import failure_key
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9:]+)\}")
 
@@ -134,7 +135,8 @@ def test_a_failed_shard_records_why_and_fails_its_child_execution() -> None:
             assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure",
                                        "Next": "RecordShardFailure"}], name
     record = shard_states["RecordShardFailure"]
-    assert record["Parameters"]["Key.$"] == "States.Format('runs/{}/failures/{}.json', $.run, $.shard)"
+    key = re.fullmatch(r"States\.Format\('([^']*)', \$\.run, \$\.shard\)", record["Parameters"]["Key.$"])
+    assert key is not None and key[1].format("bf-1", "s00001") == failure_key("bf-1", "s00001")
     assert record["Next"] == record["Catch"][0]["Next"] == "ShardFailed"
     assert shard_states["ShardFailed"] == {"Type": "Fail", "ErrorPath": "$.failure.Error",
                                            "CausePath": "$.failure.Cause"}
