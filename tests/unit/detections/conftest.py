@@ -1,0 +1,3 @@
+from tests.unit.detections.athena_kit import embedded_athena
+
+__all__ = ["embedded_athena"]
