@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench lint clean named-queries
 
 $(READY): requirements-dev.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -30,6 +30,10 @@ demo: $(READY)
 ## bench: print the planning, state-transition, pruning and cost figures
 bench: $(READY)
 	$(BIN)/python -m benchmarks
+
+## named-queries: regenerate template.yaml's saved Athena queries from the detection catalog
+named-queries: $(READY)
+	$(BIN)/python -m trailkeeper.detections.named_queries template.yaml
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
