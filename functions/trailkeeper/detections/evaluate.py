@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from trailkeeper import allowlist
 from trailkeeper.detections.catalog import BY_ID, CATALOG, Detection, severity_rank
 from trailkeeper.detections.conditions import to_sql
+from trailkeeper.errors import BaselineUnreadable
 
 # Placeholders of sql/daily_activity.sql filled from the catalog.
 EVENT_FLAGS_PLACEHOLDER = "{detection_flags}"
@@ -28,8 +29,8 @@ _TOKEN = re.compile(r"([a-z][a-z0-9]*(?:-[a-z0-9]+)*):([0-9]{1,18}):([0-9]{1,18}
 _TIME_KEEP = "[^0-9TZ:.-]"
 
 
-class DetectionsUnreadable(ValueError):
-    """A `detections` value that is not a list of tokens the query writes."""
+# A `detections` value that is not a list of tokens the query writes: the result is unreadable (errors.py).
+DetectionsUnreadable = BaselineUnreadable
 
 
 @dataclass(frozen=True)
