@@ -111,6 +111,13 @@ def parse_hits(value: str) -> tuple[Hit, ...]:
     return tuple(sorted(hits, key=lambda h: (severity_rank(h.severity), h.rule)))
 
 
+def format_hits(hits: tuple[Hit, ...]) -> str:
+    """The `detections` value of `hits`, as the query writes it (catalog order): parse_hits reads it back."""
+    order = {d.id: i for i, d in enumerate(CATALOG)}
+    ordered = sorted(hits, key=lambda h: (order.get(h.rule, len(order)), h.rule))
+    return " ".join(f"{h.rule}:{h.events}:{h.escalated}:{h.first_at}" for h in ordered)
+
+
 def drilldown_query(detection: Detection, database: str, table: str, days: int = 7) -> str:
     """Every event of the last `days` delivery days that matches `detection`, newest first.
 

@@ -13,12 +13,15 @@ import io
 import re
 from dataclasses import dataclass
 
+from trailkeeper.detections.evaluate import Hit, parse_hits
 from trailkeeper.errors import BaselineUnreadable
 
-COLUMNS = (
+# Version 1 of sql/daily_activity.sql: results saved before the detections still read (as rows without hits).
+COLUMNS_V1 = (
     "account", "region", "principal", "eventsource", "eventname",
     "events", "errors", "first_seen", "sample_source_ips", "sample_user_agents",
 )
+COLUMNS = (*COLUMNS_V1, "writes", "detections")
 # Only plain ASCII digits: int() would also accept ' 7', '+7', '1_000' and other scripts' digits.
 _COUNT = re.compile(r"[0-9]{1,18}")
 # Error messages travel to a failure notification: show a little of a bad value, escaped by repr().
@@ -39,6 +42,12 @@ class ActivityRow:
     first_seen: str
     sample_source_ips: str
     sample_user_agents: str
+    writes: int = 0  # events of the row that were not read-only
+    hits: tuple[Hit, ...] = ()  # the detections its events matched, most severe first
+
+    @property
+    def failures(self) -> int:
+        return self.errors
 
     @property
     def key(self) -> ActivityKey:
@@ -53,18 +62,23 @@ def parse_activity_csv(text: str, *, source: str = "activity result") -> list[Ac
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
-        if header is None or tuple(header) != COLUMNS:
+        if header is None or tuple(header) not in (COLUMNS, COLUMNS_V1):
             shown = "no header" if header is None else _shown(",".join(header))
             raise BaselineUnreadable(f"{source}: expected header {','.join(COLUMNS)}, found {shown}")
-        return [_row(fields, source, number) for number, fields in enumerate(reader, start=1)]
+        columns = tuple(header)
+        return [_row(fields, columns, source, number) for number, fields in enumerate(reader, start=1)]
     except csv.Error as error:
         raise BaselineUnreadable(f"{source}: not a readable CSV near line {reader.line_num}: {error}") from error
 
 
-def _row(fields: list[str], source: str, number: int) -> ActivityRow:
-    if len(fields) != len(COLUMNS):
-        raise BaselineUnreadable(f"{source} row {number}: {len(fields)} values, expected {len(COLUMNS)}")
-    values = dict(zip(COLUMNS, fields, strict=True))
+def _row(fields: list[str], columns: tuple[str, ...], source: str, number: int) -> ActivityRow:
+    if len(fields) != len(columns):
+        raise BaselineUnreadable(f"{source} row {number}: {len(fields)} values, expected {len(columns)}")
+    values = dict(zip(columns, fields, strict=True))
+    try:
+        hits = parse_hits(values.get("detections", ""))
+    except BaselineUnreadable as error:
+        raise BaselineUnreadable(f"{source} row {number}: {error}") from error
     return ActivityRow(
         account=values["account"],
         region=values["region"],
@@ -76,6 +90,8 @@ def _row(fields: list[str], source: str, number: int) -> ActivityRow:
         first_seen=values["first_seen"],
         sample_source_ips=values["sample_source_ips"],
         sample_user_agents=values["sample_user_agents"],
+        writes=_count(values, "writes", source, number) if "writes" in values else 0,
+        hits=hits,
     )
 
 

@@ -12,6 +12,12 @@ from functools import cache
 from importlib import resources
 
 from trailkeeper import allowlist
+from trailkeeper.detections.evaluate import (
+    DETECTIONS_PLACEHOLDER,
+    EVENT_FLAGS_PLACEHOLDER,
+    detections_column,
+    event_flag_columns,
+)
 from trailkeeper.errors import ConfigurationError, UnsupportedPartitionScheme
 from trailkeeper.schemes import ORGANIZATION_KEYS, SINGLE_ACCOUNT_KEYS, TRAILKEEPER_KEYS
 
@@ -21,11 +27,13 @@ FILTER_PLACEHOLDER = "{partition_filter}"
 
 
 def build_daily_activity_query(
-    database: str, table: str, partition_keys: tuple[str, ...], report_day: dt.date
+    database: str, table: str, partition_keys: tuple[str, ...], report_day: dt.date, *, detections: bool = True
 ) -> tuple[str, list[str]]:
     """(sql, execution_parameters) reading the partitions of `report_day` and the next day only.
 
     The parameters are in the order of the `?` in the text: partition values first, then the day bounds.
+    `detections=False` leaves the catalog out (its `detections` column is then always ''): the benchmark's
+    baseline for "the detections cost no extra scan".
     """
     for what, name in (("database", database), ("table", table)):
         if not allowlist.GLUE_NAME.fullmatch(name):
@@ -39,6 +47,8 @@ def build_daily_activity_query(
         _template()
         .replace(TABLE_PLACEHOLDER, f'"{database}"."{table}"')
         .replace(FILTER_PLACEHOLDER, partition_filter)
+        .replace(EVENT_FLAGS_PLACEHOLDER, ",\n        " + event_flag_columns() if detections else "")
+        .replace(DETECTIONS_PLACEHOLDER, detections_column() if detections else "''")
     )
     return sql, [*partition_params, *(_literal(day.isoformat()) for day in days)]
 
@@ -70,7 +80,7 @@ def _literal(value: str) -> str:
 @cache
 def _template() -> str:
     text = resources.files("trailkeeper").joinpath("sql", SQL_FILE).read_text(encoding="utf-8")
-    for placeholder in (TABLE_PLACEHOLDER, FILTER_PLACEHOLDER):
+    for placeholder in (TABLE_PLACEHOLDER, FILTER_PLACEHOLDER, EVENT_FLAGS_PLACEHOLDER, DETECTIONS_PLACEHOLDER):
         if text.count(placeholder) != 1:
             raise RuntimeError(f"sql/{SQL_FILE} must contain {placeholder} exactly once")
     # The file's comments document it; the statement Athena receives is the SQL alone (a leading

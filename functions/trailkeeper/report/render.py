@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trailkeeper.detections.evaluate import format_hits
 from trailkeeper.report.activity import COLUMNS, ActivityRow
 from trailkeeper.report.diff import AccountRegion, ActivityDiff
 
@@ -84,7 +85,7 @@ def new_activity_csv(rows: Iterable[ActivityRow]) -> str:
             neutralise_cell(row.account), neutralise_cell(row.region), neutralise_cell(row.principal),
             neutralise_cell(row.eventsource), neutralise_cell(row.eventname), row.events, row.errors,
             neutralise_cell(row.first_seen), neutralise_cell(row.sample_source_ips),
-            neutralise_cell(row.sample_user_agents),
+            neutralise_cell(row.sample_user_agents), row.writes, format_hits(row.hits),
         ])
     return buffer.getvalue()
 

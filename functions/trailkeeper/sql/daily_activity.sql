@@ -1,4 +1,4 @@
--- trailkeeper daily activity, version 1.
+-- trailkeeper daily activity, version 2 (version 1 without the writes and detections columns).
 -- One row per (account, region, principal, eventsource, eventname) for one report day D (UTC).
 --
 -- Filled in by trailkeeper/report/query.py, never by hand:
@@ -16,6 +16,11 @@
 -- Why sorted, capped samples: the same input gives the same row, byte for byte (diffs and tests).
 -- Every output expression is aliased: Athena would name the others _colN.
 -- count_if gets a never-NULL condition: engines differ on count_if over only NULLs (0 or NULL).
+-- Why the detection placeholders: the nightly detections run in this same scan of D and D+1 (issue 15).
+--   the flags placeholder becomes ", <predicate> AS d_<id>, ..." (one never-NULL boolean per detection and
+--   escalation, from trailkeeper/detections/evaluate.py), the column placeholder the expression listing a
+--   row's matched detections as "<id>:<events>:<escalated>:<first time>" tokens. Both come from the
+--   catalog's allow-listed parts only.
 WITH day_events AS (
     SELECT
         recipientaccountid AS account,
@@ -32,7 +37,8 @@ WITH day_events AS (
         eventtime AS eventtime,
         errorcode AS errorcode,
         sourceipaddress AS sourceipaddress,
-        useragent AS useragent
+        useragent AS useragent,
+        readonly AS readonly{detection_flags}
     FROM {table}
     WHERE ({partition_filter})
         AND eventtime >= ?
@@ -54,7 +60,9 @@ SELECT
     array_join(
         slice(array_sort(array_agg(DISTINCT useragent) FILTER (WHERE useragent <> '')), 1, 3),
         ' | '
-    ) AS sample_user_agents
+    ) AS sample_user_agents,
+    count_if(coalesce(readonly, '') = 'false') AS writes,
+    {detections_column} AS detections
 FROM day_events
 GROUP BY account, region, principal, eventsource, eventname
 ORDER BY account, region, principal, eventsource, eventname

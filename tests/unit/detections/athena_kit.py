@@ -57,6 +57,22 @@ class EmbeddedAthena:
         rows = [[d.get("VarCharValue") for d in row["Data"]] for page in pages for row in page["ResultSet"]["Rows"]]
         return rows[1:]
 
+    def result_csv(self, sql: str, parameters: list[str] | None = None) -> tuple[str, int]:
+        """(the query's CSV result file as Athena writes it, bytes scanned); fails the test if the query failed."""
+        request: dict[str, Any] = {
+            "QueryString": sql,
+            "QueryExecutionContext": {"Database": DATABASE},
+            "ResultConfiguration": {"OutputLocation": f"s3://{RESULTS}/athena/"},
+        }
+        if parameters:
+            request["ExecutionParameters"] = parameters
+        execution_id = self.athena.start_query_execution(**request)["QueryExecutionId"]
+        execution = self.athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
+        assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"].get("StateChangeReason")
+        key = execution["ResultConfiguration"]["OutputLocation"].removeprefix(f"s3://{RESULTS}/")
+        body: bytes = self.s3.get_object(Bucket=RESULTS, Key=key)["Body"].read()
+        return body.decode("utf-8"), int(execution["Statistics"]["DataScannedInBytes"])
+
     def bytes_scanned(self, sql: str, parameters: list[str] | None = None) -> int:
         request: dict[str, Any] = {
             "QueryString": sql,

@@ -13,7 +13,7 @@ import duckdb
 import sqlglot
 
 from tests.helpers import FIXTURES
-from trailkeeper.report.activity import COLUMNS, ActivityRow
+from trailkeeper.report.activity import COLUMNS, COLUMNS_V1, ActivityRow
 from trailkeeper.report.query import build_daily_activity_query
 
 DATABASE, TABLE = "trailkeeper", "cloudtrail"
@@ -23,12 +23,17 @@ REGION = "us-east-1"
 # The AWS-documented CloudTrail columns the query reads, in the Athena table's lower-case shapes.
 _COLUMNS_DDL = """
     useridentity STRUCT(
-        type VARCHAR, principalid VARCHAR, arn VARCHAR, accountid VARCHAR, invokedby VARCHAR,
+        type VARCHAR, principalid VARCHAR, arn VARCHAR, accountid VARCHAR, invokedby VARCHAR, username VARCHAR,
         sessioncontext STRUCT(sessionissuer STRUCT(type VARCHAR, principalid VARCHAR, arn VARCHAR))
     ),
     eventtime VARCHAR, eventsource VARCHAR, eventname VARCHAR, awsregion VARCHAR,
-    sourceipaddress VARCHAR, useragent VARCHAR, errorcode VARCHAR, recipientaccountid VARCHAR
+    sourceipaddress VARCHAR, useragent VARCHAR, errorcode VARCHAR, recipientaccountid VARCHAR,
+    readonly VARCHAR, eventtype VARCHAR, errormessage VARCHAR, requestparameters VARCHAR,
+    responseelements VARCHAR, additionaleventdata VARCHAR, serviceeventdetails VARCHAR
 """
+# The columns each Event fills (the detections' other columns stay NULL, as in a record without them).
+_INSERTED = ("useridentity, eventtime, eventsource, eventname, awsregion, sourceipaddress, useragent, errorcode, "
+             "recipientaccountid")
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,8 @@ def run_daily_activity(
         con.execute(f"CREATE TABLE {DATABASE}.{TABLE} ({_COLUMNS_DDL}, {partitions})")
         for e in events:
             con.execute(
-                f"INSERT INTO {DATABASE}.{TABLE} VALUES ({', '.join('?' for _ in range(9 + len(partition_keys)))})",
+                f"INSERT INTO {DATABASE}.{TABLE} ({_INSERTED}, {', '.join(partition_keys)}) "
+                f"VALUES ({', '.join('?' for _ in range(9 + len(partition_keys)))})",
                 [_identity(e), e.eventtime, e.eventsource, e.eventname, e.region, e.sourceip, e.useragent,
                  e.errorcode, e.account, *_partition_values(e, partition_keys)],
             )
@@ -89,7 +95,7 @@ def run_daily_activity(
 def _identity(e: Event) -> dict[str, Any]:
     return {
         "type": e.identity_type, "principalid": "AIDAEXAMPLE", "arn": e.arn, "accountid": e.account,
-        "invokedby": e.invokedby,
+        "invokedby": e.invokedby, "username": None,
         "sessioncontext": {"sessionissuer": {"type": "Role", "principalid": "AROAEXAMPLE", "arn": e.issuer_arn}},
     }
 
@@ -100,8 +106,13 @@ def _partition_values(e: Event, keys: tuple[str, ...]) -> list[str]:
     return [by_key[key] for key in keys]
 
 
-def athena_csv(rows: list[tuple[Any, ...]], header: tuple[str, ...] = COLUMNS) -> str:
-    """An Athena result file: header row, every value double-quoted, NULL written as nothing."""
+def athena_csv(rows: list[tuple[Any, ...]], header: tuple[str, ...] | None = None) -> str:
+    """An Athena result file: header row, every value double-quoted, NULL written as nothing.
+
+    Without `header`, rows of version 1's width get version 1's header (a result saved before detections).
+    """
+    if header is None:
+        header = COLUMNS_V1 if rows and len(rows[0]) == len(COLUMNS_V1) else COLUMNS
     lines = [",".join(f'"{name}"' for name in header)]
     for values in rows:
         lines.append(",".join("" if v is None else '"' + str(v).replace('"', '""') + '"' for v in values))

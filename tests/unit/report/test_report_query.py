@@ -79,7 +79,9 @@ def test_sql_file_has_each_placeholder_exactly_once() -> None:
     text = resources.files("trailkeeper").joinpath("sql", "daily_activity.sql").read_text()
     assert text.count("{table}") == 1
     assert text.count("{partition_filter}") == 1
-    assert text.count("{") == 2
+    assert text.count("{detection_flags}") == 1
+    assert text.count("{detections_column}") == 1
+    assert text.count("{") == 4
 
 
 @pytest.mark.parametrize("keys", [("timestamp",), ("dt",), ("account", "region", "year", "month"), ()])

@@ -126,7 +126,7 @@ def test_no_csv_cell_starts_like_a_formula(record: dict[str, str]) -> None:
 def test_plain_csv_values_are_kept_as_they_are() -> None:
     _, data = parse_csv(render(diff_activity([row(events=7, errors=2)], [[]])).csv)
     assert data == [row().account, row().region, row().principal, "iam.amazonaws.com", "ListUsers", "7", "2",
-                    row().first_seen, row().sample_source_ips, row().sample_user_agents]
+                    row().first_seen, row().sample_source_ips, row().sample_user_agents, "0", ""]
 
 
 # ---- shape, caps and totals ------------------------------------------------------------------------
