@@ -5,6 +5,8 @@ Keys in the results bucket (all dated by the report day D, UTC):
   reports/D/report.txt      plain-text report      reports/D/report.html   HTML report
   reports/D/new_activity.csv  new rows for people (formula cells neutralised)
   reports/D/email.json      subject and counts of the rendered report
+  reports/D/attention.json  the day's detection hits (`attention`) and what each suppression did (`suppressed`)
+  config/suppressions.json  the operator's suppressions (read only; layout.SUPPRESSIONS_KEY)
   reports/D/sent.json       marker: the email for D went out (MessageId); absent until it did. While an
                             execution sends, it holds {"state": "sending", "execution", "claimed_at"}: a claim
                             that its own retry, or after CLAIM_LIFETIME any execution, may take over.
@@ -14,10 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import asdict
 from typing import Any
 
-from trailkeeper import aws
+from trailkeeper import aws, layout
 from trailkeeper.config import ReportSettings, Settings
+from trailkeeper.detections.attention import attention
+from trailkeeper.detections.suppressions import parse_suppressions
 from trailkeeper.errors import InvalidInput
 from trailkeeper.report.activity import parse_activity_csv
 from trailkeeper.report.diff import diff_activity
@@ -73,11 +78,19 @@ def build_report(
         if text is not None:
             baselines.append(parse_activity_csv(text, source=f"baseline s3://{bucket}/{key}"))
     diff = diff_activity(today, baselines or None)
+    # Detections are evaluated on all of today's rows, new or not: an attack repeated two days running is
+    # still an attack. A bad suppressions file fails here (ConfigurationError), never "suppress everything".
+    suppressions = parse_suppressions(
+        aws.get_text_if_exists(s3, bucket, layout.SUPPRESSIONS_KEY), report_day,
+        source=f"s3://{bucket}/{layout.SUPPRESSIONS_KEY}",
+    )
+    found = attention(today, suppressions, report_day)
 
     prefix = report_prefix(report_day)
     rendered = render_report(
         diff, report_day=report_day, reconciliation=reconciliation, max_rows=report_settings.REPORT_MAX_ROWS,
         full_result_uri=f"s3://{bucket}/{prefix}new_activity.csv", title=report_settings.REPORT_TITLE,
+        found=found,
     )
     summary = {
         "report_day": report_day.isoformat(),
@@ -88,12 +101,19 @@ def build_report(
         "went_silent": len(diff.went_silent),
         "first_seen_accounts": len(diff.first_seen_accounts),
         "first_seen_regions": len(diff.first_seen_regions),
-        "nothing_new": diff.nothing_new,
+        "nothing_new": diff.nothing_new and not found.rows,
+        "attention": len(found.rows),
+        "suppressed": sum(s.hits for s in found.suppressed),
         "location": f"s3://{bucket}/{prefix}",
     }
     aws.put_text(s3, bucket, prefix + "report.txt", rendered.text, "text/plain; charset=utf-8")
     aws.put_text(s3, bucket, prefix + "report.html", rendered.html, "text/html; charset=utf-8")
     aws.put_text(s3, bucket, prefix + "new_activity.csv", rendered.csv, "text/csv; charset=utf-8")
+    aws.put_json(s3, bucket, prefix + "attention.json", {
+        "report_day": report_day.isoformat(),
+        "attention": [asdict(a) for a in found.rows],
+        "suppressed": [asdict(s) for s in found.suppressed],
+    })
     aws.put_json(s3, bucket, prefix + "email.json", {"subject": rendered.subject, **summary})
     return summary
 

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trailkeeper.detections.attention import Attention, truncate
+from trailkeeper.detections.attention import subject as attention_subject
 from trailkeeper.detections.evaluate import format_hits
 from trailkeeper.report.activity import COLUMNS, ActivityRow
 from trailkeeper.report.diff import AccountRegion, ActivityDiff
@@ -55,16 +57,19 @@ def render_report(
     max_rows: int = 200,
     full_result_uri: str,
     title: str,
+    found: Attention | None = None,
 ) -> RenderedReport:
     """Render one day's report.
 
     `reconciliation` is the VerifyPartitions summary: `added` (partitions added tonight) and
     `anomalies` = {`count`, `sample`: [{`kind`, `key`}]}; a missing field is shown as "not reported".
+    `found` (the day's detection hits and suppressions) puts "Needs attention" first, orders new activity by
+    risk, truncates it lowest risk first (never a hit) and makes the subject name the most severe finding.
     """
     if max_rows < 0:
         raise ValueError(f"max_rows must be 0 or more, not {max_rows}")
     recon = _Reconciliation.read(reconciliation)
-    view = _View(diff, report_day, recon, max_rows, full_result_uri, title)
+    view = _View(diff, report_day, recon, max_rows, full_result_uri, title, found)
     return RenderedReport(
         subject=view.subject(), text=view.text(), html=view.html(), csv=new_activity_csv(diff.new_rows)
     )
@@ -158,10 +163,17 @@ class _View:
     max_rows: int
     full_result_uri: str
     title: str
+    found: Attention | None = None
 
     # ---- shared wording -------------------------------------------------------------------------
     def subject(self) -> str:
         diff = self.diff
+        if self.found is not None:
+            return attention_subject(
+                inert_text(self.title, MAX_TITLE_CHARS) or "trailkeeper", self.day, self.found.rows,
+                new_rows=len(diff.new_rows), silent=len(diff.went_silent),
+                first_seen_accounts=len(diff.first_seen_accounts),
+            )
         head = f"{inert_text(self.title, MAX_TITLE_CHARS) or 'trailkeeper'}: {self.day.isoformat()}"
         if diff.baseline_state == "established":
             parts = [f"baseline established, {_plural(diff.rows_today, 'activity row')}"]
@@ -215,6 +227,37 @@ class _View:
     def capped(self, items: Sequence[Any]) -> tuple[Sequence[Any], int]:
         return items[: self.max_rows], max(0, len(items) - self.max_rows)
 
+    def new_rows_shown(self) -> tuple[Sequence[ActivityRow], int]:
+        """New rows to show: in risk order and cut lowest risk first when detections ran, else as they are."""
+        if self.found is None:
+            return self.capped(self.diff.new_rows)
+        return truncate(self.diff.new_rows, self.max_rows, self.found)
+
+    def attention_lines(self, value: Callable[[str], str]) -> list[tuple[str, str]]:
+        """(severity, line) per detection hit, most severe first; `value` makes CloudTrail text safe."""
+        assert self.found is not None
+        new = {row.key for row in self.diff.new_rows}
+        lines = []
+        for a in self.found.rows:
+            first = " (new today)" if (a.account, a.region, a.principal, a.eventsource, a.eventname) in new else ""
+            lines.append((a.severity, (
+                f"{a.severity.upper()} {a.title} [{a.rule}]: {value(a.account)} {value(a.region)} "
+                f"{value(a.principal)} {value(a.eventsource)} {value(a.eventname)}: "
+                f"{_plural(a.events, 'event')}, first at {value(a.first_at)}{first}"
+            )))
+        return lines
+
+    def suppressed_line(self) -> str | None:
+        assert self.found is not None
+        used = [s for s in self.found.suppressed if s.hits]
+        expired = [s for s in self.found.suppressed if not s.active]
+        if not used and not expired:
+            return None
+        parts = [f"{s.id} ({_plural(s.hits, 'hit')}, {_plural(s.events, 'event')}, until {s.expires}): "
+                 f"{s.reason}" for s in used]
+        parts += [f"{s.id} expired on {s.expires}, no longer applied" for s in expired]
+        return "Suppressed: " + "; ".join(parts)
+
     # ---- text ---------------------------------------------------------------------------------------
     def text(self) -> str:
         d = self.diff
@@ -226,6 +269,7 @@ class _View:
             self.totals_line(),
             "",
         ]
+        lines += self._text_attention()
         if d.baseline_state == "established":
             lines += ["== Baseline established ==", self.established_line(), ""]
             lines += self._text_top()
@@ -237,8 +281,19 @@ class _View:
         lines += [f"Full result: {inert_text(self.full_result_uri, 1024)}", ""]
         return "\n".join(lines)
 
+    def _text_attention(self) -> list[str]:
+        if self.found is None:
+            return []
+        hits = self.attention_lines(_t)
+        lines = [f"== Needs attention: {_plural(len(hits), 'detection hit')} =="]
+        lines += [f"  {line}" for _, line in hits] or ["  No detection matched."]
+        suppressed = self.suppressed_line()
+        if suppressed:
+            lines.append(f"  {_t(suppressed)}")
+        return [*lines, ""]
+
     def _text_new(self) -> list[str]:
-        rows, hidden = self.capped(self.diff.new_rows)
+        rows, hidden = self.new_rows_shown()
         lines = [f"== New activity: {_plural(len(self.diff.new_rows), 'row')} =="]
         if not rows and not hidden:
             lines.append("No new activity rows.")
@@ -323,6 +378,7 @@ class _View:
             f"<p>Daily activity report for {self.day.isoformat()} (UTC)</p>",
             f"<p>{html.escape(self.baseline_line())}<br>{html.escape(self.totals_line())}</p>",
         ]
+        parts += self._html_attention()
         if d.baseline_state == "established":
             parts += ["<h2>Baseline established</h2>", f"<p>{html.escape(self.established_line())}</p>"]
             parts += self._html_top()
@@ -341,8 +397,22 @@ class _View:
     def _html_more(self, hidden: int, what: str) -> str:
         return f"<p>{html.escape(self.more_line(hidden, what), quote=True)}</p>"
 
+    def _html_attention(self) -> list[str]:
+        if self.found is None:
+            return []
+        hits = self.attention_lines(_h)
+        parts = [f'<h2 id="attention">Needs attention: {_plural(len(hits), "detection hit")}</h2>']
+        if hits:
+            parts.append("<ul>" + "".join(f'<li class="{severity}">{line}</li>' for severity, line in hits) + "</ul>")
+        else:
+            parts.append("<p>No detection matched.</p>")
+        suppressed = self.suppressed_line()
+        if suppressed:
+            parts.append(f"<p>{_h(suppressed)}</p>")
+        return parts
+
     def _html_new(self) -> list[str]:
-        rows, hidden = self.capped(self.diff.new_rows)
+        rows, hidden = self.new_rows_shown()
         parts = [f"<h2>New activity: {_plural(len(self.diff.new_rows), 'row')}</h2>"]
         if rows:
             parts.append(

@@ -1,0 +1,60 @@
+"""The report with detections: attention first, risk order, and every CloudTrail value escaped."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+
+from tests.helpers import HtmlTags
+from tests.unit.report.report_kit import hostile_records, row
+from trailkeeper.detections.attention import attention
+from trailkeeper.detections.evaluate import Hit
+from trailkeeper.report.activity import ActivityRow
+from trailkeeper.report.diff import diff_activity
+from trailkeeper.report.render import RenderedReport, render_report
+
+DAY = dt.date(2024, 1, 5)
+HIT = (Hit("cloudtrail-tampering", 1, 1, "2024-01-05T03:00:00Z"),)
+
+
+def _render(rows: list[ActivityRow], max_rows: int = 200) -> RenderedReport:
+    diff = diff_activity(rows, [[]])
+    return render_report(diff, report_day=DAY, reconciliation={}, max_rows=max_rows, full_result_uri="s3://r/x.csv",
+                         title="trailkeeper", found=attention(rows, (), DAY))
+
+
+def test_attention_section_precedes_the_activity_table() -> None:
+    rows = [row(eventname="AListing"), row(eventname="StopLogging", eventsource="cloudtrail.amazonaws.com", hits=HIT)]
+
+    html = _render(rows).html
+
+    assert html.index('id="attention"') < html.index("<table")
+
+
+def test_new_activity_is_in_risk_order_and_a_hit_survives_max_rows() -> None:
+    rows = [row(eventname=f"Get{i:02d}") for i in range(5)] + [
+        row(eventname="StopLogging", eventsource="cloudtrail.amazonaws.com", hits=HIT)]
+
+    text = _render(rows, max_rows=1).text
+
+    new_section = text[text.index("== New activity"):]
+    assert "StopLogging" in new_section and "Get00" not in new_section
+    assert "and 5 more new activity rows" in text
+
+
+@pytest.mark.parametrize("record", hostile_records(), ids=lambda r: r["id"])
+def test_every_cloudtrail_value_in_the_attention_section_is_escaped(record: dict[str, str]) -> None:
+    hostile = record["value"]
+    rows = [replace(row(hits=HIT), principal=hostile, eventname=hostile, region=hostile)]
+
+    rendered = _render(rows)
+
+    attention_html = rendered.html[rendered.html.index('id="attention"'):rendered.html.index("<h2>New activity")]
+    tags = HtmlTags()
+    tags.feed(attention_html)
+    assert tags.tags <= {"h2", "ul", "li"}
+    assert tags.attributes <= {"id", "class"}  # no tag came from CloudTrail
+    assert hostile not in rendered.subject
+    assert "\r" not in rendered.subject and "\n" not in rendered.subject
