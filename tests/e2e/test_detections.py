@@ -82,7 +82,7 @@ def test_suppressed_hit_is_counted_not_dropped(night: dict[str, Any]) -> None:
 def test_attention_opens_the_report_before_any_activity(night: dict[str, Any]) -> None:
     html, text = night["html"], night["text"]
 
-    assert html.index('id="attention"') < html.index("<h2>Baseline established")
+    assert html.index('class="attention"') < html.index("<h2>Baseline established")
     assert text.index("== Needs attention") < text.index("== Baseline established")
 
 

@@ -401,7 +401,7 @@ class _View:
         if self.found is None:
             return []
         hits = self.attention_lines(_h)
-        parts = [f'<h2 id="attention">Needs attention: {_plural(len(hits), "detection hit")}</h2>']
+        parts = [f'<h2 class="attention">Needs attention: {_plural(len(hits), "detection hit")}</h2>']
         if hits:
             parts.append("<ul>" + "".join(f'<li class="{severity}">{line}</li>' for severity, line in hits) + "</ul>")
         else:

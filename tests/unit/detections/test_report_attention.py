@@ -30,7 +30,7 @@ def test_attention_section_precedes_the_activity_table() -> None:
 
     html = _render(rows).html
 
-    assert html.index('id="attention"') < html.index("<table")
+    assert html.index('class="attention"') < html.index("<table")
 
 
 def test_new_activity_is_in_risk_order_and_a_hit_survives_max_rows() -> None:
@@ -51,10 +51,10 @@ def test_every_cloudtrail_value_in_the_attention_section_is_escaped(record: dict
 
     rendered = _render(rows)
 
-    attention_html = rendered.html[rendered.html.index('id="attention"'):rendered.html.index("<h2>New activity")]
+    attention_html = rendered.html[rendered.html.index('class="attention"'):rendered.html.index("<h2>New activity")]
     tags = HtmlTags()
     tags.feed(attention_html)
     assert tags.tags <= {"h2", "ul", "li"}
-    assert tags.attributes <= {"id", "class"}  # no tag came from CloudTrail
+    assert tags.attributes <= {"class"}  # no tag came from CloudTrail
     assert hostile not in rendered.subject
     assert "\r" not in rendered.subject and "\n" not in rendered.subject
