@@ -89,5 +89,5 @@ def test_attention_opens_the_report_before_any_activity(night: dict[str, Any]) -
 def test_subject_names_the_most_severe_finding(night: dict[str, Any]) -> None:
     [email] = night["emails"]
 
-    assert email.subject.startswith(f"trailkeeper {DAY}: CRITICAL ")
+    assert email.subject.startswith(f"trailkeeper: {DAY} - CRITICAL ")
     assert "more findings" in email.subject

@@ -155,12 +155,11 @@ def subject(
     title: str, report_day: dt.date, findings: Sequence[AttentionRow], *, new_rows: int, silent: int,
     first_seen_accounts: int,
 ) -> str:
-    """'<title> <day>: CRITICAL CloudTrail trail changed or stopped in 123456789012 (+3 more findings); ...'.
+    """'<title>: <day> - CRITICAL CloudTrail trail changed or stopped in 123456789012 (+3 more findings), ...'.
 
     `title` is the validated ReportTitle; the finding's title comes from the catalog by id, the account only
     if it is 12 digits; everything else is a number.
     """
-    parts = [f"{title} {report_day.isoformat()}:"]
     if findings:
         worst = findings[0]
         detection = BY_ID.get(worst.rule)
@@ -168,11 +167,10 @@ def subject(
         severity = worst.severity if worst.severity in SEVERITIES else "low"
         where = f" in {worst.account}" if _ACCOUNT.fullmatch(worst.account) else ""
         more = len(findings) - 1
-        parts.append(f"{severity.upper()} {name}{where}" + (f" (+{more} more finding{'s' * (more != 1)})"
-                                                                if more else "") + ";")
+        finding = f"{severity.upper()} {name}{where}" + (f" (+{more} more finding{'s' * (more != 1)})" if more else "")
     else:
-        parts.append("no detections;")
+        finding = "no detections"
     accounts = f"{first_seen_accounts} new account{'s' * (first_seen_accounts != 1)}"
-    parts.append(f"{new_rows} new, {silent} silent, {accounts}")
+    parts = [f"{title}: {report_day.isoformat()} -", f"{finding},", f"{new_rows} new, {silent} silent, {accounts}"]
     text = " ".join(parts)
     return text if len(text) <= SUBJECT_MAX else text[: SUBJECT_MAX - 1] + "…"

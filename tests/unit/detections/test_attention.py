@@ -81,8 +81,8 @@ def test_subject_names_the_most_severe_finding_and_the_counts() -> None:
 
     text = subject("trailkeeper", DAY, found.rows, new_rows=7, silent=1, first_seen_accounts=1)
 
-    assert text == ("trailkeeper 2024-08-02: CRITICAL CloudTrail trail changed or stopped in 307578594326 "
-                    "(+4 more findings); 7 new, 1 silent, 1 new account")
+    assert text == ("trailkeeper: 2024-08-02 - CRITICAL CloudTrail trail changed or stopped in 307578594326 "
+                    "(+4 more findings), 7 new, 1 silent, 1 new account")
 
 
 def test_subject_carries_no_cloudtrail_text() -> None:
@@ -92,13 +92,13 @@ def test_subject_carries_no_cloudtrail_text() -> None:
 
     text = subject("trailkeeper", DAY, found.rows, new_rows=1, silent=0, first_seen_accounts=0)
 
-    assert text == "trailkeeper 2024-08-02: HIGH Root user activity; 1 new, 0 silent, 0 new accounts"
+    assert text == "trailkeeper: 2024-08-02 - HIGH Root user activity, 1 new, 0 silent, 0 new accounts"
 
 
 def test_subject_without_detections_says_so() -> None:
     text = subject("trailkeeper", DAY, (), new_rows=0, silent=0, first_seen_accounts=0)
 
-    assert text == "trailkeeper 2024-08-02: no detections; 0 new, 0 silent, 0 new accounts"
+    assert text == "trailkeeper: 2024-08-02 - no detections, 0 new, 0 silent, 0 new accounts"
 
 
 def test_detections_value_parses_to_hits_most_severe_first() -> None:
