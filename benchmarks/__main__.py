@@ -27,6 +27,7 @@ def main() -> None:
     print("\n".join(runtime.report_runs([*nights, small, large])), end="\n\n", flush=True)
 
     print("\n".join(runtime.report_pruning(runtime.pruning())), end="\n\n", flush=True)
+    print("\n".join(runtime.report_detection_scan(runtime.detection_scan())), end="\n\n", flush=True)
 
     one, ten, hundred = nights
     costs = [

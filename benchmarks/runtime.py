@@ -206,3 +206,72 @@ def calls_per_service_per_account(small: Run, large: Run) -> dict[str, float]:
     return dict(growth)
 
 
+
+
+@dataclass
+class DetectionScan:
+    accounts: int
+    regions: int
+    rows: int
+    hits: int
+    baseline_bytes: int  # the daily query without the detection catalog
+    report_bytes: int  # the same query with the catalog evaluated in it: everything the report scans
+    baseline_partitions: int
+    report_partitions: int
+    query_chars: int
+
+
+def detection_scan(accounts: int = 10) -> DetectionScan:
+    """The report's bytes scanned with the detections against the daily query without them (one scan each)."""
+    from trailkeeper.detections.attention import attention
+    from trailkeeper.report.activity import parse_activity_csv
+    from trailkeeper.report.query import build_daily_activity_query
+
+    regions = ("us-east-1", "eu-west-1", "eu-central-1", "ap-south-1")
+    spec = TrailSpec(start=START, days=3, accounts=accounts, regions=regions, noise=False,
+                     events_per_account_region_day=8)
+    report_day = START + dt.timedelta(days=1)
+    with _stack(spec) as (aws, _):
+        aws.run_execution({"start": START.isoformat(), "end": (START + dt.timedelta(days=3)).isoformat()},
+                          name="register", timeout=600)
+        athena, s3 = aws.client("athena"), aws.client("s3")
+        keys = ("account", "region", "dt")
+        measured = []
+        for detections in (False, True):
+            sql, parameters = build_daily_activity_query(aws.parameters["DatabaseName"], aws.parameters["TableName"],
+                                                         keys, report_day, detections=detections)
+            before = len(aws.counters.queries)
+            query_id = athena.start_query_execution(QueryString=sql, ExecutionParameters=parameters,
+                                                    WorkGroup=aws.physical["AthenaWorkGroup"])["QueryExecutionId"]
+            execution = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+            assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+            location = execution["ResultConfiguration"]["OutputLocation"]
+            bucket, key = location.removeprefix("s3://").split("/", 1)
+            text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+            partitions = sum(q.partitions_read for q in aws.counters.queries[before:])
+            measured.append((int(execution["Statistics"]["DataScannedInBytes"]), partitions, text, len(sql)))
+    (base_bytes, base_parts, _, _), (report_bytes, report_parts, text, chars) = measured
+    rows = parse_activity_csv(text)
+    return DetectionScan(accounts=accounts, regions=len(regions), rows=len(rows),
+                         hits=len(attention(rows, (), report_day).rows), baseline_bytes=base_bytes,
+                         report_bytes=report_bytes, baseline_partitions=base_parts, report_partitions=report_parts,
+                         query_chars=chars)
+
+
+def report_detection_scan(d: DetectionScan) -> list[str]:
+    return [
+        f"Detections in the daily scan: {d.accounts} accounts x {d.regions} regions, report day and the next "
+        "(one query, one scan)",
+        f"  daily query without detections  {d.baseline_bytes:>10,} bytes scanned  "
+        f"{d.baseline_partitions:>4} partitions",
+        f"  report (with {len(_catalog())} detections)    {d.report_bytes:>10,} bytes scanned  "
+        f"{d.report_partitions:>4} partitions  {d.rows:,} rows, {d.hits} hits",
+        f"  ratio {d.report_bytes / d.baseline_bytes:.3f}   (target <= 1.05); query text {d.query_chars:,} of "
+        "262,144 bytes",
+    ]
+
+
+def _catalog() -> tuple[object, ...]:
+    from trailkeeper.detections.catalog import CATALOG
+
+    return CATALOG

@@ -72,3 +72,14 @@ def test_detections_add_no_bytes_to_the_daily_scan(embedded_athena: EmbeddedAthe
     _, baseline = embedded_athena.result_csv(*without)
 
     assert 0 < scanned <= 1.05 * baseline
+
+
+def test_daily_query_with_every_detection_fits_athenas_query_limit_in_the_worst_case() -> None:
+    longest = "a" * 255  # the template's DatabaseName/TableName AllowedPattern admits 255 characters
+    sql, parameters = build_daily_activity_query(longest, longest, ("account", "region", "year", "month", "day"),
+                                                 DAY)
+
+    bound = sql
+    for parameter in parameters:
+        bound = bound.replace("?", parameter, 1)
+    assert len(bound.encode("utf-8")) <= 262_144  # Athena's QueryString limit (docs/aws-facts.md)
