@@ -215,6 +215,42 @@ def to_sql(condition: Condition) -> str:
     raise ConditionError(f"not a condition: {condition!r}")
 
 
+def describe(condition: Condition) -> str:
+    """The condition for people (README, drill-down descriptions): the same logic, without the coalesce."""
+    def name(operand: Operand) -> str:
+        return operand.name if isinstance(operand, Field) else f"{operand.column}{operand.path[1:]}"
+
+    match condition:
+        case Equals(operand, value):
+            return f"{name(operand)} = {value}"
+        case In(operand, values):
+            return f"{name(operand)} in ({', '.join(values)})"
+        case Prefix(operand, value):
+            return f"{name(operand)} starts with {value}"
+        case Suffix(operand, value):
+            return f"{name(operand)} ends with {value}"
+        case Same(left, right):
+            return f"{name(left)} = {name(right)}"
+        case Absent(operand):
+            return f"no {name(operand)}"
+        case All(terms):
+            return " and ".join(_grouped(t) for t in terms)
+        case Any_(terms):
+            return " or ".join(_grouped(t) for t in terms)
+        case Not(Equals(operand, value)):
+            return f"{name(operand)} != {value}"
+        case Not(Absent(operand)):
+            return f"{name(operand)} present"
+        case Not(term):
+            return f"not ({describe(term)})"
+    raise ConditionError(f"not a condition: {condition!r}")
+
+
+def _grouped(condition: Condition) -> str:
+    text = describe(condition)
+    return f"({text})" if isinstance(condition, All | Any_) else text
+
+
 def fields_read(condition: Condition) -> Iterator[Operand]:
     """Every operand the condition reads (for checks such as "eventSource is always pinned")."""
     match condition:
