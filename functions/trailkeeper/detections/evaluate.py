@@ -82,6 +82,11 @@ def event_flag_columns(catalog: tuple[Detection, ...] = CATALOG) -> str:
     return ",\n        ".join(columns)
 
 
+def event_flag_names(catalog: tuple[Detection, ...] = CATALOG) -> str:
+    """`, d_<id>, e_<id>, ...`: carries the flags through a later CTE of the query that re-selects columns."""
+    return "".join(f", {_flag(d)}, {_escalated_flag(d)}" for d in catalog)
+
+
 def detections_column(catalog: tuple[Detection, ...] = CATALOG) -> str:
     """The grouped SELECT's `detections` expression over the CTE's flag columns ('' when nothing matched)."""
     tokens = []
