@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import cfn_yaml
-
+from localaws.template import Stack, load_template, resolve_template
 from trailkeeper.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,8 +19,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 @cache
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = cfn_yaml.load(str(TEMPLATE))
-    return loaded
+    return load_template(TEMPLATE)
 
 
 def state_machine_resource() -> dict[str, Any]:
@@ -38,14 +37,17 @@ def asl() -> dict[str, Any]:
     return loaded
 
 
+@cache
+def _stack() -> Stack:
+    """template.yaml resolved as CloudFormation would, for a stack on the trail bucket the unit tests use."""
+    required = {"TrailBucketName": "trail-bucket", "ReportSender": "reports@example.com",
+                "ReportRecipients": "security@example.com"}
+    return resolve_template(TEMPLATE, required)
+
+
 def table_input() -> dict[str, Any]:
-    """The CloudTrail table exactly as template.yaml declares it, as a Glue TableInput (names resolved)."""
-    table = dict(template()["Resources"]["CloudTrailTable"]["Properties"]["TableInput"])
-    table["Name"] = template()["Parameters"]["TableName"]["Default"]
-    storage = dict(table["StorageDescriptor"])
-    storage["Location"] = "s3://trail-bucket/AWSLogs/"
-    table["StorageDescriptor"] = storage
-    return json.loads(json.dumps(table))
+    """The CloudTrail table exactly as template.yaml declares it, as a Glue TableInput (intrinsics resolved)."""
+    return copy.deepcopy(_stack().resources["CloudTrailTable"].properties["TableInput"])
 
 
 def aws_fixture(name: str) -> Any:
