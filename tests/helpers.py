@@ -9,6 +9,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from localaws.template import Stack, load_template, resolve_template
 from trailkeeper.config import Settings
 
@@ -48,6 +50,19 @@ def _stack() -> Stack:
 def table_input() -> dict[str, Any]:
     """The CloudTrail table exactly as template.yaml declares it, as a Glue TableInput (intrinsics resolved)."""
     return copy.deepcopy(_stack().resources["CloudTrailTable"].properties["TableInput"])
+
+
+@cache
+def _session() -> boto3.session.Session:
+    """One boto3 session for every moto-backed unit-test client. moto's mock_aws() patches boto3.DEFAULT_SESSION to
+    None, so boto3.client() in each test builds a new session and loads the service model again (0.4-1.4 s a test
+    on this machine); clients of one session share its loaded models."""
+    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+
+
+def moto_client(service: str) -> Any:
+    """A client for `service` in us-east-1; moto answers it while a mock is active (its hook is in every session)."""
+    return _session().client(service)
 
 
 def aws_fixture(name: str) -> Any:
