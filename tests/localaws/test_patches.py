@@ -506,6 +506,27 @@ def test_an_invocations_environment_is_seen_only_by_its_own_thread() -> None:
     assert "TRAIL_BUCKET" not in os.environ
 
 
+def test_an_invocations_writes_stay_in_its_own_environment() -> None:
+    written: dict[str, Any] = {}
+
+    def invocation() -> None:
+        with environ.environment({"TRAIL_BUCKET": "invocation"}):
+            os.environ["WRITTEN_BY_HANDLER"] = "yes"
+            written["copy"] = os.environ.copy()
+        written["after"] = os.environ.get("WRITTEN_BY_HANDLER")
+
+    with installed(environ.per_invocation_environment()):
+        thread = threading.Thread(target=invocation)
+        thread.start()
+        thread.join(timeout=30)
+        seen_by_other_thread = os.environ.get("WRITTEN_BY_HANDLER")
+    os.unsetenv("WRITTEN_BY_HANDLER")  # a handler's write reaches the C environment, as os.environ's does
+
+    assert written["copy"]["TRAIL_BUCKET"] == "invocation" and written["copy"]["WRITTEN_BY_HANDLER"] == "yes"
+    assert (written["after"], seen_by_other_thread) == (None, None)
+    assert not isinstance(os.environ, environ.InvocationEnviron)
+
+
 # ------------------------------------------------------------------------------------- glue_partitions_thread_safe
 
 
