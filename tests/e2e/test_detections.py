@@ -14,8 +14,8 @@ import pytest
 
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
 from localaws.runtime import EmbeddedAws
+from tests.detections.athena_kit import published_records
 from tests.e2e.conftest import results_text, sent_emails
-from tests.unit.detections.athena_kit import published_records
 
 pytestmark = pytest.mark.e2e
 DAY = dt.date(2024, 8, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from tests.unit.detections.athena_kit import DATABASE, TABLE, EmbeddedAthena, published_records
+from tests.detections.athena_kit import DATABASE, TABLE, EmbeddedAthena, published_records
 from trailkeeper.detections.attention import attention
 from trailkeeper.report.activity import parse_activity_csv
 from trailkeeper.report.query import build_daily_activity_query

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tests.unit.detections.athena_kit import DATABASE, TABLE, EmbeddedAthena, published_records
+from tests.detections.athena_kit import DATABASE, TABLE, EmbeddedAthena, published_records
 from trailkeeper.detections.catalog import BY_ID, CATALOG, Detection
 from trailkeeper.detections.conditions import (
     All,

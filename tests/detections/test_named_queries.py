@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.detections.athena_kit import DATABASE, TABLE, EmbeddedAthena, published_records
 from tests.helpers import TEMPLATE, template
-from tests.unit.detections.athena_kit import DATABASE, TABLE, EmbeddedAthena, published_records
 from trailkeeper.detections.named_queries import (
     DESCRIPTION_MAX,
     NAME_MAX,

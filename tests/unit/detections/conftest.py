@@ -1,3 +1,0 @@
-from tests.unit.detections.athena_kit import embedded_athena
-
-__all__ = ["embedded_athena"]
