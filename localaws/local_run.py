@@ -171,7 +171,7 @@ def copy_report(aws: EmbeddedAws, folder: Path, report_day: dt.date | None) -> l
     s3 = aws.client("s3")
     bucket = aws.physical["ResultsBucket"]
     copied = []
-    for name in ("report.txt", "report.html", "new_activity.csv"):
+    for name in ("report.txt", "report.html", "new_activity.csv", "attention.json"):
         key = f"reports/{report_day.isoformat()}/{name}"
         try:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()

@@ -50,6 +50,7 @@ def test_run_reconciles_and_reports_each_night_of_a_hand_written_bucket(logs: Pa
     assert {tuple(row[c] for c in NEW_ACTIVITY_COLUMNS) for row in rows} == activity_keys("2024-03-10") - activity_keys(
         "2024-03-09")
     assert "Daily activity report for 2024-03-10" in (out / "2024-03-10" / "report.txt").read_text()
+    assert json.loads((out / "2024-03-10" / "attention.json").read_text())["report_day"] == "2024-03-10"
 
 
 def test_backfill_dry_run_plans_every_partition_and_adds_none(logs: Path, tmp_path: Path) -> None:
