@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from localaws import adaptations
-from localaws.generator import TrailSpec, generate
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
 from localaws.runtime import EmbeddedAws
+from trailgen.generator import TrailSpec, generate
 
 REGIONS = ("us-east-1", "eu-west-1")
 START = dt.date(2024, 3, 1)

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from localaws.adaptations import InjectedFault
-from localaws.generator import TrailSpec, generate
 from localaws.runtime import EmbeddedAws, ExecutionResult
 from tests.e2e.conftest import catalog, days, results_text
 from tests.sqlcheck import parse_add_partitions
+from trailgen.generator import TrailSpec, generate
 
 pytestmark = pytest.mark.e2e
 Stack = Callable[..., AbstractContextManager[EmbeddedAws]]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from localaws.generator import CorruptObject, TrailSpec, account_id, generate
 from localaws.runtime import EmbeddedAws
 from tests.e2e.conftest import athena_rows, catalog, days, results_text, sent_emails
+from trailgen.generator import CorruptObject, TrailSpec, account_id, generate
 
 pytestmark = pytest.mark.e2e
 Stack = Callable[..., AbstractContextManager[EmbeddedAws]]

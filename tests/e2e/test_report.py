@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
-from localaws.generator import (
+from localaws.local_run import LOCAL_PARAMETERS, detect_layout, trail_objects
+from localaws.runtime import EmbeddedAws
+from tests.e2e.conftest import results_text, sent_emails
+from trailgen.generator import (
     GroundTruth,
     LateEvent,
     NewPrincipal,
@@ -23,9 +26,6 @@ from localaws.generator import (
     generate,
     principal_of,
 )
-from localaws.local_run import LOCAL_PARAMETERS, detect_layout, trail_objects
-from localaws.runtime import EmbeddedAws
-from tests.e2e.conftest import results_text, sent_emails
 from trailkeeper.report.activity import ActivityRow, parse_activity_csv
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,6 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 
 from localaws.adaptations import InjectedFault, uncounted
-from localaws.generator import TrailSpec
 from localaws.runtime import ExecutionResult
 from tests.hardening.harness import (
     World,
@@ -30,6 +29,7 @@ from tests.hardening.harness import (
     task_errors,
 )
 from tests.hardening.reliability import Recorder
+from trailgen.generator import TrailSpec
 from trailkeeper.errors import TransientAwsError
 
 SPEC = TrailSpec(start=dt.date(2024, 3, 1), days=4, accounts=1, regions=("us-east-1", "eu-west-1"))

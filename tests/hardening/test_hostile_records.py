@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 
 from localaws.adaptations import uncounted
-from localaws.generator import CorruptKind, CorruptObject, HostileRecord, TrailSpec, account_id, generate
 from tests.hardening.harness import World, failed_state, running_world
 from tests.hardening.reliability import Recorder
 from tests.helpers import FIXTURES, HtmlTags
+from trailgen.generator import CorruptKind, CorruptObject, HostileRecord, TrailSpec, account_id, generate
 
 RECORDS: list[dict[str, str]] = json.loads((FIXTURES / "hostile_records.json").read_text())["records"]
 BY_ID = {record["id"]: record for record in RECORDS}
@@ -110,7 +110,7 @@ def test_a_hostile_value_is_inert_in_the_html_text_csv_and_subject(
     shown = inert_text(value)
     rendered_in_html = html.escape(shown, quote=True) in report["report.html"]
     csv_cells = [cell for row in csv.reader(io.StringIO(report["new_activity.csv"], newline="")) for cell in row]
-    [cell] = [c for c in csv_cells if value in c.removeprefix("'").split(" | ")]  # the row's sampled agents
+    [cell] = [c for c in csv_cells if shown in c.removeprefix("'").split(" | ")]  # the row's sampled agents
     reliability.record("hostile records", f"{record_id} ({BY_ID[record_id]['threat']})",
                        "escaped/stripped/neutralised" if rendered_in_html else "NOT RENDERED")
     assert rendered_in_html and value not in report["report.html"].replace(html.escape(value, quote=True), "")

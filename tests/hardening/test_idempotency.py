@@ -17,9 +17,9 @@ from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError
 
 from localaws.adaptations import InjectedFault, uncounted
-from localaws.generator import TrailSpec
 from tests.hardening.harness import World, body_text, failed_state, rest_json_error, running_world, s3_error
 from tests.hardening.reliability import Recorder
+from trailgen.generator import TrailSpec
 
 SPEC = TrailSpec(start=dt.date(2024, 3, 1), days=4, accounts=1, regions=("us-east-1", "eu-west-1"))
 DAY = dt.date(2024, 3, 3)

@@ -18,14 +18,15 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from localaws import cli
-from localaws import operator as ops
 from localaws.adaptations import InjectedFault
-from localaws.generator import materialise_fixture
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
 from localaws.runtime import EmbeddedAws
 from tests.helpers import FIXTURES, ROOT, asl, template
+from trailgen.generator import materialise_fixture
 from trailkeeper import allowlist
+from trailkeeper_cli import history
+from trailkeeper_cli import main as cli
+from trailkeeper_cli import operator as ops
 
 STACK = "trailkeeper"
 START, END = "2024-03-09", "2024-03-10"
@@ -360,12 +361,12 @@ def test_the_outputs_the_cli_reads_are_declared_by_the_template() -> None:
 
 def test_the_failure_path_states_exist_in_the_definition() -> None:
     states = asl()["States"]
-    assert set(states) >= ops.FAILURE_PATH_STATES
+    assert set(states) >= history.FAILURE_PATH_STATES
     assert states["NotifyFailure"]["Next"] == "Failed"
 
 
 def test_readme_shows_exactly_the_operator_commands_the_tests_run() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Operating a deployed stack", 1)[1].split("\n## ", 1)[0]
-    shown = re.findall(r"^\.venv/bin/trailkeeper (.+)$", section, flags=re.MULTILINE)
+    shown = re.findall(r"^trailkeeper (.+)$", section, flags=re.MULTILINE)
     assert shown == [" ".join(argv) for argv in README_COMMANDS]

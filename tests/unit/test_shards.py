@@ -18,7 +18,8 @@ from tests.unit.test_reconcile import apply_plan
 from trailkeeper import aws
 from trailkeeper.errors import InvalidInput, ShardsFailed
 from trailkeeper.inputs import RunRequest
-from trailkeeper.reconcile import Clients, outcome_key, plan_run, verify_run
+from trailkeeper.layout import outcome_key
+from trailkeeper.reconcile import Clients, plan_run, verify_run
 from trailkeeper.shards import SHARD_MAX_ACCOUNTS, Shard, months, plan_shards, split, summarise_shards
 
 A1, A2, A3 = "111111111111", "222222222222", "333333333333"

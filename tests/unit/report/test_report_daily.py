@@ -17,7 +17,8 @@ from tests.helpers import make_settings, table_input
 from tests.unit.report.report_kit import ACCOUNT, athena_csv
 from trailkeeper.config import ReportSettings
 from trailkeeper.errors import BaselineUnreadable, ConfigurationError, EmailRejected, InvalidInput
-from trailkeeper.report.daily import activity_key, build_report, prepare_query, send_report
+from trailkeeper.layout import activity_key
+from trailkeeper.report.daily import build_report, prepare_query, send_report
 
 DAY = dt.date(2024, 3, 9)
 SETTINGS = make_settings()

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from localaws.generator import (
+from trailgen.generator import (
     ActivityKey,
     CorruptObject,
     GroundTruth,
