@@ -102,7 +102,7 @@ from moto.stepfunctions.parser.mocking.mock_config import (
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from localaws.counters import Counters
-from trailkeeper_cli.history import error_envelope
+from trailkeeper.envelope import lambda_error
 
 Undo = Callable[[], None]
 
@@ -310,11 +310,11 @@ def _runtime_variables(function: LocalFunction, context: LambdaContext) -> dict[
 def _error_envelope(
     error_type: str, message: str, error: BaseException | None = None, context: LambdaContext | None = None
 ) -> str:
-    """The payload Lambda returns for a failed invocation (its shape: trailkeeper_cli.history.error_envelope)."""
+    """The payload Lambda returns for a failed invocation (its shape: trailkeeper.envelope)."""
     # The handler's frames only, as Lambda shows them (not this module's, nor importlib's).
     frames = traceback.extract_tb(error.__traceback__) if error else []
     own = [f for f in frames if f.filename != __file__ and not f.filename.startswith("<frozen")]
-    return error_envelope(error_type, message, request_id=context.aws_request_id if context else None,
+    return lambda_error(error_type, message, request_id=context.aws_request_id if context else None,
                           stack_trace=traceback.format_list(own))
 
 

@@ -1,17 +1,16 @@
 """Reading an execution's history: which state failed, and the cause a person can read.
 
-The one home of this knowledge for the operator commands, the local runner and the tests. Lambda's error
-envelope ({"errorMessage", "errorType", "stackTrace"}, what a failed invocation returns and Step Functions
-puts in the cause) is written here too, for the embedded runtime that plays Lambda.
+The one home of this knowledge for the operator commands, the local runner and the tests (a Lambda error
+envelope's message comes from trailkeeper.envelope).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from trailkeeper import sanitise
+from trailkeeper.envelope import cause_message
 
 # Where the ASL goes once something failed (statemachine/trailkeeper.asl.json): not where the failure happened.
 FAILURE_PATH_STATES = frozenset({"NotifyFailure", "Failed", "InputRejected"})
@@ -44,28 +43,7 @@ def _owning_state(event: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> st
     return None
 
 
-def error_envelope(
-    error_type: str, message: str, *, request_id: str | None = None, stack_trace: Sequence[str] = ()
-) -> str:
-    """The payload Lambda returns for a failed invocation; Step Functions takes the error name from errorType."""
-    envelope: dict[str, Any] = {"errorMessage": message, "errorType": error_type}
-    if request_id is not None:
-        envelope["requestId"] = request_id
-    envelope["stackTrace"] = list(stack_trace)
-    return json.dumps(envelope)
-
-
-def cause_message(cause: str | None) -> str:
-    """The message of a cause as it was written: a Lambda error envelope's errorMessage, else the cause itself."""
-    if not cause:
-        return ""
-    try:
-        envelope = json.loads(cause)
-    except ValueError:
-        return cause
-    if isinstance(envelope, dict) and isinstance(envelope.get("errorMessage"), str):
-        return envelope["errorMessage"]
-    return cause
+__all__ = ["FAILURE_PATH_STATES", "TASK_FAILURES", "cause_message", "failed_state", "readable_cause"]
 
 
 def readable_cause(cause: str | None) -> str:

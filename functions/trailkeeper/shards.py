@@ -14,7 +14,6 @@ verified, or planned in a dry run: it is what marks a shard done), failures/<id>
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -23,6 +22,7 @@ from typing import Any
 from trailkeeper import allowlist, aws
 from trailkeeper.config import Settings
 from trailkeeper.ddl import statement_header
+from trailkeeper.envelope import cause_message
 from trailkeeper.errors import InvalidInput, ShardsFailed
 from trailkeeper.inputs import RunRequest
 from trailkeeper.layout import backfill_key, failure_key, outcome_key, run_prefix, shards_key, summary_key
@@ -213,13 +213,7 @@ def _failure(settings: Settings, clients: Clients, run_id: str, shard: str) -> s
 
 def readable_cause(cause: Any) -> str:
     """A Lambda error envelope's message alone; other causes as they are, cut to FAILURE_CHARS."""
-    text = str(cause)
-    try:
-        envelope = json.loads(text)
-    except ValueError:
-        envelope = None
-    if isinstance(envelope, dict) and isinstance(envelope.get("errorMessage"), str):
-        text = envelope["errorMessage"]
+    text = cause_message(str(cause))
     return text if len(text) <= FAILURE_CHARS else text[: FAILURE_CHARS - 3] + "..."
 
 

@@ -347,13 +347,13 @@ class World:
                             f"expected {len(expected)}: missing {sorted(expected - set(catalog))[:3]}, "
                             f"extra {sorted(set(catalog) - expected)[:3]}")
         if not self.saved_activity_matches_truth(report_day):
-            problems.append(f"activity/{report_day}.csv is absent or differs from the ground truth")
+            problems.append(f"{layout.activity_key(report_day)} is absent or differs from the ground truth")
         emails = self.emails(report_day)
         if len(emails) != 1:
             problems.append(f"{len(emails)} emails for {report_day}, expected exactly 1")
         marker = self.text(layout.report_key(report_day, layout.SENT_MARKER))
         if marker is None or json.loads(marker).get("state") != "sent":
-            problems.append(f"reports/{report_day}/sent.json is {marker!r}, expected state 'sent'")
+            problems.append(f"{layout.report_key(report_day, layout.SENT_MARKER)} is {marker!r}, expected state 'sent'")
         return problems
 
     # ---------------------------------------------------------------------------------------- resetting

@@ -3,14 +3,18 @@ to install when it is missing. Each case runs in a fresh interpreter, so what it
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import ROOT
+from trailkeeper_cli import main
 
 EMULATOR = ("moto", "duckdb", "sqlglot", "localaws")
 PATHS = [str(ROOT / "functions"), str(ROOT)]
@@ -63,3 +67,11 @@ def test_a_local_command_without_the_extra_says_what_to_install(missing: str, tm
     assert done.stderr.startswith(f"trailkeeper: local run needs the embedded runtime ({missing} is not installed)")
     assert "pip install 'trailkeeper[local]'" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_each_module_the_local_commands_check_for_comes_with_the_local_extra() -> None:
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["local"]
+    named = {re.split(r"[\[<>=!~ ]", requirement, maxsplit=1)[0].lower().replace("_", "-") for requirement in extra}
+    distributions = importlib.metadata.packages_distributions()
+    for module in main.LOCAL_EXTRA_MODULES:
+        assert {d.lower().replace("_", "-") for d in distributions[module]} & named, module

@@ -23,7 +23,7 @@ from localaws.local_run import LOCAL_PARAMETERS, detect_layout
 from localaws.runtime import EmbeddedAws
 from tests.helpers import FIXTURES, ROOT, asl, template
 from trailgen.generator import materialise_fixture
-from trailkeeper import allowlist
+from trailkeeper import allowlist, layout
 from trailkeeper_cli import history
 from trailkeeper_cli import main as cli
 from trailkeeper_cli import operator as ops
@@ -326,9 +326,10 @@ def test_status_lists_only_the_stacks_alarms_that_are_in_alarm(deployed: Deploye
 
 def test_last_report_day_skips_a_day_whose_email_was_only_claimed(deployed: Deployed) -> None:
     s3, bucket = deployed.aws.client("s3"), deployed.outputs["ResultsBucketName"]
-    s3.put_object(Bucket=bucket, Key="reports/2024-03-09/sent.json", Body=b'{"state": "sent"}')
-    s3.put_object(Bucket=bucket, Key="reports/2024-03-10/sent.json", Body=b'{"state": "sending"}')
-    s3.put_object(Bucket=bucket, Key="reports/2024-03-11/report.txt", Body=b"built, never sent")
+    for day, name, body in [(9, layout.SENT_MARKER, b'{"state": "sent"}'),
+                             (10, layout.SENT_MARKER, b'{"state": "sending"}'),
+                             (11, layout.REPORT_TEXT, b"built, never sent")]:
+        s3.put_object(Bucket=bucket, Key=layout.report_key(dt.date(2024, 3, day), name), Body=body)
 
     assert ops.last_report_day(s3, bucket) == "2024-03-09"
 
