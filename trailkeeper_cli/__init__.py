@@ -2,5 +2,5 @@
 
 `trailkeeper plan|backfill|status --stack NAME` operate a deployed stack with boto3 alone; the offline commands
 (`trailkeeper local demo|run|backfill|generate`) run the real state machine on the embedded runtime (localaws),
-which they import only when used: it needs the `local` extra (`pip install 'trailkeeper[local]'`).
+which they import only when used: it needs the `local` extra (`pip install '.[local]'` in a clone).
 """

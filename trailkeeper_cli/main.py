@@ -10,7 +10,7 @@
   trailkeeper local backfill --logs DIR --start D1 --end D2 --out OUT [--dry-run] [--param Name=Value ...]
   trailkeeper local generate DIR [--start D] [--days N] [--accounts N] [--regions R ...] [--seed N]
 
-The stack commands need boto3 only; `local` needs the embedded runtime: pip install 'trailkeeper[local]'.
+The stack commands need boto3 only; `local` needs the embedded runtime: pip install '.[local]' in a clone.
 Exit status 0 only if every execution succeeded; otherwise the failed state and its cause are printed (1).
 Bad arguments, a stack that is not trailkeeper's and AWS errors exit with 2; a follow that was interrupted
 with 130 (the execution goes on: the same backfill command follows it again).
@@ -37,7 +37,7 @@ from trailkeeper_cli.errors import UsageError
 
 POLL_SECONDS = 5.0
 PLAN_PARTITIONS_SHOWN = 50
-LOCAL_EXTRA_HINT = "pip install 'trailkeeper[local]'"
+LOCAL_EXTRA_HINT = "install the local extra: pip install '.[local]' from a trailkeeper clone"
 # What the `local` extra installs (pyproject.toml), by import name: a missing one means the extra is not installed.
 LOCAL_EXTRA_MODULES = frozenset({"moto", "duckdb", "sqlglot", "yaml", "aws_lambda_powertools"})
 
@@ -114,9 +114,9 @@ def parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
 
     local = commands.add_parser(
-        "local", help=f"run the real state machine offline on the embedded runtime (needs {LOCAL_EXTRA_HINT})",
+        "local", help="run the real state machine offline on the embedded runtime (the local extra)",
         description="Offline commands: the template's stack on the embedded runtime (moto + DuckDB), over a "
-                    f"folder of trail objects. They need the local extra: {LOCAL_EXTRA_HINT}")
+                    f"folder of trail objects. All but generate need the emulator; {LOCAL_EXTRA_HINT}.")
     offline = local.add_subparsers(dest="local_command", required=True)
 
     demo = offline.add_parser("demo", help="generate a small organization's logs and run consecutive nights")

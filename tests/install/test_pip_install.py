@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ROOT
+from trailkeeper_cli import main
 
 pytestmark = pytest.mark.install
 # What the wheel is built from: a copy, so the build writes no build/ or egg-info into the checkout.
@@ -66,4 +67,4 @@ def test_a_local_command_there_says_to_install_the_extra(installed: Path, tmp_pa
     done = run(installed, installed / "trailkeeper", "local", "run", "--logs", tmp_path, "--start", "2024-03-09",
                "--end", "2024-03-09", "--out", tmp_path / "out")
     assert done.returncode == 2
-    assert done.stderr.strip().endswith("pip install 'trailkeeper[local]'") and done.stderr.count("\n") == 1
+    assert done.stderr.strip().endswith(main.LOCAL_EXTRA_HINT) and done.stderr.count("\n") == 1
