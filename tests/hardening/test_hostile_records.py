@@ -138,6 +138,11 @@ def test_the_text_part_has_no_control_or_bidi_characters_and_no_forged_header_li
     assert [line for line in text.split("\n") if line.lstrip().lower().startswith("bcc:")] == []
 
 
+def test_new_activity_csv_values_have_no_control_or_bidi_characters(report: dict[str, Any]) -> None:
+    cells = [cell for row in csv.reader(io.StringIO(report["new_activity.csv"], newline="")) for cell in row]
+    assert [c for cell in cells for c in cell if unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"}] == []
+
+
 def test_the_subject_and_recipients_come_from_configuration_and_counts_only(report: dict[str, Any]) -> None:
     assert re.fullmatch(r"trailkeeper: 2024-03-02 - [0-9a-z ,-]+", report["subject"]), report["subject"]
     assert report["destinations"] == {"ToAddresses": ["security-team@example.com"]}
