@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localaws.adaptations import uncounted
+from localaws.patches.core import uncounted
 from localaws.runtime import EmbeddedAws, ExecutionResult
 from trailkeeper import layout
 from trailkeeper_cli.history import failed_state, readable_cause

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from localaws.adaptations import InjectedFault
+from localaws.patches.awslambda import InjectedFault
 from localaws.runtime import EmbeddedAws, ExecutionResult
 from tests.e2e.conftest import catalog, days, results_text
 from tests.sqlcheck import parse_add_partitions

@@ -38,8 +38,8 @@ import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.retries import standard
 
-from localaws.adaptations import uncounted
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
+from localaws.patches.core import uncounted
 from localaws.runtime import EmbeddedAws, ExecutionResult, wait_for_execution
 from trailgen.generator import GroundTruth, TrailSpec, generate
 from trailkeeper import layout

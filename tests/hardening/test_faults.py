@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 
-from localaws.adaptations import InjectedFault, uncounted
+from localaws.patches.awslambda import InjectedFault
+from localaws.patches.core import uncounted
 from localaws.runtime import ExecutionResult
 from tests.hardening.harness import (
     World,

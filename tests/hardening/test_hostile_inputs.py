@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from localaws.adaptations import uncounted
+from localaws.patches.core import uncounted
 from tests.hardening.harness import World, cause_message, failed_state, running_world
 from tests.hardening.reliability import Recorder
 from tests.helpers import FIXTURES

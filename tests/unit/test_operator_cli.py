@@ -18,8 +18,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from localaws.adaptations import InjectedFault
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
+from localaws.patches.awslambda import InjectedFault
 from localaws.runtime import EmbeddedAws
 from tests.helpers import FIXTURES, ROOT, asl, template
 from trailgen.generator import materialise_fixture
