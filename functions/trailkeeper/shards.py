@@ -183,6 +183,7 @@ def summarise_shards(request: RunRequest, settings: Settings, clients: Clients, 
         "days": len(Window(request.start, request.end)),
         **{field: sum(int(outcome[field]) for outcome in done)
            for field in ("expected", "existing", "missing", "added", "statements")},
+        "relocated": sum(int(outcome.get("relocated", 0)) for outcome in done),  # each shard its own partitions
         "anomalies": {"count": max((int(o["anomalies"]["count"]) for o in done), default=0)},
         "runs_prefix": prefix,
     }
