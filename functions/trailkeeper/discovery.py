@@ -25,8 +25,11 @@ LIST_PARALLELISM = 16
 
 @dataclass(frozen=True)
 class Anomaly:
-    kind: str  # "unexpected_folder" | "unexpected_object"
+    kind: str  # "unexpected_folder" | "unexpected_object" | "other_trail_layout"
     key: str
+
+
+AWSLOGS = "AWSLogs"
 
 
 @dataclass
@@ -59,9 +62,11 @@ def discover(
     root = settings.logs_root
     wanted_accounts = _intersect(settings.ACCOUNT_ALLOWLIST, accounts)
     wanted_regions = _intersect(settings.REGION_ALLOWLIST, regions)
+    if settings.ORGANIZATION_ID:
+        _other_trails_beside(lister, root, result)
 
     account_ids = []
-    for account in _children(lister, root, allowlist.is_account_id, result):
+    for account in _children(lister, root, allowlist.is_account_id, result, accounts_level=True):
         if wanted_accounts is None or account in wanted_accounts:
             account_ids.append(account)
         else:
@@ -83,7 +88,28 @@ def discover(
     return result
 
 
-def _children(lister: Lister, prefix: str, valid: Callable[[str], bool], result: Discovery) -> Iterable[str]:
+def _other_trails_beside(lister: Lister, root: str, result: Discovery) -> None:
+    """An organization trail's root is `[prefix/]AWSLogs/o-org/`: anything else in `[prefix/]AWSLogs/` — an account
+    trail's `<account>/`, another organization's `o-other/`, a trail whose prefix ends in AWSLogs — is logs this
+    configuration never reads. Reported, never read: which trail to keep is the deployer's choice, not a guess."""
+    awslogs = root[: -len(root.rstrip("/").rsplit("/", 1)[-1]) - 1]
+    for key, is_folder in lister(awslogs):
+        if key != root:
+            result.note(Anomaly(_layout_kind(key[len(awslogs):], is_folder), key))
+
+
+def _layout_kind(segment: str, is_folder: bool) -> str:
+    """Another trail's folder (an account id, an organization id, or a nested AWSLogs/) or just something odd."""
+    name = segment[:-1] if is_folder and segment.endswith("/") else None
+    if name is not None and (allowlist.is_account_id(name) or allowlist.ORGANIZATION_ID.fullmatch(name)
+                             or name == AWSLOGS):
+        return "other_trail_layout"
+    return "unexpected_folder" if is_folder else "unexpected_object"
+
+
+def _children(
+    lister: Lister, prefix: str, valid: Callable[[str], bool], result: Discovery, accounts_level: bool = False
+) -> Iterable[str]:
     for key, is_folder in lister(prefix):
         segment = key[len(prefix):] if key.startswith(prefix) else None
         if is_folder and segment is not None and segment.endswith("/"):
@@ -91,10 +117,37 @@ def _children(lister: Lister, prefix: str, valid: Callable[[str], bool], result:
             if "/" not in name and valid(name):
                 yield name
                 continue
-        result.note(Anomaly("unexpected_folder" if is_folder else "unexpected_object", key))
+        plain = "unexpected_folder" if is_folder else "unexpected_object"
+        result.note(Anomaly(_layout_kind(segment or "", is_folder) if accounts_level else plain, key))
 
 
 def _intersect(configured: frozenset[str] | None, requested: frozenset[str] | None) -> frozenset[str] | None:
     if configured is None:
         return requested
     return configured if requested is None else configured & requested
+
+
+def no_data_alarm(found: Discovery, settings: Settings) -> dict[str, str] | None:
+    """None when some account was discovered; else why not, as an alarm state (never "nothing new").
+
+    Zero accounts means a wrong organization id or prefix, allow-lists that match nothing, an empty bucket or
+    one holding digests only: every night would otherwise look quiet while nothing is being watched.
+    """
+    if found.regions_by_account:
+        return None
+    where = f"s3://{settings.TRAIL_BUCKET}/{settings.logs_root}"
+    if found.filtered_out:
+        return {"reason": "allow_lists_match_nothing",
+                "detail": f"{found.filtered_out} account or region folders under {where} found, none kept by "
+                          "AccountAllowList / RegionAllowList (or the input's accounts / regions)"}
+    layouts = [a.key for a in found.anomaly_sample if a.kind == "other_trail_layout"]
+    if layouts:
+        return {"reason": "other_trail_layout",
+                "detail": f"no account folders under {where}, but another trail's logs at {layouts[0]}: "
+                          "check OrganizationId and TrailKeyPrefix"}
+    if found.anomaly_count:
+        return {"reason": "no_cloudtrail_folders",
+                "detail": f"no account with CloudTrail/<region>/ folders under {where}, only {found.anomaly_count} "
+                          "unexpected keys (digests only? another layout?)"}
+    return {"reason": "nothing_under_logs_root",
+            "detail": f"nothing under {where}: wrong OrganizationId or TrailKeyPrefix, or an empty bucket"}

@@ -14,7 +14,7 @@ from typing import Any
 from trailkeeper import allowlist, aws
 from trailkeeper.config import Settings
 from trailkeeper.ddl import pack_statements, relocation_statements, statement_header
-from trailkeeper.discovery import ANOMALY_SAMPLE, Discovery, discover
+from trailkeeper.discovery import ANOMALY_SAMPLE, Discovery, discover, no_data_alarm
 from trailkeeper.errors import InvalidInput, PartitionsStillMissing, PlanTooLarge
 from trailkeeper.inputs import RunRequest
 from trailkeeper.planner import ClauseBuilder, Drift, ExistingIndex, Pair, Window
@@ -126,6 +126,8 @@ def plan_run(
         "statements_location": f"s3://{settings.RESULTS_BUCKET}/{prefix}statements/",
         "anomalies": _anomalies(found, builder, existing.drifted),
         "filtered_out": found.filtered_out,
+        # Zero accounts is an alarm, not a quiet night (the report shows it; the NoData alarm watches the metric).
+        "no_data_alarm": no_data_alarm(found, settings),
     }
     aws.put_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}plan.json", {"summary": summary, "pairs": pairs})
     if shard is not None and request.dry_run:
