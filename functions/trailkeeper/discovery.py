@@ -38,6 +38,7 @@ class Discovery:
     anomaly_count: int = 0
     anomaly_sample: list[Anomaly] = field(default_factory=list)
     filtered_out: int = 0  # valid accounts/regions excluded by an allow-list or the input
+    without_logs: int = 0  # account folders with no CloudTrail/<region>/ folder (digests only, or a new account)
 
     def note(self, anomaly: Anomaly) -> None:
         self.anomaly_count += 1
@@ -49,6 +50,7 @@ class Discovery:
         self.anomaly_count += other.anomaly_count
         self.anomaly_sample.extend(other.anomaly_sample[: ANOMALY_SAMPLE - len(self.anomaly_sample)])
         self.filtered_out += other.filtered_out
+        self.without_logs += other.without_logs
 
 
 def discover(
@@ -77,6 +79,7 @@ def discover(
         found = list(_children(lister, f"{root}{account}/CloudTrail/", allowlist.is_region, local))
         kept = [r for r in found if wanted_regions is None or r in wanted_regions]
         local.filtered_out = len(found) - len(kept)
+        local.without_logs = 0 if found else 1
         return account, kept, local
 
     # One listing per account: run them side by side (S3 latency, not CPU, is the cost).
@@ -93,9 +96,19 @@ def _other_trails_beside(lister: Lister, root: str, result: Discovery) -> None:
     trail's `<account>/`, another organization's `o-other/`, a trail whose prefix ends in AWSLogs — is logs this
     configuration never reads. Reported, never read: which trail to keep is the deployer's choice, not a guess."""
     awslogs = root[: -len(root.rstrip("/").rsplit("/", 1)[-1]) - 1]
-    for key, is_folder in lister(awslogs):
-        if key != root:
-            result.note(Anomaly(_layout_kind(key[len(awslogs):], is_folder), key))
+    siblings = [(key, is_folder) for key, is_folder in lister(awslogs) if key != root]
+
+    def is_noise(entry: tuple[str, bool]) -> bool:
+        """`<account>/` holding no `CloudTrail/` is AWS Config's (Control Tower log buckets): not another trail."""
+        key, is_folder = entry
+        if not (is_folder and allowlist.is_account_id(key[len(awslogs):-1])):
+            return False
+        return next(iter(lister(f"{key}CloudTrail/")), None) is None  # the first child answers it
+
+    with ThreadPoolExecutor(max_workers=LIST_PARALLELISM) as pool:
+        for (key, is_folder), noise in zip(siblings, pool.map(is_noise, siblings), strict=True):
+            if not noise:
+                result.note(Anomaly(_layout_kind(key[len(awslogs):], is_folder), key))
 
 
 def _layout_kind(segment: str, is_folder: bool) -> str:
@@ -145,9 +158,9 @@ def no_data_alarm(found: Discovery, settings: Settings) -> dict[str, str] | None
         return {"reason": "other_trail_layout",
                 "detail": f"no account folders under {where}, but another trail's logs at {layouts[0]}: "
                           "check OrganizationId and TrailKeyPrefix"}
-    if found.anomaly_count:
+    if found.anomaly_count or found.without_logs:
         return {"reason": "no_cloudtrail_folders",
-                "detail": f"no account with CloudTrail/<region>/ folders under {where}, only {found.anomaly_count} "
-                          "unexpected keys (digests only? another layout?)"}
+                "detail": f"no account with CloudTrail/<region>/ folders under {where}: {found.without_logs} "
+                          f"account folders without logs (digests only?), {found.anomaly_count} unexpected keys"}
     return {"reason": "nothing_under_logs_root",
             "detail": f"nothing under {where}: wrong OrganizationId or TrailKeyPrefix, or an empty bucket"}
