@@ -114,6 +114,7 @@ class ClauseBuilder:
             raise ValueError("trail bucket or key prefix failed validation")
         self.day_values: list[str] = []
         self.day_paths: list[str] = []
+        self.day_folders: list[str] = []  # `YYYY/MM/DD/`: the end of a partition's LOCATION
         self.window = window
         self._folders: dict[Pair, str] = {}
         for day in window.days:
@@ -121,6 +122,7 @@ class ClauseBuilder:
             dt_value = f"dt='{y}-{m}-{d}'" if scheme.keys == TRAILKEEPER_KEYS else f"year='{y}', month='{m}', day='{d}'"
             self.day_values.append(dt_value)
             self.day_paths.append(f"{y}/{m}/{d}/'")
+            self.day_folders.append(f"{y}/{m}/{d}/")
 
     def pair_fragments(self, pair: Pair) -> tuple[str, str]:
         account, region = pair
@@ -139,7 +141,7 @@ class ClauseBuilder:
         folder = self._folders.get(pair)
         if folder is None:
             folder = self._folders[pair] = self.pair_fragments(pair)[1].removeprefix(") LOCATION '")
-        return f"{folder}{self.day_paths[day_index][:-1]}"
+        return folder + self.day_folders[day_index]
 
     def relocation_clause(self, drift: Drift) -> str:
         """` PARTITION (...) SET LOCATION '<its folder>'`, rebuilt from validated parts like the ADD clauses."""
