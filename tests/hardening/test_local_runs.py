@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from localaws import cli
-from localaws.generator import materialise_fixture
 from localaws.local_run import LayoutError, detect_layout, skipped_objects, trail_objects
 from tests.hardening.reliability import Recorder
 from tests.helpers import FIXTURES
+from trailgen.generator import materialise_fixture
+from trailkeeper_cli import main as cli
 
 LOCAL_LAYOUTS = {
     "organization trail": ("AWSLogs/o-exampleorg1/111111111111/CloudTrail/us-east-1", "", "o-exampleorg1"),
@@ -83,7 +83,8 @@ def test_a_local_run_over_odd_names_finishes_and_names_what_it_skipped(
     with open(bytes(region / "2024" / "03" / "09") + b"/\xff.json.gz", "wb") as stream:
         stream.write(gzip.compress(b'{"Records": []}'))
     out = tmp_path / "out"
-    code = cli.main(["run", "--logs", str(logs), "--from", "2024-03-09", "--to", "2024-03-09", "--out", str(out)])
+    code = cli.main(["local", "run", "--logs", str(logs), "--start", "2024-03-09", "--end", "2024-03-09",
+                     "--out", str(out)])
     printed = capsys.readouterr()
     execution = json.loads((out / "2024-03-09" / "execution.json").read_text())
     reliability.record("bucket layouts", "trailkeeper run over a non-date day folder, a stray file, a non-UTF-8 name",

@@ -18,11 +18,11 @@ from pathlib import Path
 import botocore
 import pytest
 
-from localaws.generator import TrailSpec, account_id
 from localaws.patches.core import uncounted
 from tests.hardening.harness import World, cause_message, failed_state, running_world
 from tests.hardening.reliability import Recorder
 from tests.helpers import template
+from trailgen.generator import TrailSpec, account_id
 
 
 @cache
