@@ -41,6 +41,7 @@ from localaws.adaptations import (
     restore_environment,
     uncounted,
 )
+from localaws.asl_integers import integer_tolerated_failure_percentage
 from localaws.counters import Counters
 from localaws.template import (
     ACCOUNT_ID,
@@ -480,6 +481,7 @@ def _install(
         undos.append(adaptations.stop_before_the_worker_starts())
         undos.append(adaptations.aws_sdk_error_prefixes())
         undos.append(adaptations.scale_waits(scale, counters))
+        undos.append(integer_tolerated_failure_percentage())
         athena_engine = _athena_engine()
         if athena_engine is not None:
             undos.append(athena_engine(counters))
