@@ -93,7 +93,8 @@ def delivery_time(key: str) -> dt.datetime | None:
     folder = FOLDER_DAY.search("/" + key)
     if folder:
         try:
-            return dt.datetime(*map(int, folder.groups()))
+            year, month, day = (int(part) for part in folder.groups())
+            return dt.datetime(year, month, day)
         except ValueError:
             return None
     return None
