@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
-# Deploy tooling lives apart from .venv: the AWS SAM CLI (pinned in requirements-sam.txt), the functions'
+# Deploy tooling lives apart from .venv: the AWS SAM CLI (locked in requirements/sam.txt), the functions'
 # runtime Python (python3.13, as template.yaml's Runtime) with the test requirements, AWS's ASL language service.
 TOOLS     := .tools
 SAM_VENV  := $(TOOLS)/sam
@@ -17,18 +17,25 @@ PY313 ?= $(shell for p in $$(command -v python3.13) $(HOME)/.pyenv/versions/3.13
 NODE  := $(shell command -v node 2>/dev/null)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: test demo bench lint clean build validate asl-tools runtime-check
+.PHONY: check test demo bench lint lock clean build validate asl-tools runtime-check
 
-$(READY): requirements-dev.txt pyproject.toml
+# `make check`: the product's unit tests and the contract checks of template.yaml and the ASL; nothing here starts
+# the embedded runtime (tests/localaws/, statemachine/test_state_machine.py, e2e/, hardening/ and the operator
+# tests, which run stacks on it, are in `make test`).
+CHECK_TESTS := tests/unit tests/statemachine/test_definition_contract.py --ignore=tests/unit/test_operator_cli.py
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --allow-unsafe --strip-extras \
+               --no-emit-index-url --no-emit-find-links
+
+$(READY): requirements/dev.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(READY)
 
-$(SAM_VENV)/.ready: requirements-sam.txt
+$(SAM_VENV)/.ready: requirements/sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/sam.txt
 	touch $@
 
 $(ASL_TOOLS)/.ready: tools/asl/package.json tools/asl/package-lock.json
@@ -37,10 +44,14 @@ $(ASL_TOOLS)/.ready: tools/asl/package.json tools/asl/package-lock.json
 	cd $(ASL_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(RUNTIME_VENV)/.ready: requirements-dev.txt
+$(RUNTIME_VENV)/.ready: requirements/dev.txt
 	$(PY313) -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	touch $@
+
+## check: the developer loop, under a minute: ruff, mypy, cfn-lint, product unit tests, template and ASL contracts
+check: lint
+	$(BIN)/python -m pytest $(CHECK_TESTS)
 
 ## test: lint, type-check, cfn-lint and sam validate the template, run every test, then build and check the artifact
 test: lint validate asl-tools
@@ -77,7 +88,7 @@ ifeq ($(PY313),)
 	@echo "SKIPPED runtime-check: python3.13 (the functions' runtime) is not installed; set PY313=... to run it"
 else
 	$(MAKE) --no-print-directory build $(RUNTIME_VENV)/.ready
-	$(RUNTIME_VENV)/bin/python -m pytest tests/unit --ignore=tests/unit/localaws -p no:cacheprovider
+	$(RUNTIME_VENV)/bin/python -m pytest $(CHECK_TESTS) -p no:cacheprovider
 endif
 
 ## demo: generate a small organization's logs and run the nightly flow for consecutive nights, offline
@@ -87,6 +98,12 @@ demo: $(READY)
 ## bench: print the planning, state-transition, pruning and cost figures
 bench: $(READY)
 	$(BIN)/python -m benchmarks
+
+## lock: recompile the pinned lock files from requirements/*.in (functions/requirements.txt ships to Lambda)
+lock: $(READY)
+	$(PIP_COMPILE) --output-file functions/requirements.txt requirements/functions.in
+	$(PIP_COMPILE) --output-file requirements/dev.txt requirements/dev.in
+	$(PIP_COMPILE) --output-file requirements/sam.txt requirements/sam.in
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam out .pytest_cache .mypy_cache .ruff_cache .hypothesis

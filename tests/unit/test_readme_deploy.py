@@ -32,7 +32,7 @@ def test_each_make_command_is_a_target_that_make_test_runs() -> None:
 
 def test_the_sam_cli_is_the_one_the_makefile_installs_pinned() -> None:
     assert "SAM       := $(SAM_VENV)/bin/sam" in MAKEFILE and "SAM_VENV  := $(TOOLS)/sam" in MAKEFILE
-    pins = (ROOT / "requirements-sam.txt").read_text()
+    pins = (ROOT / "requirements" / "sam.txt").read_text()
     assert re.search(r"^aws-sam-cli==[0-9.]+$", pins, flags=re.MULTILINE)
 
 

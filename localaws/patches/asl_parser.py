@@ -5,10 +5,11 @@ definition with that field as a float; what is deployed, validated and tested st
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+from localaws.patches import Undo, replace
 
 FIELDS = ("ToleratedFailurePercentage",)
 
@@ -22,7 +23,7 @@ def _as_moto_parses_it(value: Any) -> Any:
     return value
 
 
-def integer_tolerated_failure_percentage() -> Callable[[], None]:
+def integer_tolerated_failure_percentage() -> Undo:
     """Replace AmazonStateLanguageParser.parse (both of moto's callers use the class attribute); return the undo."""
     original = AmazonStateLanguageParser.__dict__["parse"]
 
@@ -33,9 +34,4 @@ def integer_tolerated_failure_percentage() -> Callable[[], None]:
             return original.__func__(definition)  # not JSON: moto reports its own error
         return original.__func__(json.dumps(_as_moto_parses_it(loaded)))
 
-    AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
-
-    def undo() -> None:
-        AmazonStateLanguageParser.parse = original  # type: ignore[method-assign]
-
-    return undo
+    return replace(AmazonStateLanguageParser, "parse", staticmethod(parse))

@@ -7,7 +7,7 @@ import json
 import pytest
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
 
-from localaws.asl_integers import integer_tolerated_failure_percentage
+from localaws.patches.asl_parser import integer_tolerated_failure_percentage
 
 DEFINITION = json.dumps({"StartAt": "M", "States": {"M": {
     "Type": "Map", "ToleratedFailurePercentage": 100, "ItemProcessor": {
