@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from localaws.generator import TrailSpec, generate
 from localaws.local_run import delivered_by, delivery_time, trail_objects
 from tests.helpers import FIXTURES
+from trailgen.generator import TrailSpec, generate
 
 KEY = "AWSLogs/o-exampleorg1/111122223333/CloudTrail/us-east-1/2024/03/10/"
 NIGHT_STARTS = dt.datetime(2024, 3, 10, 1, 30)  # night 2024-03-09, scheduled at 01:30 on the 10th

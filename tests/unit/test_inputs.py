@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.helpers import FIXTURES
 from trailkeeper.errors import InvalidInput
 from trailkeeper.inputs import RunRequest, check_execution_name, parse_execution_input
-from trailkeeper.reconcile import run_prefix, shards_key
+from trailkeeper.layout import run_prefix, shards_key
 
 TODAY = dt.date(2024, 6, 1)
 BAD_INPUTS = {k: v for k, v in json.loads((FIXTURES / "bad_execution_inputs.json").read_text()).items() if k[0] != "_"}
