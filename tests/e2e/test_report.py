@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from localaws.local_run import LOCAL_PARAMETERS, detect_layout, trail_objects
+from localaws.local_run import LOCAL_PARAMETERS, delivered_by, detect_layout, trail_objects
 from localaws.runtime import EmbeddedAws
 from tests.e2e.conftest import results_text, sent_emails
 from trailgen.generator import (
@@ -63,7 +63,7 @@ def two_nights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     with EmbeddedAws.running(parameters={**LOCAL_PARAMETERS, **detect_layout(logs)}) as aws:
         for night in (DAY1, DAY2):
             run_day = night + dt.timedelta(days=1)
-            aws.upload_files([(key, path) for key, path, day in objects if day is None or day <= run_day],
+            aws.upload_files(delivered_by(objects, dt.datetime.combine(run_day, dt.time(1, 30))),
                              aws.parameters["TrailBucketName"])
             found[f"execution {night}"] = aws.run_execution({"time": f"{run_day}T01:30:00Z"}, name=f"nightly-{night}")
             for name in ("activity", "csv"):
