@@ -23,6 +23,7 @@ from trailkeeper.report.activity import parse_activity_csv
 from trailkeeper.report.diff import diff_activity
 from trailkeeper.report.query import build_daily_activity_query
 from trailkeeper.report.render import render_report
+from trailkeeper.schemes import scheme_for_table
 
 # Lambda's maximum timeout: no SendReport invocation can still hold a claim this old (its owner crashed).
 CLAIM_LIFETIME = dt.timedelta(minutes=15)
@@ -43,8 +44,10 @@ def prepare_query(report_day: dt.date, resend: bool, settings: Settings, s3: Any
     if sent is not None and not resend and _claim(sent) is None:  # a "sending" claim is no sent email
         return {"report_day": report_day.isoformat(), "skip": True, "reason": "already sent"}
     table = aws.get_table(glue, settings.DATABASE_NAME, settings.TABLE_NAME)
-    keys = tuple(str(k["Name"]).lower() for k in table.get("PartitionKeys", []))
-    sql, parameters = build_daily_activity_query(settings.DATABASE_NAME, settings.TABLE_NAME, keys, report_day)
+    scheme = scheme_for_table(table, settings)  # a single-account table's account comes from its LOCATION
+    sql, parameters = build_daily_activity_query(
+        settings.DATABASE_NAME, settings.TABLE_NAME, scheme.keys, report_day, scheme.fixed_account
+    )
     return {"report_day": report_day.isoformat(), "skip": False, "query": sql, "parameters": parameters}
 
 

@@ -82,9 +82,9 @@ def new_activity_csv(rows: Iterable[ActivityRow]) -> str:
     for row in rows:
         writer.writerow([
             neutralise_cell(row.account), neutralise_cell(row.region), neutralise_cell(row.principal),
-            neutralise_cell(row.eventsource), neutralise_cell(row.eventname), row.events, row.errors,
-            neutralise_cell(row.first_seen), neutralise_cell(row.sample_source_ips),
-            neutralise_cell(row.sample_user_agents),
+            neutralise_cell(row.eventsource), neutralise_cell(row.eventname), row.events, row.failures,
+            neutralise_cell(row.first_at), neutralise_cell(row.sample_source_ips),
+            neutralise_cell(row.sample_user_agents), neutralise_cell(row.sample_sessions),
         ])
     return buffer.getvalue()
 
@@ -248,11 +248,13 @@ class _View:
                 for row in group:
                     lines += [
                         f"    - {_t(row.region)} {_t(row.eventsource)} {_t(row.eventname)}: "
-                        f"{_plural(row.events, 'event')}, {_plural(row.errors, 'error')}, "
-                        f"first at {_t(row.first_seen)}",
+                        f"{_plural(row.events, 'event')}, {_plural(row.failures, 'failure')}, "
+                        f"first at {_t(row.first_at)}",
                         f"      source IPs: {_t(row.sample_source_ips)}",
                         f"      user agents: {_t(row.sample_user_agents)}",
                     ]
+                    if row.sample_sessions:
+                        lines.append(f"      sessions: {_t(row.sample_sessions)}")
         if hidden:
             lines.append(self.more_line(hidden, "new activity rows"))
         return [*lines, ""]
@@ -346,17 +348,18 @@ class _View:
         if rows:
             parts.append(
                 "<table><thead><tr><th>Region</th><th>Event source</th><th>Event name</th><th>Events</th>"
-                "<th>Errors</th><th>First seen (UTC)</th><th>Source IPs (sample)</th>"
-                "<th>User agents (sample)</th></tr></thead><tbody>"
+                "<th>Failures</th><th>First at (UTC)</th><th>Source IPs (sample)</th>"
+                "<th>User agents (sample)</th><th>Sessions (sample)</th></tr></thead><tbody>"
             )
             for account, by_account in itertools.groupby(rows, key=lambda r: r.account):
-                parts.append(f'<tr class="account"><th colspan="8">Account {_h(account)}</th></tr>')
+                parts.append(f'<tr class="account"><th colspan="9">Account {_h(account)}</th></tr>')
                 for principal, group in itertools.groupby(by_account, key=lambda r: r.principal):
-                    parts.append(f'<tr class="principal"><td colspan="8">{_h(principal)}</td></tr>')
+                    parts.append(f'<tr class="principal"><td colspan="9">{_h(principal)}</td></tr>')
                     parts += [
                         f"<tr><td>{_h(r.region)}</td><td>{_h(r.eventsource)}</td><td>{_h(r.eventname)}</td>"
-                        f"<td>{r.events:,}</td><td>{r.errors:,}</td><td>{_h(r.first_seen)}</td>"
-                        f"<td>{_h(r.sample_source_ips)}</td><td>{_h(r.sample_user_agents)}</td></tr>"
+                        f"<td>{r.events:,}</td><td>{r.failures:,}</td><td>{_h(r.first_at)}</td>"
+                        f"<td>{_h(r.sample_source_ips)}</td><td>{_h(r.sample_user_agents)}</td>"
+                        f"<td>{_h(r.sample_sessions)}</td></tr>"
                         for r in group
                     ]
             parts.append("</tbody></table>")

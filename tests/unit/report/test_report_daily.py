@@ -24,9 +24,9 @@ SETTINGS = make_settings()
 REPORT = ReportSettings.from_env({"REPORT_SENDER": "trailkeeper@example.com",
                                   "REPORT_RECIPIENTS": "security@example.com,soc@example.com"})
 ALICE = (ACCOUNT, "us-east-1", f"arn:aws:iam::{ACCOUNT}:user/alice", "iam.amazonaws.com", "ListUsers",
-         "3", "0", "2024-03-09T10:00:00Z", "192.0.2.1", "aws-cli/2.15")
+         "3", "0", "2024-03-09T10:00:00Z", "192.0.2.1", "aws-cli/2.15", "")
 BOB = (ACCOUNT, "us-east-1", f"arn:aws:iam::{ACCOUNT}:user/bob", "s3.amazonaws.com", "GetObject",
-       "1", "1", "2024-03-09T11:00:00Z", "192.0.2.2", "aws-cli/2.15")
+       "1", "1", "2024-03-09T11:00:00Z", "192.0.2.2", "aws-cli/2.15", "")
 RECONCILIATION = {"added": 4, "anomalies": {"count": 0, "sample": []}}
 
 

@@ -15,7 +15,7 @@ def test_row_absent_from_the_baseline_is_new() -> None:
 
 
 def test_row_in_the_baseline_is_not_new_whatever_its_counts_and_samples() -> None:
-    today = row(events=900, errors=12, first_seen="2024-01-05T00:00:01Z", sample_user_agents="other/1")
+    today = row(events=900, failures=12, first_at="2024-01-05T00:00:01Z", sample_user_agents="other/1")
     diff = diff_activity([today], [[row()]])
     assert diff.new_rows == ()
 

@@ -19,8 +19,8 @@ DAY = dt.date(2024, 1, 5)
 URI = "s3://results-bucket/daily/2024-01-05/result.csv"
 RECONCILIATION = {"added": 4, "anomalies": {"count": 0, "sample": []}}
 B = "222222222222"
-STRING_FIELDS = ("account", "region", "principal", "eventsource", "eventname", "first_seen",
-                 "sample_source_ips", "sample_user_agents")
+STRING_FIELDS = ("account", "region", "principal", "eventsource", "eventname", "first_at",
+                 "sample_source_ips", "sample_user_agents", "sample_sessions")
 # Every tag and attribute the HTML body is built from; anything else came from data.
 OUR_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "br", "table", "thead", "tbody",
             "tr", "th", "td", "ul", "li", "code"}
@@ -124,9 +124,9 @@ def test_no_csv_cell_starts_like_a_formula(record: dict[str, str]) -> None:
 
 
 def test_plain_csv_values_are_kept_as_they_are() -> None:
-    _, data = parse_csv(render(diff_activity([row(events=7, errors=2)], [[]])).csv)
+    _, data = parse_csv(render(diff_activity([row(events=7, failures=2)], [[]])).csv)
     assert data == [row().account, row().region, row().principal, "iam.amazonaws.com", "ListUsers", "7", "2",
-                    row().first_seen, row().sample_source_ips, row().sample_user_agents]
+                    row().first_at, row().sample_source_ips, row().sample_user_agents, row().sample_sessions]
 
 
 # ---- shape, caps and totals ------------------------------------------------------------------------
