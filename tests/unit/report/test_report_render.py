@@ -181,11 +181,17 @@ def test_html_groups_rows_by_account_then_principal() -> None:
     assert first < report.html.index("p-two") < second
 
 
-def test_went_silent_is_reported_as_stopped_logging() -> None:
+def test_silent_pair_is_reported_with_its_first_quiet_day() -> None:
     report = render(diff_activity([row()], [[row(), row(account=B)]]))
-    assert report.subject == "Trailkeeper daily: 2024-01-05 - 0 new, 1 went silent"
+    assert report.subject == "Trailkeeper daily: 2024-01-05 - 0 new, 1 silent"
     for document in (report.text, report.html):
-        assert f"{B} us-east-1: events in the baseline, none on 2024-01-05 - stopped logging?" in document
+        assert f"{B} us-east-1: silent since 2024-01-05 (1 day without events) - stopped logging?" in document
+
+
+def test_a_day_without_events_says_alarm_in_subject_text_and_html() -> None:
+    report = render(diff_activity([], [[row()]]))
+    assert report.subject.startswith("Trailkeeper daily: 2024-01-05 - NO ACTIVITY")
+    assert "NO ACTIVITY (alarm)" in report.text and "NO ACTIVITY (alarm)" in report.html
 
 
 def test_first_seen_lists_accounts_and_regions() -> None:
