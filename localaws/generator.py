@@ -32,7 +32,7 @@ import random
 import re
 import string
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -253,6 +253,40 @@ class GroundTruth:
     def activity(self, day: date) -> dict[ActivityKey, ActivityStats]:
         """Activity of events whose eventTime falls on `day` (UTC), whatever folder delivered them."""
         return dict(self.activity_by_day.get(day, {}))
+
+    def expected_report(self, reported: Sequence[date], day: date, baseline_days: int) -> dict[str, Any]:
+        """What the report of `day` must say when the nights of `reported` (in order, `day` among them) ran:
+        new rows (absent from the reported days of the window), silent pairs with their first quiet day, and
+        what is seen for the first time since the first reported night. Written from the definitions (README,
+        "The baseline window") with sets, independently of the product's ledger."""
+        earlier = [d for d in reported if d < day]
+        window = [d for d in earlier if d >= day - timedelta(days=baseline_days)]
+        today = self.activity(day)
+        pairs_today = {(k.account, k.region) for k in today}
+        last_active: dict[tuple[str, str], date] = {}
+        for d in earlier:
+            for k in self.activity(d):
+                last_active[(k.account, k.region)] = d
+        seen_keys = {k for d in window for k in self.activity(d)}
+        principals_before = {(k.account, k.principal) for d in earlier for k in self.activity(d)}
+        if not window:
+            return {"state": "established", "new_activity": [], "silent": [],
+                    "first_seen": {"accounts": [], "regions": [], "principals": []}}
+        return {
+            "state": "compared",
+            "new_activity": sorted(
+                [k.account, k.region, k.principal, k.eventsource, k.eventname, s.events, s.failures,
+                 s.first_event_time.strftime("%Y-%m-%dT%H:%M:%SZ")]
+                for k, s in today.items() if k not in seen_keys
+            ),
+            "silent": sorted([a, r, (last + timedelta(days=1)).isoformat()]
+                             for (a, r), last in last_active.items() if (a, r) not in pairs_today),
+            "first_seen": {
+                "accounts": sorted({a for a, _ in pairs_today} - {a for a, _ in last_active}),
+                "regions": sorted([a, r] for a, r in pairs_today - set(last_active)),
+                "principals": sorted([a, p] for a, p in {(k.account, k.principal) for k in today} - principals_before),
+            },
+        }
 
 
 def principal_of(user_identity: Mapping[str, Any] | None) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from localaws.adaptations import uncounted
 from localaws.operator import ShardTracker
 from localaws.runtime import EmbeddedAws, ExecutionResult
+from trailkeeper.layout import report_prefix
 
 # What the template's deploy-time parameters are when everything runs on this machine.
 LOCAL_PARAMETERS = {
@@ -171,8 +172,8 @@ def copy_report(aws: EmbeddedAws, folder: Path, report_day: dt.date | None) -> l
     s3 = aws.client("s3")
     bucket = aws.physical["ResultsBucket"]
     copied = []
-    for name in ("report.txt", "report.html", "new_activity.csv"):
-        key = f"reports/{report_day.isoformat()}/{name}"
+    for name in ("report.json", "report.txt", "report.html", "new_activity.csv"):
+        key = report_prefix(report_day) + name
         try:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except s3.exceptions.NoSuchKey:
