@@ -110,12 +110,13 @@ def test_a_hostile_value_is_inert_in_the_html_text_csv_and_subject(
     shown = inert_text(value)
     rendered_in_html = html.escape(shown, quote=True) in report["report.html"]
     csv_cells = [cell for row in csv.reader(io.StringIO(report["new_activity.csv"], newline="")) for cell in row]
-    [cell] = [c for c in csv_cells if value in c.removeprefix("'").split(" | ")]  # the row's sampled agents
+    # the row's sampled agents, and for a planted session name the row's sampled sessions too
+    cells = [c for c in csv_cells if value in c.removeprefix("'").split(" | ")]
     reliability.record("hostile records", f"{record_id} ({BY_ID[record_id]['threat']})",
                        "escaped/stripped/neutralised" if rendered_in_html else "NOT RENDERED")
     assert rendered_in_html and value not in report["report.html"].replace(html.escape(value, quote=True), "")
     assert shown in report["report.txt"] and (value == shown or value not in report["report.txt"])
-    assert not cell.startswith(FORMULA_STARTS)
+    assert cells and not any(cell.startswith(FORMULA_STARTS) for cell in cells)
     assert value not in report["subject"]
 
 
