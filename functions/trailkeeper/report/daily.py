@@ -129,10 +129,11 @@ def advance_ledger(day: dt.date, today: list[ActivityRow], baseline_days: int, b
               outputs["keys"].open("w", newline="", encoding="utf-8") as keys_out,
               outputs["principals"].open("w", newline="", encoding="utf-8") as principals_out):
             keys_writer, principals_writer = csv.writer(keys_out), csv.writer(principals_out)
+            source = previous.day if previous else day
             diff, state = advance(
                 day, today, previous,
-                read_keys(keys_in, f"ledger keys of {previous.day if previous else day}"),
-                read_principals(principals_in, f"ledger principals of {previous.day if previous else day}"),
+                read_keys(keys_in, f"s3://{bucket}/{ledger_keys_key(source)}"),
+                read_principals(principals_in, f"s3://{bucket}/{ledger_principals_key(source)}"),
                 baseline_days,
                 lambda key, seen: write_row(keys_writer, key, seen),
                 lambda key, first: write_row(principals_writer, key, first),
