@@ -14,8 +14,8 @@ from typing import Any
 import duckdb
 import sqlglot
 
-from localaws.athena_catalog import CatalogTable, Column, StagedObject, create_view
-from localaws.athena_hive import parse_hive_type
+from localaws.athena.catalog import CatalogTable, Column, StagedObject, create_view
+from localaws.athena.hive import parse_hive_type
 from tests.helpers import FIXTURES, table_input
 from trailkeeper.report.activity import COLUMNS, ActivityRow
 from trailkeeper.report.query import build_daily_activity_query
@@ -94,7 +94,7 @@ def run_records(
     fixed_account: str | None = ACCOUNT,
 ) -> list[tuple[Any, ...]]:
     """The report query on DuckDB over records read as Athena reads them: the template's columns, CloudTrail's
-    JSON spellings (the embedded runtime's reader, localaws/athena_catalog.create_view), one file per record."""
+    JSON spellings (the embedded runtime's reader, localaws/athena/catalog.create_view), one file per record."""
     storage = table_input()["StorageDescriptor"]
     columns = tuple(Column(c["Name"], parse_hive_type(c["Type"])) for c in storage["Columns"])
     keys = tuple(Column(k, parse_hive_type("string")) for k in partition_keys)
