@@ -13,7 +13,11 @@ from typing import Any
 
 import pytest
 
-from localaws.generator import (
+from localaws.local_run import LOCAL_PARAMETERS, detect_layout, trail_objects
+from localaws.runtime import EmbeddedAws
+from tests.e2e.conftest import results_text, sent_emails
+from tests.helpers import FIXTURES
+from trailgen.generator import (
     GroundTruth,
     LateEvent,
     NewPrincipal,
@@ -24,12 +28,9 @@ from localaws.generator import (
     generate,
     principal_of,
 )
-from localaws.local_run import LOCAL_PARAMETERS, detect_layout, trail_objects
-from localaws.runtime import EmbeddedAws
-from tests.e2e.conftest import results_text, sent_emails
-from tests.helpers import FIXTURES
+from trailkeeper import layout
 from trailkeeper.layout import activity_key as saved_activity_key
-from trailkeeper.layout import report_json_key, report_prefix
+from trailkeeper.layout import report_json_key
 from trailkeeper.report.activity import ActivityRow, parse_activity_csv
 
 pytestmark = pytest.mark.e2e
@@ -71,7 +72,8 @@ def two_nights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
                              aws.parameters["TrailBucketName"])
             found[f"execution {night}"] = aws.run_execution({"time": f"{run_day}T01:30:00Z"}, name=f"nightly-{night}")
             for name, key in (("activity", saved_activity_key(night)),
-                              ("csv", report_prefix(night) + "new_activity.csv"), ("report", report_json_key(night))):
+                              ("csv", layout.report_key(night, layout.NEW_ACTIVITY_CSV)),
+                              ("report", report_json_key(night))):
                 found[f"{name} {night}"] = results_text(aws, key)
         found["emails"] = sent_emails(aws)
     return found

@@ -19,12 +19,17 @@ from trailkeeper.config import ReportSettings, Settings
 from trailkeeper.errors import BaselineUnreadable, InvalidInput
 from trailkeeper.layout import (
     LEDGER_PREFIX,
+    NEW_ACTIVITY_CSV,
+    REPORT_HTML,
+    REPORT_TEXT,
+    SENT_MARKER,
     activity_key,
     ledger_day,
     ledger_keys_key,
     ledger_principals_key,
     ledger_state_key,
     report_json_key,
+    report_key,
     report_prefix,
 )
 from trailkeeper.report.activity import ActivityRow, parse_activity_csv
@@ -41,7 +46,7 @@ REPORT_JSON_VERSION = 1
 
 def prepare_query(report_day: dt.date, resend: bool, settings: Settings, s3: Any, glue: Any) -> dict[str, Any]:
     """The query for D, or `skip` when D's email already went out (a re-run must not email again)."""
-    sent = aws.get_text_if_exists(s3, settings.RESULTS_BUCKET, report_prefix(report_day) + "sent.json")
+    sent = aws.get_text_if_exists(s3, settings.RESULTS_BUCKET, report_key(report_day, SENT_MARKER))
     if sent is not None and not resend and _claim(sent) is None:  # a "sending" claim is no sent email
         return {"report_day": report_day.isoformat(), "skip": True, "reason": "already sent"}
     table = aws.get_table(glue, settings.DATABASE_NAME, settings.TABLE_NAME)
@@ -72,15 +77,15 @@ def build_report(
     del fresh
     diff = advance_ledger(report_day, today, report_settings.BASELINE_DAYS, bucket, s3)
 
-    prefix = report_prefix(report_day)
     rendered = render_report(
         diff, report_day=report_day, reconciliation=reconciliation, max_rows=report_settings.REPORT_MAX_ROWS,
-        full_result_uri=f"s3://{bucket}/{prefix}new_activity.csv", title=report_settings.REPORT_TITLE,
+        full_result_uri=f"s3://{bucket}/{report_key(report_day, NEW_ACTIVITY_CSV)}",
+        title=report_settings.REPORT_TITLE,
     )
     document = report_document(report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation)
-    aws.put_text(s3, bucket, prefix + "report.txt", rendered.text, "text/plain; charset=utf-8")
-    aws.put_text(s3, bucket, prefix + "report.html", rendered.html, "text/html; charset=utf-8")
-    aws.put_text(s3, bucket, prefix + "new_activity.csv", rendered.csv, "text/csv; charset=utf-8")
+    aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
+    aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
+    aws.put_text(s3, bucket, report_key(report_day, NEW_ACTIVITY_CSV), rendered.csv, "text/csv; charset=utf-8")
     aws.put_text(s3, bucket, report_json_key(report_day), json.dumps(document, indent=1) + "\n",
                  "application/json")
     return {
@@ -97,7 +102,7 @@ def build_report(
         "first_seen_regions": len(diff.first_seen_regions),
         "first_seen_principals": len(diff.first_seen_principals),
         "nothing_new": diff.nothing_new,
-        "location": f"s3://{bucket}/{prefix}",
+        "location": f"s3://{bucket}/{report_prefix(report_day)}",
     }
 
 
@@ -181,11 +186,11 @@ def send_report(
     s3: Any, sesv2: Any,
 ) -> dict[str, Any]:
     """Email D's stored report exactly once; an SES failure leaves D unsent so a redrive sends it."""
-    bucket, prefix = settings.RESULTS_BUCKET, report_prefix(report_day)
+    bucket = settings.RESULTS_BUCKET
     email = json.loads(aws.get_text(s3, bucket, report_json_key(report_day)))
     if email["nothing_new"] and not report_settings.SEND_WHEN_NOTHING_NEW:
         return {"sent": False, "reason": "nothing new (SendWhenNothingNew is false)"}
-    marker = prefix + "sent.json"
+    marker = report_key(report_day, SENT_MARKER)
     now = dt.datetime.now(dt.UTC)
     claim = json.dumps({"state": "sending", "execution": run_id, "claimed_at": now.strftime(_CLAIM_TIME)})
     if resend:
@@ -203,7 +208,8 @@ def send_report(
     try:
         message_id = aws.send_email(
             sesv2, report_settings.REPORT_SENDER, report_settings.REPORT_RECIPIENTS, email["subject"],
-            aws.get_text(s3, bucket, prefix + "report.txt"), aws.get_text(s3, bucket, prefix + "report.html"),
+            aws.get_text(s3, bucket, report_key(report_day, REPORT_TEXT)),
+            aws.get_text(s3, bucket, report_key(report_day, REPORT_HTML)),
         )
     except Exception:
         aws.delete_object(s3, bucket, marker)  # not sent: a retry or redrive must be able to send it

@@ -1,0 +1,5 @@
+"""trailgen: a seeded, deterministic CloudTrail trail bucket on local disk, with its ground truth (stdlib only).
+
+Used by `trailkeeper local generate|demo`, the end-to-end and hardening tests and the benchmarks; see
+trailgen.generator.
+"""
