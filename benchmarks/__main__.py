@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import platform
 
-from benchmarks import planning
+from benchmarks import baseline, planning
 
 BACKFILL_ACCOUNTS = (1, 10, 100)
 YEAR = 366
@@ -16,6 +16,8 @@ def main() -> None:
     print(f"trailkeeper benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
           f"Python {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}\n")
     print("\n".join(planning.report(planning.measure())), end="\n\n", flush=True)
+    print("\n".join(baseline.report([baseline.measure(1_000, 250, 25, 14)], baseline.build_report_memory_mb())),
+          end="\n\n", flush=True)
     # Imported only now: the planning child process (spawned) re-imports this module, and its peak
     # memory must be the plan's, not moto's and DuckDB's.
     from benchmarks import cost, runtime

@@ -285,8 +285,11 @@ def describe(label: str, execution: ExecutionResult) -> str:
     elif isinstance(report, dict) and report.get("baseline_state") == "established":
         parts.append(f"report: baseline established ({report.get('rows', 0)} activity rows)")
     elif isinstance(report, dict):
-        parts.append(f"report: {report.get('new_rows', 0)} new, {report.get('went_silent', 0)} went silent, "
-                     f"{report.get('first_seen_accounts', 0) + report.get('first_seen_regions', 0)} first seen")
+        if report.get("no_activity"):
+            parts.append("report: NO ACTIVITY in any account (alarm)")
+        first_seen = sum(report.get(f"first_seen_{what}", 0) for what in ("accounts", "regions", "principals"))
+        parts.append(f"report: {report.get('new_rows', 0)} new, {report.get('went_silent', 0)} silent, "
+                     f"{first_seen} first seen")
     return "; ".join(parts)
 
 

@@ -190,7 +190,7 @@ class ReportSettings:
             REPORT_SENDER=sender,
             REPORT_RECIPIENTS=recipients,
             REPORT_TITLE=title,
-            BASELINE_DAYS=_int(env, "BASELINE_DAYS", default=1, low=1, high=30),
+            BASELINE_DAYS=_int(env, "BASELINE_DAYS", default=14, low=1, high=90),
             REPORT_MAX_ROWS=_int(env, "REPORT_MAX_ROWS", default=200, low=1, high=2_000),
             SEND_WHEN_NOTHING_NEW=send_when_nothing_new == "true",
         )
