@@ -2,7 +2,8 @@
 
 The directory holds objects exactly as they sit in a trail bucket (`aws s3 sync s3://bucket DIR`).
 Night D is the scheduled execution whose report day is D: it starts on D+1 at the schedule's time,
-and sees the objects delivered by then (folders dated up to D+1). State is kept across nights.
+and sees only the objects delivered by then: the delivery time is in every CloudTrail file name, so a
+file delivered at 03:10 on D+1 waits for night D+1, as it would on AWS. State is kept across nights.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ LOCAL_PARAMETERS = {
     "ReportSender": "trailkeeper@example.com",
     "ReportRecipients": "security-team@example.com",
 }
-FOLDER_DAY = re.compile(r"/CloudTrail/[^/]+/([0-9]{4})/([0-9]{2})/([0-9]{2})/[^/]+$")
+FOLDER_DAY = re.compile(r"/CloudTrail[^/]*/[^/]+/([0-9]{4})/([0-9]{2})/([0-9]{2})/[^/]+$")
+# <account>_CloudTrail_<region>_YYYYMMDDTHHmmZ_<unique>.json.gz, and digests' ..._YYYYMMDDTHHmmssZ.json.gz
+# (docs/aws-facts.md): the UTC time CloudTrail delivered the file.
+DELIVERY_TIME = re.compile(r"_([0-9]{8}T[0-9]{4}(?:[0-9]{2})?)Z(?:_[A-Za-z0-9]+)?\.json(?:\.gz)?$")
 ORGANIZATION_FOLDER = re.compile(r"o-[a-z0-9]{10,32}")
 ACCOUNT_FOLDER = re.compile(r"[0-9]{12}")
 PREFIX_DEPTH = 4
@@ -48,15 +52,21 @@ class LayoutError(ValueError):
 
 
 def detect_layout(logs: Path) -> dict[str, str]:
-    """TrailKeyPrefix and OrganizationId from where `AWSLogs/` sits and what is under it."""
-    candidates = [p for p in _dirs_named(logs, "AWSLogs")]
+    """TrailKeyPrefix and OrganizationId from where `AWSLogs/` sits and what is under it.
+
+    The trail's `AWSLogs/` is the one whose children are trail folders (12-digit accounts or an organization id);
+    a prefix may itself contain an `AWSLogs` segment (`AWSLogs/AWSLogs/o-org/...`), so the deepest such folder
+    wins over its ancestors. An organization trail wins over account folders beside it: those are another
+    trail's logs, which the product reports as anomalies.
+    """
+    candidates = [p for p in _dirs_named(logs, "AWSLogs") if _trail_children(p)]
+    candidates = [p for p in candidates if not any(q != p and q.is_relative_to(p) for q in candidates)]
     if len(candidates) != 1:
         found = ", ".join(str(p.relative_to(logs)) for p in candidates) or "none"
-        raise LayoutError(f"{logs}: expected exactly one AWSLogs/ folder (found: {found})")
+        raise LayoutError(f"{logs}: expected exactly one AWSLogs/ folder holding trail folders (found: {found})")
     awslogs = candidates[0]
     prefix = awslogs.parent.relative_to(logs).as_posix()
-    children = [c.name for c in awslogs.iterdir() if c.is_dir()]
-    organizations = [c for c in children if ORGANIZATION_FOLDER.fullmatch(c)]
+    organizations = [c for c in _trail_children(awslogs) if ORGANIZATION_FOLDER.fullmatch(c)]
     if len(organizations) > 1:
         raise LayoutError(f"{awslogs}: several organizations {organizations}; pass --param OrganizationId=...")
     return {
@@ -65,25 +75,72 @@ def detect_layout(logs: Path) -> dict[str, str]:
     }
 
 
+def _trail_children(awslogs: Path) -> list[str]:
+    return sorted(c.name for c in awslogs.iterdir() if c.is_dir()
+                  and (ORGANIZATION_FOLDER.fullmatch(c.name) or ACCOUNT_FOLDER.fullmatch(c.name)))
+
+
 def _dirs_named(root: Path, name: str, depth: int = PREFIX_DEPTH) -> Iterator[Path]:
     if depth < 0:
         return
     for child in sorted(p for p in root.iterdir() if p.is_dir()):
         if child.name == name:
             yield child
-        else:
-            yield from _dirs_named(child, name, depth - 1)
+        yield from _dirs_named(child, name, depth - 1)
 
 
-def trail_objects(logs: Path) -> list[tuple[str, Path, dt.date | None]]:
-    """(key, file, folder day or None) for every file under logs, key = its relative POSIX path."""
-    objects = []
-    for path in sorted(p for p in logs.rglob("*") if p.is_file()):
-        key = path.relative_to(logs).as_posix()
-        match = FOLDER_DAY.search("/" + key)
-        day = dt.date(*map(int, match.groups())) if match else None
-        objects.append((key, path, day))
-    return objects
+TrailObject = tuple[str, Path, dt.datetime | None]
+
+
+def delivery_time(key: str) -> dt.datetime | None:
+    """When CloudTrail delivered the object: from its file name, else the start of its dated folder's day
+    (a file CloudTrail did not name), else None (not in a dated folder: there from the start)."""
+    named = DELIVERY_TIME.search(key.rsplit("/", 1)[-1])
+    if named:
+        stamp = named.group(1)
+        try:
+            return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S" if len(stamp) == 15 else "%Y%m%dT%H%M")
+        except ValueError:
+            pass  # not a real time: fall back to the folder
+    folder = FOLDER_DAY.search("/" + key)
+    if folder:
+        try:
+            year, month, day = (int(part) for part in folder.groups())
+            return dt.datetime(year, month, day)
+        except ValueError:
+            return None
+    return None
+
+
+def trail_objects(logs: Path) -> list[TrailObject]:
+    """(key, file, delivery time or None) for every file under logs that S3 can hold, key = its relative POSIX path.
+
+    A file in a folder that is not a calendar date (`2024/02/30/`) is still an object of the bucket (there from the
+    first night): the product meets it as CloudTrail-shaped noise, never a crash here.
+    """
+    return [(key, path, delivery_time(key)) for path in sorted(p for p in logs.rglob("*") if p.is_file())
+            for key in [path.relative_to(logs).as_posix()] if not unstorable_name(key)]
+
+
+def delivered_by(objects: list[TrailObject], moment: dt.datetime) -> list[tuple[str, Path]]:
+    """The objects CloudTrail had delivered at `moment` (UTC)."""
+    return [(key, path) for key, path, delivered in objects if delivered is None or delivered <= moment]
+
+
+def unstorable_name(key: str) -> bool:
+    """True for a name S3 cannot hold: keys are UTF-8, a non-UTF-8 file name arrives as surrogate escapes."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def skipped_objects(logs: Path) -> list[str]:
+    """Files under logs that no trail bucket could hold (non-UTF-8 names), shown with their bytes escaped."""
+    return [path.relative_to(logs).as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            for path in sorted(p for p in logs.rglob("*") if p.is_file())
+            if unstorable_name(path.relative_to(logs).as_posix())]
 
 
 @contextmanager
@@ -107,6 +164,7 @@ def run_nights(
     if first > last:
         raise ValueError(f"--start {first} is after --end {last}")
     objects = trail_objects(logs)
+    _report_skipped(logs, progress)
     results = []
     with local_stack(logs, params, out) as aws:
         bucket = aws.parameters["TrailBucketName"]
@@ -115,12 +173,12 @@ def run_nights(
         day = first
         while day <= last:
             run_day = day + dt.timedelta(days=1)
-            delivered = [(key, path) for key, path, folder_day in objects
-                         if key not in uploaded and (folder_day is None or folder_day <= run_day)]
+            starts = dt.datetime.combine(run_day, run_time)
+            delivered = [(key, path) for key, path in delivered_by(objects, starts) if key not in uploaded]
             aws.upload_files(delivered, bucket)
             uploaded.update(key for key, _ in delivered)
             progress(f"night {day}: {len(delivered)} new objects, running ...")
-            execution = aws.run_execution({"time": f"{run_day.isoformat()}T{run_time}Z"},
+            execution = aws.run_execution({"time": f"{starts:%Y-%m-%dT%H:%M:%S}Z"},
                                           name=f"nightly-{day.isoformat()}")
             outputs = write_execution(aws, execution, out / day.isoformat(), report_day=day)
             results.append(NightResult(day, execution, outputs))
@@ -136,6 +194,7 @@ def run_backfill(
 ) -> ExecutionResult:
     with local_stack(logs, params, out) as aws:
         objects = trail_objects(logs)
+        _report_skipped(logs, progress)
         aws.upload_files([(key, path) for key, path, _ in objects], aws.parameters["TrailBucketName"])
         progress(f"backfill {start}..{end}: {len(objects)} objects, running ...")
         name = f"backfill-{start.isoformat()}-{end.isoformat()}"
@@ -152,6 +211,13 @@ def run_backfill(
         write_catalog(aws, out / "catalog.json")
         progress(describe("backfill", execution))
         return execution
+
+
+def _report_skipped(logs: Path, progress: Progress) -> None:
+    skipped = skipped_objects(logs)
+    if skipped:
+        progress(f"anomaly: {len(skipped)} file(s) skipped, their names are not UTF-8 and no S3 key can hold them: "
+                 f"{', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''}")
 
 
 def write_execution(
@@ -219,12 +285,15 @@ def describe(label: str, execution: ExecutionResult) -> str:
     elif isinstance(report, dict) and report.get("baseline_state") == "established":
         parts.append(f"report: baseline established ({report.get('rows', 0)} activity rows)")
     elif isinstance(report, dict):
-        parts.append(f"report: {report.get('new_rows', 0)} new, {report.get('went_silent', 0)} went silent, "
-                     f"{report.get('first_seen_accounts', 0) + report.get('first_seen_regions', 0)} first seen")
+        if report.get("no_activity"):
+            parts.append("report: NO ACTIVITY in any account (alarm)")
+        first_seen = sum(report.get(f"first_seen_{what}", 0) for what in ("accounts", "regions", "principals"))
+        parts.append(f"report: {report.get('new_rows', 0)} new, {report.get('went_silent', 0)} silent, "
+                     f"{first_seen} first seen")
     return "; ".join(parts)
 
 
-def _schedule_time(expression: str) -> str:
-    """HH:MM:SS of a daily `cron(M H * * ? *)` schedule; 01:30:00 when it is not that simple."""
+def _schedule_time(expression: str) -> dt.time:
+    """The time of day of a daily `cron(M H * * ? *)` schedule; 01:30 when it is not that simple."""
     match = re.fullmatch(r"cron\(([0-9]{1,2}) ([0-9]{1,2}) \* \* \? \*\)", expression)
-    return f"{int(match.group(2)):02d}:{int(match.group(1)):02d}:00" if match else "01:30:00"
+    return dt.time(int(match.group(2)), int(match.group(1))) if match else dt.time(1, 30)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
@@ -70,30 +70,35 @@ def get_table(glue: Any, database: str, table: str) -> dict[str, Any]:
         return result
 
 
-def partition_values(
+def partitions(
     glue: Any, database: str, table: str, expression: str, *, expected_size: int = 0
-) -> Iterator[list[str]]:
-    """Values of every partition matching `expression`; parallel segments when the window is large."""
+) -> Iterator[tuple[list[str], str]]:
+    """(values, LOCATION) of every partition matching `expression`; parallel segments when the window is large.
+
+    The LOCATION is what Athena reads for the partition, so it is compared as carefully as the values: a
+    partition pointing at another folder hides its own folder's logs (docs/threat-model.md, catalog drift).
+    """
     segments = min(MAX_SEGMENTS, max(1, expected_size // SEGMENT_THRESHOLD))
 
-    def one_segment(segment: int) -> list[list[str]]:
+    def one_segment(segment: int) -> list[tuple[list[str], str]]:
         kwargs: dict[str, Any] = {
             "DatabaseName": database, "TableName": table, "Expression": expression, "ExcludeColumnSchema": True,
         }
         if segments > 1:
             kwargs["Segment"] = {"SegmentNumber": segment, "TotalSegments": segments}
-        values: list[list[str]] = []
+        found: list[tuple[list[str], str]] = []
         with translated_errors(f"listing partitions of {database}.{table}"):
             for page in glue.get_paginator("get_partitions").paginate(**kwargs):
-                values.extend(p["Values"] for p in page.get("Partitions", []))
-        return values
+                found.extend((p["Values"], str((p.get("StorageDescriptor") or {}).get("Location", "")))
+                             for p in page.get("Partitions", []))
+        return found
 
     if segments == 1:
         yield from one_segment(0)
         return
     with ThreadPoolExecutor(max_workers=segments) as pool:
-        for values in pool.map(one_segment, range(segments)):
-            yield from values
+        for found in pool.map(one_segment, range(segments)):
+            yield from found
 
 
 def put_text(s3: Any, bucket: str, key: str, text: str, content_type: str = "text/plain") -> None:
@@ -179,3 +184,29 @@ def send_email(sesv2: Any, sender: str, recipients: tuple[str, ...], subject: st
         )
         message_id: str = response["MessageId"]
         return message_id
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+    """Every key directly under `prefix` (not in its sub-folders), every page."""
+    with translated_errors(f"listing s3://{bucket}/{prefix}"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            for item in page.get("Contents", []):
+                yield str(item["Key"])
+
+
+def download_if_exists(s3: Any, bucket: str, key: str, fileobj: IO[bytes]) -> bool:
+    """Stream an object into `fileobj` (never all of it in memory); False if there is no such object."""
+    try:
+        with translated_errors(f"reading s3://{bucket}/{key}"):
+            s3.download_fileobj(bucket, key, fileobj)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            return False
+        raise
+    return True
+
+
+def upload_file(s3: Any, bucket: str, key: str, path: str, content_type: str) -> None:
+    """Stream a local file to S3 (multipart when large)."""
+    with translated_errors(f"writing s3://{bucket}/{key}"):
+        s3.upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type})

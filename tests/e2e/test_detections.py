@@ -48,7 +48,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         aws.client("s3").put_object(Bucket=aws.physical["ResultsBucket"], Key=SUPPRESSED,
                                     Body=json.dumps(suppression).encode())
         found["execution"] = aws.run_execution({"time": f"{DAY + dt.timedelta(days=1)}T01:30:00Z"}, name="night")
-        found["attention"] = json.loads(results_text(aws, f"reports/{DAY}/attention.json") or "{}")
+        found["attention"] = json.loads(results_text(aws, f"reports/{DAY}/report.json") or "{}")
         found["html"] = results_text(aws, f"reports/{DAY}/report.html")
         found["text"] = results_text(aws, f"reports/{DAY}/report.txt")
         found["emails"] = sent_emails(aws)

@@ -23,6 +23,7 @@ from trailkeeper.errors import BaselineUnreadable
 # Placeholders of sql/daily_activity.sql filled from the catalog.
 EVENT_FLAGS_PLACEHOLDER = "{detection_flags}"
 DETECTIONS_PLACEHOLDER = "{detections_column}"
+FLAG_NAMES_PLACEHOLDER = "{detection_flag_names}"
 DETECTIONS_COLUMN = "detections"
 
 _TOKEN = re.compile(r"([a-z][a-z0-9]*(?:-[a-z0-9]+)*):([0-9]{1,18}):([0-9]{1,18}):([0-9TZ:.\-]{0,40})")

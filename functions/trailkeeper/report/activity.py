@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from trailkeeper.detections.evaluate import Hit, parse_hits
 from trailkeeper.errors import BaselineUnreadable
 
-# Version 1 of sql/daily_activity.sql: results saved before the detections still read (as rows without hits).
-COLUMNS_V1 = (
+# Version 2 of sql/daily_activity.sql: results saved before the detections still read (as rows without hits).
+COLUMNS_V2 = (
     "account", "region", "principal", "eventsource", "eventname",
-    "events", "errors", "first_seen", "sample_source_ips", "sample_user_agents",
+    "events", "failures", "first_at", "sample_source_ips", "sample_user_agents", "sample_sessions",
 )
-COLUMNS = (*COLUMNS_V1, "writes", "detections")
+COLUMNS = (*COLUMNS_V2, "writes", "detections")
 # Only plain ASCII digits: int() would also accept ' 7', '+7', '1_000' and other scripts' digits.
 _COUNT = re.compile(r"[0-9]{1,18}")
 # Error messages travel to a failure notification: show a little of a bad value, escaped by repr().
@@ -30,7 +30,7 @@ _SHOWN_CHARS = 40
 ActivityKey = tuple[str, str, str, str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a day of an organization is 10^5-10^6 rows in memory
 class ActivityRow:
     account: str
     region: str
@@ -38,16 +38,13 @@ class ActivityRow:
     eventsource: str
     eventname: str
     events: int
-    errors: int
-    first_seen: str
+    failures: int  # events with an errorCode or a documented failure outcome (sql/daily_activity.sql)
+    first_at: str
     sample_source_ips: str
     sample_user_agents: str
+    sample_sessions: str = ""  # role session names (not the principal) and source identities
     writes: int = 0  # events of the row that were not read-only
     hits: tuple[Hit, ...] = ()  # the detections its events matched, most severe first
-
-    @property
-    def failures(self) -> int:
-        return self.errors
 
     @property
     def key(self) -> ActivityKey:
@@ -62,7 +59,7 @@ def parse_activity_csv(text: str, *, source: str = "activity result") -> list[Ac
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
-        if header is None or tuple(header) not in (COLUMNS, COLUMNS_V1):
+        if header is None or tuple(header) not in (COLUMNS, COLUMNS_V2):
             shown = "no header" if header is None else _shown(",".join(header))
             raise BaselineUnreadable(f"{source}: expected header {','.join(COLUMNS)}, found {shown}")
         columns = tuple(header)
@@ -86,10 +83,11 @@ def _row(fields: list[str], columns: tuple[str, ...], source: str, number: int) 
         eventsource=values["eventsource"],
         eventname=values["eventname"],
         events=_count(values, "events", source, number),
-        errors=_count(values, "errors", source, number),
-        first_seen=values["first_seen"],
+        failures=_count(values, "failures", source, number),
+        first_at=values["first_at"],
         sample_source_ips=values["sample_source_ips"],
         sample_user_agents=values["sample_user_agents"],
+        sample_sessions=values["sample_sessions"],
         writes=_count(values, "writes", source, number) if "writes" in values else 0,
         hits=hits,
     )
