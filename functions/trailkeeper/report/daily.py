@@ -173,6 +173,9 @@ def report_document(
         "subject": subject,
         "baseline": {"state": diff.baseline_state, "days": diff.baseline_days, "window_days": window_days},
         "no_activity": diff.no_activity,
+        # VerifyPartitions' alarm when no account was discovered ({reason, detail}), else null.
+        "no_data_alarm": reconciliation.get("no_data_alarm") if isinstance(reconciliation.get("no_data_alarm"),
+                                                                            dict) else None,
         "nothing_new": diff.nothing_new and not (found and found.rows),
         # The day's detection hits, most severe first, and what each operator suppression did (README).
         "attention": [asdict(a) for a in found.rows] if found else [],

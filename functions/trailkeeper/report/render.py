@@ -17,6 +17,7 @@ import datetime as dt
 import html
 import io
 import itertools
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from trailkeeper.report.activity import COLUMNS, ActivityRow
 from trailkeeper.report.diff import ActivityDiff, Resumed, Silent
 
 MAX_TITLE_CHARS = 80
+_ALARM_REASON = re.compile(r"[a-z_]{1,40}")
 ANOMALY_SAMPLE = 5
 EMPTY = "(none)"
 
@@ -96,6 +98,9 @@ class _Reconciliation:
     added: int | None
     anomaly_count: int | None
     anomaly_sample: tuple[tuple[str, str], ...]
+    # VerifyPartitions' no_data_alarm (no account discovered): (reason, detail), else None. The reason is
+    # trailkeeper's own word, checked before it reaches the subject; the detail names S3 keys (escaped).
+    no_data: tuple[str, str] | None = None
 
     @classmethod
     def read(cls, summary: Mapping[str, Any]) -> _Reconciliation:
@@ -111,7 +116,15 @@ class _Reconciliation:
                 for item in items[:ANOMALY_SAMPLE]
                 if isinstance(item, Mapping)
             ),
+            no_data=_no_data(summary.get("no_data_alarm")),
         )
+
+
+def _no_data(alarm: object) -> tuple[str, str] | None:
+    if not isinstance(alarm, Mapping):
+        return None
+    reason = str(alarm.get("reason", ""))
+    return (reason if _ALARM_REASON.fullmatch(reason) else "unknown"), str(alarm.get("detail", ""))
 
 
 def _count_or_none(value: object) -> int | None:
@@ -146,7 +159,9 @@ class _View:
                 first_seen_accounts=len(diff.first_seen_accounts),
             )
         head = f"{sanitise.text(self.title, MAX_TITLE_CHARS) or 'trailkeeper'}: {self.day.isoformat()}"
-        if diff.no_activity:
+        if self.recon.no_data:
+            parts = [f"NO DATA: no account discovered, {self.recon.no_data[0]} (alarm)"]
+        elif diff.no_activity:
             parts = ["NO ACTIVITY in any account (alarm)"]
         elif diff.baseline_state == "established":
             parts = [f"baseline established, {_plural(diff.rows_today, 'activity row')}"]
@@ -191,6 +206,12 @@ class _View:
             f"have stopped, its logs may not be delivered, or the configuration (organization id, allow-lists) "
             f"matches nothing. This is not a quiet day."
         )
+
+    def no_data_line(self, value: Callable[[str], str]) -> str:
+        assert self.recon.no_data is not None
+        reason, detail = self.recon.no_data
+        return (f"ALARM: the reconciliation discovered no account ({reason}): {value(detail)}. Nothing is being "
+                f"watched until the configuration or the bucket is fixed.")
 
     def nothing_new_line(self) -> str:
         return (
@@ -257,6 +278,8 @@ class _View:
             self.totals_line(),
             "",
         ]
+        if self.recon.no_data:
+            lines += ["== NO DATA (alarm) ==", self.no_data_line(_t), ""]
         if d.no_activity:
             lines += ["== NO ACTIVITY (alarm) ==", self.no_activity_line(), ""]
         lines += self._text_attention()
@@ -266,7 +289,7 @@ class _View:
         elif d.nothing_new:
             lines += [self.nothing_new_line(), ""]
         else:
-            lines += self._text_new() + self._text_silent() + self._text_first_seen()
+            lines += self._text_first_seen() + self._text_silent() + self._text_new()
         lines += self._text_reconciliation()
         lines += [f"Full result: {sanitise.text(self.full_result_uri, 1024)}", ""]
         return "\n".join(lines)
@@ -385,6 +408,8 @@ class _View:
             f"<p>Daily activity report for {self.day.isoformat()} (UTC)</p>",
             f"<p>{html.escape(self.baseline_line())}<br>{html.escape(self.totals_line())}</p>",
         ]
+        if self.recon.no_data:
+            parts += ["<h2>NO DATA (alarm)</h2>", f"<p>{self.no_data_line(_h)}</p>"]
         if d.no_activity:
             parts += ["<h2>NO ACTIVITY (alarm)</h2>", f"<p>{html.escape(self.no_activity_line())}</p>"]
         parts += self._html_attention()
@@ -394,7 +419,7 @@ class _View:
         elif d.nothing_new:
             parts.append(f"<p>{html.escape(self.nothing_new_line())}</p>")
         else:
-            parts += self._html_new() + self._html_silent() + self._html_first_seen()
+            parts += self._html_first_seen() + self._html_silent() + self._html_new()
         parts += self._html_reconciliation()
         parts += [
             f"<p>Full result: <code>{sanitise.html(self.full_result_uri, 1024)}</code></p>",

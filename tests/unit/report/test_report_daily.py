@@ -135,6 +135,19 @@ def test_a_day_without_any_event_is_an_alarm_never_nothing_new(aws: Aws) -> None
     assert "NO ACTIVITY" in report["subject"] and "ALARM" in aws.text("reports/2024-03-09/report.txt")
 
 
+def test_no_account_discovered_is_an_alarm_in_report_json_beside_no_activity(aws: Aws) -> None:
+    alarm = {"reason": "nothing_under_logs_root", "detail": "nothing under s3://trail/AWSLogs/"}
+    build_report(DAY, aws.query_result(), {**RECONCILIATION, "no_data_alarm": alarm}, SETTINGS, REPORT, aws.s3)
+    report = json.loads(aws.text("reports/2024-03-09/report.json"))
+    assert (report["no_data_alarm"], report["no_activity"]) == (alarm, True)
+    assert "NO DATA" in report["subject"] and "== NO DATA (alarm) ==" in aws.text("reports/2024-03-09/report.txt")
+
+
+def test_a_night_that_discovered_accounts_has_no_no_data_alarm_in_report_json(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE))
+    assert json.loads(aws.text("reports/2024-03-09/report.json"))["no_data_alarm"] is None
+
+
 def test_an_unreadable_query_result_is_not_saved_as_a_baseline(aws: Aws) -> None:
     aws.s3.put_object(Bucket="results-bucket", Key="athena/bad.csv", Body=b"garbage")
     with pytest.raises(BaselineUnreadable):

@@ -199,7 +199,7 @@ def test_html_groups_rows_by_account_then_principal() -> None:
     assert report.html.count('<tr class="account">') == 2
     assert report.html.count('<tr class="principal">') == 4
     first, second = report.html.index("Account 111111111111"), report.html.index(f"Account {B}")
-    assert first < report.html.index("p-two") < second
+    assert first < report.html.index("p-two", first) < second
 
 
 def test_silent_pair_is_reported_with_its_first_quiet_day() -> None:
@@ -213,6 +213,32 @@ def test_a_day_without_events_says_alarm_in_subject_text_and_html() -> None:
     report = render(diff_activity([], [[row()]]))
     assert report.subject.startswith("Trailkeeper daily: 2024-01-05 - NO ACTIVITY")
     assert "NO ACTIVITY (alarm)" in report.text and "NO ACTIVITY (alarm)" in report.html
+
+
+NO_DATA = {"reason": "other_trail_layout",
+           "detail": "no account folders under s3://trail/AWSLogs/o-1/, but another trail's logs at <b>k</b>"}
+
+
+def test_no_account_discovered_says_no_data_alarm_in_subject_text_and_html() -> None:
+    report = render(diff_activity([], [[row()]]), reconciliation={**RECONCILIATION, "no_data_alarm": NO_DATA})
+    assert report.subject.startswith("Trailkeeper daily: 2024-01-05 - NO DATA: no account discovered, "
+                                     "other_trail_layout (alarm)")
+    assert "== NO DATA (alarm) ==" in report.text and "<h2>NO DATA (alarm)</h2>" in report.html
+    assert "logs at &lt;b&gt;k&lt;/b&gt;" in report.html and "<b>" not in report.html
+    assert report.html.index("NO DATA (alarm)") < report.html.index("NO ACTIVITY (alarm)")
+
+
+def test_a_no_data_reason_outside_trailkeepers_words_never_reaches_the_subject() -> None:
+    alarm = {"reason": "Bcc: x@example.com", "detail": ""}
+    report = render(diff_activity([], [[row()]]), reconciliation={**RECONCILIATION, "no_data_alarm": alarm})
+    assert "NO DATA: no account discovered, unknown (alarm)" in report.subject and "Bcc" not in report.subject
+
+
+def test_first_seen_and_silent_pairs_come_before_new_activity() -> None:
+    report = render(diff_activity([row(), row(account=B, eventname="New")], [[row(), row(region="eu-west-1")]]))
+    for document, heading in ((report.text, "== "), (report.html, "<h2>")):
+        first_seen, silent = document.index(f"{heading}First seen"), document.index(f"{heading}Silent")
+        assert first_seen < silent < document.index(f"{heading}New activity")
 
 
 def test_first_seen_lists_accounts_and_regions() -> None:
