@@ -31,6 +31,7 @@ from trailkeeper.report.diff import ActivityDiff, Resumed, Silent
 
 MAX_TITLE_CHARS = 80
 _ALARM_REASON = re.compile(r"[a-z_]{1,40}")
+_CELL = "border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top"
 ANOMALY_SAMPLE = 5
 EMPTY = "(none)"
 
@@ -81,6 +82,28 @@ def new_activity_csv(rows: Iterable[ActivityRow]) -> str:
             cell(row.sample_sessions), row.writes, format_hits(row.hits),
         ])
     return buffer.getvalue()
+
+
+# Mail clients drop <style> blocks (Gmail, Outlook), so the styles sit on the elements. Only trailkeeper's own
+# markup can match these tags: every value from CloudTrail was escaped before it was joined in.
+_INLINE_STYLES = (
+    ("<table>", '<table style="border-collapse:collapse">'),
+    ('<tr class="account"><th colspan="9">',
+     f'<tr class="account"><th colspan="9" style="{_CELL};background:#eee">'),
+    ('<tr class="principal"><td colspan="9">',
+     f'<tr class="principal"><td colspan="9" style="{_CELL};background:#f7f7f7;font-weight:bold">'),
+    ("<th>", f'<th style="{_CELL}">'),
+    ("<td>", f'<td style="{_CELL}">'),
+    ('<li class="critical">', '<li class="critical" style="color:#b00020;font-weight:bold">'),
+    ('<li class="high">', '<li class="high" style="color:#b00020">'),
+    ('<h2 class="attention">', '<h2 class="attention" style="color:#b00020">'),
+)
+
+
+def _inline_styles(document: str) -> str:
+    for tag, styled in _INLINE_STYLES:
+        document = document.replace(tag, styled)
+    return document
 
 
 def _t(value: str) -> str:
@@ -400,9 +423,6 @@ class _View:
             "<!DOCTYPE html>",
             '<html><head><meta charset="utf-8">',
             f"<title>{title}</title>",
-            "<style>table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
-            "text-align:left;vertical-align:top}tr.account th{background:#eee}"
-            "tr.principal td{background:#f7f7f7;font-weight:bold}</style>",
             "</head><body>",
             f"<h1>{title}</h1>",
             f"<p>Daily activity report for {self.day.isoformat()} (UTC)</p>",
@@ -426,7 +446,7 @@ class _View:
             "</body></html>",
             "",
         ]
-        return "\n".join(parts)
+        return _inline_styles("\n".join(parts))
 
     def _html_more(self, hidden: int, what: str) -> str:
         return f"<p>{html.escape(self.more_line(hidden, what), quote=True)}</p>"

@@ -24,9 +24,9 @@ B = "222222222222"
 STRING_FIELDS = ("account", "region", "principal", "eventsource", "eventname", "first_at",
                  "sample_source_ips", "sample_user_agents", "sample_sessions")
 # Every tag and attribute the HTML body is built from; anything else came from data.
-OUR_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "br", "table", "thead", "tbody",
+OUR_TAGS = {"html", "head", "meta", "title", "body", "h1", "h2", "p", "br", "table", "thead", "tbody",
             "tr", "th", "td", "ul", "li", "code"}
-OUR_ATTRIBUTES = {"charset", "class", "colspan"}
+OUR_ATTRIBUTES = {"charset", "class", "colspan", "style"}
 
 
 def render(diff: ActivityDiff, **overrides: Any) -> RenderedReport:
@@ -163,7 +163,7 @@ def new_rows(count: int) -> list[ActivityRow]:
 
 def test_new_rows_are_capped_with_the_exact_remainder_and_full_result_location() -> None:
     report = render(diff_activity(new_rows(250), [[]]), max_rows=200)
-    assert report.html.count("<tr><td>") == 200
+    assert report.html.count("<tr><td style=") == 200
     assert len([line for line in report.text.splitlines() if line.startswith("    - ")]) == 200
     for document in (report.text, report.html):
         assert f"and 50 more new activity rows; the full result is at {URI}" in document
@@ -241,6 +241,14 @@ def test_first_seen_and_silent_pairs_come_before_new_activity() -> None:
         assert first_seen < silent < document.index(f"{heading}New activity")
 
 
+def test_html_is_styled_inline_for_mail_clients_without_scripts_or_remote_content() -> None:
+    today = [row(account=account, eventname=name) for account in ("111111111111", B) for name in ("A", "B")]
+    document = render(diff_activity(today, [[]])).html
+    assert "<style" not in document and "<script" not in document and "src=" not in document
+    assert "<td>" not in document and "<th>" not in document and "<table>" not in document
+    assert '<table style="border-collapse:collapse">' in document and '<td style="border:1px solid' in document
+
+
 def test_first_seen_lists_accounts_and_regions() -> None:
     report = render(diff_activity([row(), row(region="ap-south-1"), row(account=B)], [[row()]]))
     assert "Accounts (1): 222222222222" in report.text
@@ -252,7 +260,7 @@ def test_nothing_new_body_is_short() -> None:
     report = render(diff_activity([row()], [[row()]]))
     assert report.subject == "Trailkeeper daily: 2024-01-05 - nothing new"
     assert "Nothing new on 2024-01-05" in report.text
-    assert "== New activity" not in report.text and "<table>" not in report.html
+    assert "== New activity" not in report.text and "<table" not in report.html
     assert len(report.text.splitlines()) < 20
 
 
@@ -261,7 +269,7 @@ def test_missing_baseline_body_says_established_with_counts_and_a_short_top_list
     assert report.subject == "Trailkeeper daily: 2024-01-05 - baseline established, 30 activity rows"
     assert "Baseline established" in report.text and "Today: 30 activity rows" in report.text
     assert len([line for line in report.text.splitlines() if line.startswith("  - ")]) == TOP_ROWS
-    assert report.html.count("<tr><td>") == TOP_ROWS
+    assert report.html.count("<tr><td style=") == TOP_ROWS
     assert "== New activity" not in report.text
 
 
