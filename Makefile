@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
+TOOLS  := .venv-tools
+TOOLS_READY := $(TOOLS)/.ready
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench lint clean tools
 
 $(READY): requirements-dev.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -13,8 +15,17 @@ $(READY): requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(READY)
 
+# The reference implementation (aws cloudtrail validate-logs) in its own virtualenv: it pins its own botocore.
+$(TOOLS_READY): requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	touch $(TOOLS_READY)
+
+## tools: the pinned awscli for the validate-logs cross-check (tests and bench use it)
+tools: $(TOOLS_READY)
+
 ## test: lint, type-check, cfn-lint the template and run every test (unit, state machine, end to end)
-test: lint
+test: lint $(TOOLS_READY)
 	$(BIN)/python -m pytest
 
 ## lint: ruff, mypy and cfn-lint
@@ -28,8 +39,8 @@ demo: $(READY)
 	$(BIN)/trailkeeper demo --out out/demo
 
 ## bench: print the planning, state-transition, pruning and cost figures
-bench: $(READY)
+bench: $(READY) $(TOOLS_READY)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

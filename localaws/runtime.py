@@ -32,7 +32,7 @@ import boto3
 from moto import mock_aws
 from moto.s3.models import s3_backends
 
-from localaws import adaptations
+from localaws import adaptations, cloudtrail_keys
 from localaws.adaptations import (
     FaultInjector,
     LocalFunction,
@@ -51,6 +51,7 @@ from localaws.template import (
     render_definition,
     resolve_template,
 )
+from trailgen import digests
 
 log = logging.getLogger(__name__)
 
@@ -214,11 +215,18 @@ class EmbeddedAws:
 
     def upload_files(self, files: Iterable[tuple[str, Path]], bucket: str) -> int:
         """Put each (key, local path) into the bucket. Written straight into moto's S3 backend: ~25x faster than
-        PutObject through the API, and not counted as the product's API calls."""
+        PutObject through the API, and not counted as the product's API calls. A metadata sidecar (a directory
+        cannot hold object metadata: trailgen.digests) is not uploaded; it gives the object beside it its
+        metadata, as `x-amz-meta-*`."""
         backend = s3_backends[ACCOUNT_ID]["aws"]
         count = 0
         for key, path in files:
-            backend.put_object(bucket, key, path.read_bytes())
+            if digests.is_sidecar(path):
+                continue  # metadata of the object beside it, not an object (trailgen.digests)
+            stored = backend.put_object(bucket, key, path.read_bytes())
+            metadata = digests.read_sidecar(path)
+            if metadata:
+                stored.set_metadata({f"x-amz-meta-{name}": value for name, value in metadata.items()})
             count += 1
         return count
 
@@ -480,6 +488,7 @@ def _install(
         undos.append(adaptations.stop_before_the_worker_starts())
         undos.append(adaptations.aws_sdk_error_prefixes())
         undos.append(adaptations.scale_waits(scale, counters))
+        undos.append(cloudtrail_keys.serve_public_keys())
         athena_engine = _athena_engine()
         if athena_engine is not None:
             undos.append(athena_engine(counters))
