@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from localaws import cloudtrail_keys
 from localaws.generator import TrailSpec, generate
 from trailgen import digests
 from trailkeeper import aws
+from trailkeeper.integrity.digests import DigestKey
 from trailkeeper.integrity.chain import Anchor, PairResult, validate_account
 from trailkeeper.integrity.lifecycle import Lifecycle
 
@@ -40,6 +41,7 @@ class Bucket:
     s3: Any
     root: str  # [prefix/]AWSLogs/[o-org/]
     spec: TrailSpec
+    cloudtrail_for: Callable[[str], Any] = lambda region: boto3.client("cloudtrail", region_name=region)
     anchors: dict[str, dict[str, dict[str, Anchor]]] = field(default_factory=dict)  # account -> region -> chain
 
     def keys(self, prefix: str = "") -> list[str]:
@@ -59,12 +61,29 @@ class Bucket:
     def log_keys(self, account: str, region: str) -> list[str]:
         return sorted(self.keys(f"{self.root}{account}/CloudTrail/{region}/"))
 
+    def public_keys(self, region: str, start: dt.datetime, end: dt.datetime) -> Mapping[str, bytes]:
+        return aws.public_keys(self.cloudtrail_for(region), start, end)
+
+    def newest_digest_end(self) -> dt.datetime:
+        ends = [DigestKey.parse(k).end for k in self.keys(self.root) if DigestKey.parse(k)]  # type: ignore[union-attr]
+        return max(ends)
+
+    def put(self, key: str, body: bytes, metadata: Mapping[str, str] | None = None) -> None:
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata=dict(metadata or {}))
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=BUCKET, Key=key)
+
+    def metadata(self, key: str) -> dict[str, str]:
+        found: dict[str, str] = self.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
+        return found
+
     def validate(self, now: dt.datetime, account: str | None = None, keep_anchors: bool = True,
                  lifecycle: Lifecycle | None = None) -> list[PairResult]:
         results = []
         for acct in [account] if account else list(self.spec.account_ids):
             found = validate_account(
-                aws.S3Store(self.s3, BUCKET), public_keys, self.root, acct, self.spec.regions,
+                aws.S3Store(self.s3, BUCKET), self.public_keys, self.root, acct, self.spec.regions,
                 self.anchors.get(acct, {}), now,
                 lifecycle if lifecycle is not None else Lifecycle.from_rules(aws.lifecycle_rules(self.s3, BUCKET)),
                 first_run_lookback=now - dt.datetime.combine(self.spec.start, dt.time(), dt.UTC),
@@ -75,17 +94,23 @@ class Bucket:
         return results
 
 
-def public_keys(region: str, start: dt.datetime, end: dt.datetime) -> Mapping[str, bytes]:
-    return aws.public_keys(boto3.client("cloudtrail", region_name=region), start, end)
+
+
+def make_spec(**spec_fields: Any) -> TrailSpec:
+    fields: dict[str, Any] = {"start": START, "days": 2, "accounts": 1, "regions": ("us-east-1", "eu-west-1"),
+                              "events_per_account_region_day": 8}
+    fields.update(spec_fields)
+    return TrailSpec(**fields)
 
 
 @contextmanager
-def generated_bucket(tmp_path: Path, **spec_fields: Any) -> Iterator[Bucket]:
-    fields: dict[str, Any] = {"start": START, "days": 2, "accounts": 1, "regions": ("us-east-1", "eu-west-1"),
-                              "events_per_account_region_day": 6}
-    fields.update(spec_fields)
-    spec = TrailSpec(**fields)
+def generated_bucket(tmp_path: Path, with_metadata: bool = True, **spec_fields: Any) -> Iterator[Bucket]:
+    """The generated bucket on in-process moto (ListPublicKeys served); without metadata: a directory copy."""
+    spec = make_spec(**spec_fields)
     generate(spec, tmp_path / "bucket")
+    if not with_metadata:
+        for sidecar in (tmp_path / "bucket").rglob("*" + digests.METADATA_SUFFIX):
+            sidecar.unlink()
     with mock_aws():
         undo = cloudtrail_keys.serve_public_keys()
         try:
@@ -95,11 +120,6 @@ def generated_bucket(tmp_path: Path, **spec_fields: Any) -> Iterator[Bucket]:
             yield Bucket(s3, spec.logs_root, spec)
         finally:
             undo()
-
-
-def end_of(spec: TrailSpec) -> dt.datetime:
-    """After every generated digest: the late deliveries' day ends."""
-    return dt.datetime.combine(spec.end + dt.timedelta(days=2), dt.time(), dt.UTC)
 
 
 def kinds_of(results: list[PairResult]) -> dict[str, list[str]]:
