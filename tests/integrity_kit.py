@@ -18,8 +18,8 @@ from localaws import cloudtrail_keys
 from localaws.generator import TrailSpec, generate
 from trailgen import digests
 from trailkeeper import aws
-from trailkeeper.integrity.digests import DigestKey
 from trailkeeper.integrity.chain import Anchor, PairResult, validate_account
+from trailkeeper.integrity.digests import DigestKey
 from trailkeeper.integrity.lifecycle import Lifecycle
 
 BUCKET = "trailkeeper-local-trail"
