@@ -20,6 +20,10 @@ GOLDEN_ACTIONS = {
     "PrepareReportFunction": {"s3:GetObject", "s3:ListBucket", "glue:GetTable"},
     "BuildReportFunction": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
     "SendReportFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "ses:SendEmail"},
+    "PlanIntegrityFunction": {"s3:ListBucket", "s3:GetObject", "s3:PutObject"},
+    "ValidateIntegrityFunction": {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:GetLifecycleConfiguration",
+                                  "cloudtrail:ListPublicKeys", "kms:Decrypt"},
+    "SummariseIntegrityFunction": {"s3:GetObject", "s3:PutObject"},
     "TrailkeeperStateMachine": {
         "lambda:InvokeFunction", "s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation",
         "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "states:StartExecution",
@@ -32,8 +36,9 @@ GOLDEN_ACTIONS = {
         "xray:GetSamplingTargets",
     },
 }
-# Actions AWS only grants on "*" (no resource-level permissions).
+# Actions AWS only grants on "*" (no resource-level permissions; cloudtrail:ListPublicKeys has none either).
 STAR_ONLY = {a for a in GOLDEN_ACTIONS["TrailkeeperStateMachine"] if a.startswith(("logs:", "xray:"))}
+STAR_ONLY.add("cloudtrail:ListPublicKeys")
 
 
 def statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -74,7 +79,8 @@ def test_trail_bucket_access_is_read_only_and_under_the_logs_prefix() -> None:
     trail = [s for lid in GOLDEN_ACTIONS for s in statements(RESOURCES[lid]) if "TrailBucketName" in str(s["Resource"])]
     assert trail
     for statement in trail:
-        assert actions(statement) <= {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject"}
+        assert actions(statement) <= {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject",
+                                      "s3:GetLifecycleConfiguration"}
         if "s3:GetObject" in actions(statement):
             assert all(arn["Fn::Sub"].endswith("AWSLogs/*") for arn in statement["Resource"]["Fn::If"][1:])
         if "s3:ListBucket" in actions(statement):
@@ -145,3 +151,14 @@ def test_readme_configuration_table_matches_the_template_parameters() -> None:
     section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `([A-Za-z]+)` \|", section, flags=re.MULTILINE)
     assert documented == list(template()["Parameters"])
+
+
+def test_integrity_alarm_watches_the_metric_summarise_integrity_publishes_and_fires_on_any() -> None:
+    from trailkeeper.integrity.findings import ALARM_METRIC
+
+    powertools = template()["Globals"]["Function"]["Environment"]["Variables"]
+    alarm = RESOURCES["IntegrityFindingsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (powertools["POWERTOOLS_METRICS_NAMESPACE"], ALARM_METRIC)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": powertools["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Statistic"]) == (0, "GreaterThanThreshold", "Sum")
+    assert alarm["AlarmActions"] == [{"Ref": "FailureTopic"}]

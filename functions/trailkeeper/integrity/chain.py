@@ -274,7 +274,7 @@ def _walk_chain(
         listed = [k for k in listed if k.end > anchor.end]
     remaining = list(listed)  # ascending by end; the walk pops from the end
     newest_verified: tuple[DigestKey, _Loaded, str] | None = None
-    reached = anchor is None
+    reached = anchor is None or not listed  # nothing new since the anchor is silence, not a broken chain
     successor: Digest | None = None
     current: DigestKey | None = remaining.pop() if remaining else None
     marks: list[dt.datetime] = [anchor.end] if anchor and not backfill else []

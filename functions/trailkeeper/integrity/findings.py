@@ -30,6 +30,8 @@ DIGEST_UNVERIFIABLE = "digest_unverifiable"  # no signature anywhere (a director
 
 INFO_KINDS: tuple[str, ...] = (LOG_EXPIRED, DIGEST_EXPIRED, CHAIN_RESTARTED_EXPLAINED, DIGEST_UNVERIFIABLE)
 ALL_KINDS: tuple[str, ...] = ALARM_KINDS + INFO_KINDS
+# The night's alarming findings plus unvalidated batches: the metric template.yaml's IntegrityFindingsAlarm watches.
+ALARM_METRIC = "IntegrityFindings"
 
 
 def metric_name(kind: str) -> str:
