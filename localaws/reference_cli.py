@@ -22,7 +22,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import boto3
+import requests
 from moto.server import ThreadedMotoServer
 
 from localaws import cloudtrail_keys
@@ -46,6 +49,14 @@ class Loopback:
         }
 
 
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        """A boto3 client on the loopback server."""
+        environment = self.environment()
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region,
+                            aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"])
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -55,14 +66,16 @@ def _free_port() -> int:
 
 @contextmanager
 def loopback_aws() -> Iterator[Loopback]:
-    """moto on 127.0.0.1 (only), with ListPublicKeys serving the local digest key."""
+    """moto on 127.0.0.1 (only), empty, with ListPublicKeys serving the local digest key."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     undo = cloudtrail_keys.serve_public_keys()
     server.start()
+    endpoint = f"http://127.0.0.1:{port}"
     try:
-        yield Loopback(f"http://127.0.0.1:{port}")
+        requests.post(f"{endpoint}/moto-api/reset", timeout=30)  # moto's backends are process-wide: start empty
+        yield Loopback(endpoint)
     finally:
         server.stop()
         undo()

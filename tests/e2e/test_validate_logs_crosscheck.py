@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
@@ -37,11 +36,10 @@ class Server:
     bucket_dir: Path
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
-        return boto3.client(service, endpoint_url=self.loopback.endpoint, region_name=region,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return self.loopback.client(service, region)
 
     def fresh_bucket(self) -> tuple[Bucket, str]:
-        requests.post(f"{self.loopback.endpoint}/moto-api/reset", timeout=30)
+        requests.post(f"{self.loopback.endpoint}/moto-api/reset", timeout=30)  # a fresh copy for each case
         s3 = self.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         upload(s3, self.bucket_dir)
