@@ -157,13 +157,20 @@ class _PairWalk:
     listed_logs: set[str] = field(default_factory=set)
     spans: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)  # hours present digests cover
     log_tasks: list[tuple[Digest, ListedLog]] = field(default_factory=list)
+    fetched: dict[str, StoredObject | None] = field(default_factory=dict)
 
     def find(self, kind: str, key: str, when: dt.datetime, detail: str) -> None:
         self.result.findings.append(Finding(kind, key, hour_of(when), detail))
 
+    def prefetch(self, keys: list[DigestKey]) -> None:
+        """GET the listed digests side by side (the walk itself is sequential: each step needs the last)."""
+        with ThreadPoolExecutor(max_workers=LOG_CHECKERS) as pool:
+            for key, stored in zip(keys, pool.map(lambda k: self.store.get(k.key), keys), strict=True):
+                self.fetched[key.key] = stored
+
     def load(self, key: DigestKey) -> _Loaded | str | None:
         """The digest, None when absent, or why it cannot be read."""
-        stored = self.store.get(key.key)
+        stored = self.fetched.pop(key.key) if key.key in self.fetched else self.store.get(key.key)
         if stored is None:
             return None
         try:
@@ -273,6 +280,7 @@ def _walk_chain(
     if anchor is not None:
         listed = [k for k in listed if k.end > anchor.end]
     remaining = list(listed)  # ascending by end; the walk pops from the end
+    walk.prefetch(listed)
     newest_verified: tuple[DigestKey, _Loaded, str] | None = None
     reached = anchor is None or not listed  # nothing new since the anchor is silence, not a broken chain
     successor: Digest | None = None
