@@ -44,6 +44,7 @@ from trailkeeper.integrity.logs import ControlEvent, LogCheck, check_log
 HOUR = dt.timedelta(hours=1)
 SILENCE = dt.timedelta(hours=2)  # "no digest for more than two hours": logging or delivery broken
 FIRST_RUN_LOOKBACK = dt.timedelta(hours=24)  # a pair without an anchor is checked this far back
+MAX_LOOKBACK = dt.timedelta(days=7)  # never list more days than this for one night
 RESTART_SLACK = HOUR  # a control event this close to the gap explains a restart
 LOG_CHECKERS = 16  # concurrent GetObjects per account: bounded S3 concurrency
 NO_LIFECYCLE = Lifecycle()
@@ -242,6 +243,7 @@ def _validate_pair(
     anchors: Mapping[str, Anchor], now: dt.datetime, lifecycle: Lifecycle, lookback: dt.timedelta,
 ) -> tuple[PairResult, list[ControlEvent]]:
     since = min((a.end for a in anchors.values() if not a.chain.endswith("_backfill")), default=now - lookback)
+    since = max(since, now - MAX_LOOKBACK)  # a chain silent for longer is reported silent, not re-read every night
     result = PairResult(account, region, since, now, anchors=dict(anchors))
     cache: dict[str, Mapping[str, rsa.RSAPublicKey]] = {}
 
@@ -346,7 +348,8 @@ def _walk_chain(
             successor, current = digest, remaining.pop()
             continue
         # The link's target is not in the listing: deleted (or expired), unless it is older than tonight's window.
-        if anchor is None and target.end < since:
+        if target.end < since:  # the window's edge (first night, or an anchor older than MAX_LOOKBACK)
+            reached = True
             break
         missing_from = older.end if older else (anchor.end if anchor else None)
         _missing_digests(walk, target, digest.start, missing_from, now)
