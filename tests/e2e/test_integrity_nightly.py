@@ -62,6 +62,7 @@ def test_a_healthy_organisation_has_no_finding_and_the_second_night_starts_from_
 ) -> None:
     first, second = nights["summaries"]
     assert first["totals"]["alarming_findings"] == 0
+    assert all(not p["findings"] for p in first["pairs"])  # the uploads restored every signature's metadata
     assert all(23 <= p["hours"] <= 25 for p in second["pairs"])  # from each anchor to midnight
     anchor = nights["anchor"]
     assert anchor["night"] == NIGHTS[1].isoformat()

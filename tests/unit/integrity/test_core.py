@@ -7,7 +7,6 @@ import gzip
 import hashlib
 from pathlib import Path
 
-import boto3
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -15,7 +14,6 @@ from localaws import cloudtrail_keys
 from tests.integrity_kit import generated_bucket
 from tests.tampering import ACCOUNT
 from trailgen import digests as signer
-from trailkeeper import aws
 from trailkeeper.integrity import findings as kinds
 from trailkeeper.integrity.digests import DigestKey, load_public_key, signature_verifies, signing_string
 from trailkeeper.integrity.lifecycle import Lifecycle
@@ -97,21 +95,6 @@ def test_lifecycle_expiry_is_creation_plus_days_rounded_up_to_midnight_and_only_
     assert not lifecycle.expired("AWSLogs/x", created, dt.datetime(2024, 3, 6, 23, 59, tzinfo=UTC))
     assert lifecycle.expired("AWSLogs/x", created, dt.datetime(2024, 3, 7, tzinfo=UTC))
     assert not lifecycle.expired("Other/x", created, dt.datetime(2030, 1, 1, tzinfo=UTC))
-
-
-def test_list_public_keys_on_the_embedded_runtime_serves_the_local_key_in_its_regions_only() -> None:
-    from moto import mock_aws
-
-    with mock_aws():
-        undo = cloudtrail_keys.serve_public_keys([cloudtrail_keys.local_key(regions=["us-east-1"])])
-        try:
-            start, end = dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 1, 2, tzinfo=UTC)
-            east = aws.public_keys(boto3.client("cloudtrail", region_name="us-east-1"), start, end)
-            west = aws.public_keys(boto3.client("cloudtrail", region_name="eu-west-1"), start, end)
-        finally:
-            undo()
-    assert east == {signer.fingerprint(): signer.public_key_der()}
-    assert west == {}
 
 
 def test_a_digest_is_verified_with_the_public_keys_of_its_own_region(tmp_path: Path) -> None:
