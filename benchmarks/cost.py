@@ -1,7 +1,7 @@
 """Dollar cost per nightly run and per one-year backfill, from measured counts and published prices.
 
 Prices (us-east-1, USD): Step Functions Standard $0.025 per 1,000 state transitions (retries count) and
-Athena $5 per TB scanned with a 10 MB minimum per query, DDL free (shared/notes/aws-facts.md); Lambda arm64
+Athena $5 per TB scanned with a 10 MB minimum per query, DDL free (docs/aws-facts.md); Lambda arm64
 $0.0000133334 per GB-second and $0.20 per million requests (aws.amazon.com/lambda/pricing); S3 Standard
 $0.005 per 1,000 PUT/COPY/POST/LIST and $0.0004 per 1,000 GET (aws.amazon.com/s3/pricing); Glue Data Catalog
 $1.00 per million requests (aws.amazon.com/glue/pricing; the monthly free million is ignored here).

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localaws import adaptations
 from localaws.generator import TrailSpec, generate
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
+from localaws.patches import awslambda
 from localaws.runtime import EmbeddedAws
 
 REGIONS = ("us-east-1", "eu-west-1")
@@ -67,7 +67,7 @@ class LambdaTimer:
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        original = adaptations.LocalFunctions._call
+        original = awslambda.LocalFunctions._call
 
         def timed(functions: Any, function: Any, event: Any, context: Any) -> Any:
             started = time.perf_counter()
@@ -76,11 +76,11 @@ class LambdaTimer:
             finally:
                 self.calls.append((function.name, time.perf_counter() - started, function.memory_mb))
 
-        adaptations.LocalFunctions._call = timed  # type: ignore[method-assign,assignment]
+        awslambda.LocalFunctions._call = timed  # type: ignore[method-assign,assignment]
         try:
             yield
         finally:
-            adaptations.LocalFunctions._call = original  # type: ignore[method-assign]
+            awslambda.LocalFunctions._call = original  # type: ignore[method-assign]
 
     def gb_seconds(self) -> float:
         return sum(seconds * memory / 1024 for _, seconds, memory in self.calls)

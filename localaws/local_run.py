@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localaws.adaptations import uncounted
 from localaws.operator import ShardTracker
+from localaws.patches.core import uncounted
 from localaws.runtime import EmbeddedAws, ExecutionResult
 
 # What the template's deploy-time parameters are when everything runs on this machine.

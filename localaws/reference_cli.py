@@ -2,7 +2,7 @@
 
 The pinned awscli lives in its own virtualenv (`make tools` -> .venv-tools; it pins its own botocore).
 `loopback_aws()` serves moto (ThreadedMotoServer on 127.0.0.1, a free port) with ListPublicKeys installed
-(localaws.cloudtrail_keys); `validate_logs()` runs the CLI against it with `AWS_ENDPOINT_URL`, so its S3,
+(localaws.patches.cloudtrail); `validate_logs()` runs the CLI against it with `AWS_ENDPOINT_URL`, so its S3,
 CloudTrail and Organizations clients all reach the server, and parses what it reports.
 
 validate-logs calls: cloudtrail DescribeTrails (to find the trail's bucket and prefix by its ARN),
@@ -28,7 +28,7 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
-from localaws import cloudtrail_keys
+from localaws.patches import cloudtrail as cloudtrail_keys
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AWS_CLI = REPO_ROOT / ".venv-tools" / "bin" / "aws"

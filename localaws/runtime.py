@@ -6,8 +6,8 @@
 
 The real state machine definition, the real handlers (imported from the template's CodeUri, with the
 template's environment) and the real resources (buckets, Glue table, WorkGroup, topic) run against moto's
-backends; localaws.adaptations lists what had to change in moto for that. One EmbeddedAws at a time: moto's
-patches are process-wide.
+backends; localaws/patches/ (listed in localaws/README.md) holds what had to change in moto for that. One
+EmbeddedAws at a time: moto's patches are process-wide.
 """
 
 from __future__ import annotations
@@ -32,16 +32,11 @@ import boto3
 from moto import mock_aws
 from moto.s3.models import s3_backends
 
-from localaws import adaptations, cloudtrail_keys
-from localaws.adaptations import (
-    FaultInjector,
-    LocalFunction,
-    LocalFunctions,
-    Undo,
-    restore_environment,
-    uncounted,
-)
 from localaws.counters import Counters
+from localaws.patches import Undo, awslambda, cloudtrail, core, glue, stepfunctions
+from localaws.patches.awslambda import FaultInjector, LocalFunction, LocalFunctions
+from localaws.patches.core import uncounted
+from localaws.patches.environ import restore_environment
 from localaws.template import (
     ACCOUNT_ID,
     REGION,
@@ -69,7 +64,7 @@ _STATES_TRUST_POLICY = _LAMBDA_TRUST_POLICY.replace("lambda.amazonaws.com", "sta
 
 
 def _placeholder_zip() -> bytes:
-    """moto's CreateFunction wants a zip; the code really runs from the template's CodeUri (adaptations)."""
+    """moto's CreateFunction wants a zip; the code really runs from the template's CodeUri (patches/awslambda.py)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("README.txt", "localaws runs this function from its CodeUri directory\n")
@@ -106,7 +101,7 @@ class EmbeddedAws:
         self._functions = functions
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
-        self.child_histories: adaptations.ChildHistories = {}
+        self.child_histories: stepfunctions.ChildHistories = {}
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -130,7 +125,7 @@ class EmbeddedAws:
         stack = resolve_template(Path(template), parameters)  # parameter/template errors before anything starts
         scale = wait_time_scale if wait_time_scale is not None else float(os.environ.get("WAIT_TIME_SCALE", "0"))
         config_file = mock_config or os.environ.get("SFN_MOCK_CONFIG")
-        config = adaptations.load_mock_config(Path(config_file)) if config_file else None
+        config = stepfunctions.load_mock_config(Path(config_file)) if config_file else None
         if cls._active:
             raise RuntimeError("an EmbeddedAws is already running in this process (moto's patches are process-wide)")
         cls._active = True
@@ -152,7 +147,7 @@ class EmbeddedAws:
             started = True
             undos = _install(counters, functions, scale, config)
             aws = cls(stack, counters, functions)
-            undos.append(adaptations.keep_child_histories(aws.child_histories))
+            undos.append(stepfunctions.keep_child_histories(aws.child_histories))
             with uncounted():
                 aws._create_stack()
             yield aws
@@ -187,7 +182,7 @@ class EmbeddedAws:
     @property
     def fault_injector(self) -> FaultInjector | None:
         """Called as (function name, event) before every Lambda invocation; what it raises is what the function
-        raised (raise adaptations.InjectedFault("Sandbox.Timedout") for a dotted Lambda error type)."""
+        raised (raise awslambda.InjectedFault("Sandbox.Timedout") for a dotted Lambda error type)."""
         return self._functions.fault_injector
 
     @fault_injector.setter
@@ -478,17 +473,17 @@ def _install(
 ) -> list[Undo]:
     undos: list[Undo] = []
     try:
-        undos.append(adaptations.count_api_calls(counters))
-        undos.append(adaptations.run_lambda_in_process(functions))
-        undos.append(adaptations.athena_task_service())
-        undos.append(adaptations.mock_config_test_cases(config))
-        undos.append(adaptations.states_errors_propagate())
-        undos.append(adaptations.json_safe_task_output())
-        undos.append(adaptations.glue_partitions_thread_safe())
-        undos.append(adaptations.stop_before_the_worker_starts())
-        undos.append(adaptations.aws_sdk_error_prefixes())
-        undos.append(adaptations.scale_waits(scale, counters))
-        undos.append(cloudtrail_keys.serve_public_keys())
+        undos.append(core.count_api_calls(counters))
+        undos.append(awslambda.run_lambda_in_process(functions))
+        undos.append(stepfunctions.athena_task_service())
+        undos.append(stepfunctions.mock_config_test_cases(config))
+        undos.append(stepfunctions.states_errors_propagate())
+        undos.append(stepfunctions.json_safe_task_output())
+        undos.append(glue.glue_partitions_thread_safe())
+        undos.append(stepfunctions.stop_before_the_worker_starts())
+        undos.append(stepfunctions.aws_sdk_error_prefixes())
+        undos.append(stepfunctions.scale_waits(scale, counters))
+        undos.append(cloudtrail.serve_public_keys())
         athena_engine = _athena_engine()
         if athena_engine is not None:
             undos.append(athena_engine(counters))

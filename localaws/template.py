@@ -460,6 +460,12 @@ def resolve_template(path: Path, parameters: Mapping[str, str] | None = None) ->
     return Stack(path.resolve(), values, conditions, resources, skipped, physical)
 
 
+def resolve_intrinsics(template: Mapping[str, Any], parameters: Mapping[str, str], value: Any) -> Any:
+    """`value` with its intrinsic functions resolved against `template` (for instance the template after the SAM
+    transform) and these parameter values, exactly as resolve_template resolves the properties it creates."""
+    return _Resolver(template, parameters).resolve(value)
+
+
 def render_definition(text: str, substitutions: Mapping[str, Any]) -> str:
     """The ASL with SAM's DefinitionSubstitutions applied (`${Name}`, plus the AWS:: pseudo parameters, which
     SAM's Fn::Sub also fills). Fails when a placeholder has no value or a substitution is never used: either

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import cfn_yaml
+import boto3
 
+from localaws.template import Stack, load_template, resolve_template
 from trailkeeper.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,8 +21,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 @cache
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = cfn_yaml.load(str(TEMPLATE))
-    return loaded
+    return load_template(TEMPLATE)
 
 
 def state_machine_resource() -> dict[str, Any]:
@@ -38,14 +39,30 @@ def asl() -> dict[str, Any]:
     return loaded
 
 
+@cache
+def _stack() -> Stack:
+    """template.yaml resolved as CloudFormation would, for a stack on the trail bucket the unit tests use."""
+    required = {"TrailBucketName": "trail-bucket", "ReportSender": "reports@example.com",
+                "ReportRecipients": "security@example.com"}
+    return resolve_template(TEMPLATE, required)
+
+
 def table_input() -> dict[str, Any]:
-    """The CloudTrail table exactly as template.yaml declares it, as a Glue TableInput (names resolved)."""
-    table = dict(template()["Resources"]["CloudTrailTable"]["Properties"]["TableInput"])
-    table["Name"] = template()["Parameters"]["TableName"]["Default"]
-    storage = dict(table["StorageDescriptor"])
-    storage["Location"] = "s3://trail-bucket/AWSLogs/"
-    table["StorageDescriptor"] = storage
-    return json.loads(json.dumps(table))
+    """The CloudTrail table exactly as template.yaml declares it, as a Glue TableInput (intrinsics resolved)."""
+    return copy.deepcopy(_stack().resources["CloudTrailTable"].properties["TableInput"])
+
+
+@cache
+def _session() -> boto3.session.Session:
+    """One boto3 session for every moto-backed unit-test client. moto's mock_aws() patches boto3.DEFAULT_SESSION to
+    None, so boto3.client() in each test builds a new session and loads the service model again (0.4-1.4 s a test
+    on this machine); clients of one session share its loaded models."""
+    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+
+
+def moto_client(service: str) -> Any:
+    """A client for `service` in us-east-1; moto answers it while a mock is active (its hook is in every session)."""
+    return _session().client(service)
 
 
 def aws_fixture(name: str) -> Any:

@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from localaws import cloudtrail_keys
 from localaws.generator import TrailSpec, generate
+from localaws.patches import cloudtrail as cloudtrail_keys
 from trailgen import digests
 from trailkeeper import aws
 from trailkeeper.integrity.chain import Anchor, PairResult, validate_account

@@ -1,7 +1,7 @@
 """Allow-lists: the only shapes a value may have before it is used in SQL, S3 keys or DDL.
 
 Values are accepted by full match against these patterns and then used as-is; nothing is ever
-escaped, trimmed or normalised into acceptability (see ../shared/notes/threats.md).
+escaped, trimmed or normalised into acceptability (see docs/threat-model.md).
 """
 
 from __future__ import annotations

@@ -47,12 +47,16 @@ def translated_errors(what: str) -> Iterator[None]:
         raise TransientAwsError(f"{what}: {error}") from error
 
 
-def s3_lister(s3: Any, bucket: str) -> Lister:
-    """ListObjectsV2 with a delimiter, every page (at most 1,000 entries a page)."""
+def s3_lister(s3: Any, bucket: str, page_size: int | None = None) -> Lister:
+    """ListObjectsV2 with a delimiter, every page (at most 1,000 entries a page; `page_size` asks for fewer)."""
+    pagination = {"PageSize": page_size} if page_size else {}
 
     def children(prefix: str) -> Iterator[tuple[str, bool]]:
         with translated_errors(f"listing s3://{bucket}/{prefix}"):
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            pages = s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix, Delimiter="/", PaginationConfig=pagination
+            )
+            for page in pages:
                 for common in page.get("CommonPrefixes", []):
                     yield common["Prefix"], True
                 for obj in page.get("Contents", []):

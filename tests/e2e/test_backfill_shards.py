@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from localaws.adaptations import InjectedFault
 from localaws.generator import TrailSpec, generate
+from localaws.patches.awslambda import InjectedFault
 from localaws.runtime import EmbeddedAws, ExecutionResult
 from tests.e2e.conftest import catalog, days, results_text
 from tests.sqlcheck import parse_add_partitions

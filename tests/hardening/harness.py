@@ -38,9 +38,9 @@ import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.retries import standard
 
-from localaws.adaptations import uncounted
 from localaws.generator import GroundTruth, TrailSpec, generate
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
+from localaws.patches.core import uncounted
 from localaws.runtime import EmbeddedAws, ExecutionResult, wait_for_execution
 from trailkeeper.report.activity import parse_activity_csv
 

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 
-from localaws.adaptations import InjectedFault, uncounted
 from localaws.generator import TrailSpec
+from localaws.patches.awslambda import InjectedFault
+from localaws.patches.core import uncounted
 from localaws.runtime import ExecutionResult
 from tests.hardening.harness import (
     World,

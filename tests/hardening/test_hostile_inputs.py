@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from localaws.adaptations import uncounted
 from localaws.generator import TrailSpec, account_id, threat_keys
+from localaws.patches.core import uncounted
 from tests.hardening.harness import World, cause_message, failed_state, running_world
 from tests.hardening.reliability import Recorder
 from tests.helpers import FIXTURES

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from localaws.adaptations import uncounted
 from localaws.generator import CorruptKind, CorruptObject, HostileRecord, TrailSpec, account_id, generate
+from localaws.patches.core import uncounted
 from tests.hardening.harness import World, failed_state, running_world
 from tests.hardening.reliability import Recorder
 from tests.helpers import FIXTURES, HtmlTags

@@ -16,8 +16,9 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError
 
-from localaws.adaptations import InjectedFault, uncounted
 from localaws.generator import TrailSpec
+from localaws.patches.awslambda import InjectedFault
+from localaws.patches.core import uncounted
 from tests.hardening.harness import World, body_text, failed_state, rest_json_error, running_world, s3_error
 from tests.hardening.reliability import Recorder
 

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import boto3
 import pytest
 from moto import mock_aws
 
-from tests.helpers import make_settings, table_input
+from tests.helpers import make_settings, moto_client, table_input
 from trailkeeper.config import Settings
 from trailkeeper.reconcile import Clients
 
@@ -23,8 +22,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clients]:
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        glue = boto3.client("glue", region_name="us-east-1")
+        s3 = moto_client("s3")
+        glue = moto_client("glue")
         for bucket in ("trail-bucket", "results-bucket"):
             s3.create_bucket(Bucket=bucket)
         glue.create_database(DatabaseInput={"Name": "trailkeeper"})

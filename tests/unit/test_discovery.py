@@ -27,11 +27,16 @@ def test_account_layout_with_key_prefix_yields_accounts(aws: Clients) -> None:
     assert found.regions_by_account == {A1: ("ap-southeast-2",)}
 
 
-def test_listing_follows_every_page_past_one_thousand_prefixes(aws: Clients) -> None:
-    accounts = [f"{n:012d}" for n in range(1, 1_206)]
+def test_listing_follows_every_page(aws: Clients) -> None:
+    """S3 returns at most 1,000 prefixes a page; a page size of 5 makes 12 accounts take three pages."""
+    accounts = [f"{n:012d}" for n in range(1, 13)]
     put_logs(aws.s3, *(log_key(account, "us-east-1") for account in accounts))
-    found = discover(s3_lister(aws.s3, "trail-bucket"), make_settings())
+    pages: list[str] = []
+    aws.s3.meta.events.register("before-parameter-build.s3.ListObjectsV2",
+                                lambda params, **_: pages.append(params["Prefix"]))
+    found = discover(s3_lister(aws.s3, "trail-bucket", page_size=5), make_settings())
     assert sorted(found.regions_by_account) == accounts
+    assert pages.count("AWSLogs/o-exampleorg1/") == 3
 
 
 HOSTILE_KEYS = {

@@ -13,7 +13,6 @@ not in the template, so they are not scanned here (README, "IAM scan").
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -26,7 +25,7 @@ from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
-from localaws.template import ACCOUNT_ID, PSEUDO_PARAMETERS, REGION, Stack, resolve_template
+from localaws.template import ACCOUNT_ID, REGION, resolve_intrinsics, resolve_template
 from tests.helpers import ROOT, TEMPLATE, template
 
 with warnings.catch_warnings():  # parliament 1.6.4 imports pkg_resources, which warns on import
@@ -61,8 +60,6 @@ EVERY_OPTION = {
 }
 DEPLOYMENTS = {"defaults": REQUIRED, "every option": EVERY_OPTION}
 POLICY_HOLDERS = ("AWS::IAM::Role", "AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy")
-_NO_VALUE = object()
-_SUB = re.compile(r"\$\{([^}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -88,58 +85,9 @@ def deployed_template() -> dict[str, Any]:
     return transformed
 
 
-class Resolver:
-    """Ref, Fn::GetAtt, Fn::Sub and Fn::If in policies, with the names the embedded runtime gives resources."""
-
-    def __init__(self, stack: Stack, resources: dict[str, Any]) -> None:
-        self.stack = stack
-        self.resources = resources
-
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [v for v in (self.resolve(item) for item in value) if v is not _NO_VALUE]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1 and next(iter(value)) in ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If"):
-            (function, argument), = value.items()
-            if function == "Ref":
-                return _NO_VALUE if argument == "AWS::NoValue" else self.ref(argument)
-            if function == "Fn::GetAtt":
-                return self.arn(argument[0])
-            if function == "Fn::If":
-                return self.resolve(argument[1] if self.stack.conditions[argument[0]] else argument[2])
-            text, variables = (argument, {}) if isinstance(argument, str) else argument
-            return _SUB.sub(lambda m: self.sub_variable(m.group(1), variables), text)
-        resolved = {key: self.resolve(item) for key, item in value.items()}
-        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
-
-    def sub_variable(self, name: str, variables: dict[str, Any]) -> str:
-        if name in variables:
-            return str(self.resolve(variables[name]))
-        if "." in name and not name.startswith("AWS::"):
-            logical_id, attribute = name.split(".", 1)
-            assert attribute == "Arn", name
-            return self.arn(logical_id)
-        return self.ref(name)
-
-    def ref(self, name: str) -> str:
-        if name in PSEUDO_PARAMETERS:
-            return PSEUDO_PARAMETERS[name]
-        return self.stack.parameters.get(name) or self.stack.physical[name]
-
-    def arn(self, logical_id: str) -> str:
-        kind, name = self.resources[logical_id]["Type"], self.stack.physical[logical_id]
-        arns = {
-            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
-            "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name.rsplit('/', 1)[-1]}",  # Ref is the URL
-        }
-        return arns[kind]
-
-
 def policies(parameters: dict[str, str]) -> list[Policy]:
     deployed = deployed_template()["Resources"]
     stack = resolve_template(Path(TEMPLATE), parameters)
-    resolver = Resolver(stack, deployed)
     found = []
     for logical_id, resource in deployed.items():
         if resource["Type"] not in POLICY_HOLDERS:
@@ -151,7 +99,8 @@ def policies(parameters: dict[str, str]) -> list[Policy]:
         if "PolicyDocument" in properties:
             named.append((logical_id, properties["PolicyDocument"]))
         for name, document in named:
-            found.append(Policy(logical_id, name, {"Version": "2012-10-17", **resolver.resolve(document)}))
+            resolved = resolve_intrinsics(deployed_template(), stack.parameters, document)
+            found.append(Policy(logical_id, name, {"Version": "2012-10-17", **resolved}))
     return found
 
 

@@ -20,9 +20,9 @@ from botocore.stub import Stubber
 
 from localaws import cli
 from localaws import operator as ops
-from localaws.adaptations import InjectedFault
 from localaws.generator import materialise_fixture
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
+from localaws.patches.awslambda import InjectedFault
 from localaws.runtime import EmbeddedAws
 from tests.helpers import FIXTURES, ROOT, asl, template
 from trailkeeper import allowlist

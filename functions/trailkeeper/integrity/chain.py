@@ -278,91 +278,142 @@ def _walk_chain(
     walk: _PairWalk, chain: str, listed: list[DigestKey], anchor: Anchor | None, since: dt.datetime,
     now: dt.datetime,
 ) -> None:
-    backfill = chain.endswith("_backfill")
     if anchor is not None:
         listed = [k for k in listed if k.end > anchor.end]
-    remaining = list(listed)  # ascending by end; the walk pops from the end
-    walk.prefetch(listed)
-    newest_verified: tuple[DigestKey, _Loaded, str] | None = None
-    reached = anchor is None or not listed  # nothing new since the anchor is silence, not a broken chain
+    _ChainWalk(walk, chain, listed, anchor, since, now).run()
+
+
+@dataclass
+class _ChainWalk:
+    """One chain, newest to oldest. `remaining` is the listing not yet visited (ascending: popped from the end)."""
+
+    walk: _PairWalk
+    chain: str
+    listed: list[DigestKey]
+    anchor: Anchor | None
+    since: dt.datetime
+    now: dt.datetime
+    remaining: list[DigestKey] = field(default_factory=list)
+    marks: list[dt.datetime] = field(default_factory=list)  # end times seen or inferred: the silence check's points
+    reached: bool = False
     successor: Digest | None = None
-    current: DigestKey | None = remaining.pop() if remaining else None
-    marks: list[dt.datetime] = [anchor.end] if anchor and not backfill else []
-    while current is not None:
-        loaded = walk.load(current)
+    current: DigestKey | None = None
+    newest_verified: tuple[DigestKey, _Loaded, str] | None = None
+
+    @property
+    def backfill(self) -> bool:
+        return self.chain.endswith("_backfill")
+
+    def run(self) -> None:
+        self.remaining = list(self.listed)
+        self.walk.prefetch(self.listed)
+        self.reached = self.anchor is None or not self.listed  # nothing new since the anchor: silence, not a break
+        if self.anchor is not None and not self.backfill:
+            self.marks.append(self.anchor.end)
+        self.advance(None)
+        while self.current is not None:
+            self.step(self.current)
+        self.finish()
+
+    def advance(self, successor: Digest | None) -> None:
+        """To the next older listed digest; `successor` vouches for it (None: the link is broken)."""
+        self.successor = successor
+        self.current = self.remaining.pop() if self.remaining else None
+
+    def forged(self, key: DigestKey, why: str) -> None:
+        self.walk.find(kinds.DIGEST_FORGED, key.key, key.end, why)
+        self.marks.append(key.end)
+
+    def step(self, current: DigestKey) -> None:
+        loaded = self.walk.load(current)
         if loaded is None or isinstance(loaded, str):
             if isinstance(loaded, str):
-                walk.find(kinds.DIGEST_FORGED, current.key, current.end, f"unreadable: {loaded}")
-                marks.append(current.end)
-            successor, current = None, (remaining.pop() if remaining else None)
-            continue
-        digest = loaded.digest
-        problem = walk.verify(current, loaded, successor)
+                self.forged(current, f"unreadable: {loaded}")
+            self.advance(None)
+            return
+        problem = self.walk.verify(current, loaded, self.successor)
         if problem is not None:
-            walk.find(kinds.DIGEST_FORGED, current.key, current.end, problem)
-            marks.append(current.end)
-            successor, current = None, (remaining.pop() if remaining else None)
-            continue
-        signature = loaded.signature or (successor.previous_signature if successor else None)
+            self.forged(current, problem)
+            self.advance(None)
+            return
+        self.accept(current, loaded)
+        self.follow(current, loaded.digest)
+
+    def accept(self, current: DigestKey, loaded: _Loaded) -> None:
+        signature = loaded.signature or (self.successor.previous_signature if self.successor else None)
         if signature is None:
-            walk.find(kinds.DIGEST_UNVERIFIABLE, current.key, current.end,
-                      "no signature metadata and no later digest to vouch for it (a directory copy?)")
-        elif newest_verified is None:
-            newest_verified = (current, loaded, signature)
-        walk.accept(digest)
-        marks.append(current.end)
-        newest = walk.result.newest_digest_end
-        if not backfill and (newest is None or digest.end > newest):
-            walk.result.newest_digest_end = digest.end
-        older = remaining[-1] if remaining else None
+            self.walk.find(kinds.DIGEST_UNVERIFIABLE, current.key, current.end,
+                           "no signature metadata and no later digest to vouch for it (a directory copy?)")
+        elif self.newest_verified is None:
+            self.newest_verified = (current, loaded, signature)
+        self.walk.accept(loaded.digest)
+        self.marks.append(current.end)
+        newest = self.walk.result.newest_digest_end
+        if not self.backfill and (newest is None or loaded.digest.end > newest):
+            self.walk.result.newest_digest_end = loaded.digest.end
+
+    def follow(self, current: DigestKey, digest: Digest) -> None:
+        """Along previousDigestS3Object: to the anchor, the next listed digest, or a gap."""
+        older = self.remaining[-1] if self.remaining else None
         if digest.previous_key is None:  # a starting digest
-            previous_end = older.end if older else (anchor.end if anchor else None)
-            if previous_end is not None and not backfill:
-                walk.result.restarts.append(Restart(current.region, current.trail, current.key, digest.start,
-                                                    previous_end))
-                reached = reached or older is None
-            successor, current = None, (remaining.pop() if remaining else None)
-            continue
+            self.restarted(current, digest, older)
+            self.advance(None)
+            return
         target = DigestKey.parse(digest.previous_key)
+        anchor = self.anchor
         if anchor is not None and (digest.previous_key == anchor.key or (target and target.end <= anchor.end)):
-            if digest.previous_key != anchor.key:
-                walk.find(kinds.CHAIN_TRUNCATED, anchor.key, anchor.end,
-                          f"the chain links to {digest.previous_key}, past the anchor")
-            elif walk.store.get(anchor.key) is None:
-                walk.find(kinds.CHAIN_TRUNCATED, anchor.key, anchor.end, "the anchor digest is gone")
-            elif digest.previous_signature != anchor.signature or digest.previous_hash != anchor.sha256:
-                walk.find(kinds.CHAIN_TRUNCATED, anchor.key, anchor.end,
-                          "the anchor digest is not the one verified before")
-            reached = True
-            break
-        if target is None or digest.previous_bucket != walk.store.bucket:
-            walk.find(kinds.DIGEST_FORGED, current.key, current.end,
-                      f"its previous digest s3://{digest.previous_bucket}/{digest.previous_key} is not a digest here")
-            successor, current = None, (remaining.pop() if remaining else None)
-            continue
-        if any(k.key == target.key for k in remaining):
-            while remaining[-1].key != target.key:  # listed digests the chain skips are not CloudTrail's
-                skipped = remaining.pop()
-                walk.find(kinds.DIGEST_FORGED, skipped.key, skipped.end, "not on the chain: no digest links to it")
-                marks.append(skipped.end)
-            successor, current = digest, remaining.pop()
-            continue
-        # The link's target is not in the listing: deleted (or expired), unless it is older than tonight's window.
-        if target.end < since:  # the window's edge (first night, or an anchor older than MAX_LOOKBACK)
-            reached = True
-            break
+            self.join_anchor(anchor, digest)
+            self.current = None
+            return
+        if target is None or digest.previous_bucket != self.walk.store.bucket:
+            self.forged(current, f"its previous digest s3://{digest.previous_bucket}/{digest.previous_key} "
+                                 "is not a digest here")
+            self.advance(None)
+            return
+        if any(k.key == target.key for k in self.remaining):
+            while self.remaining[-1].key != target.key:  # listed digests the chain skips are not CloudTrail's
+                self.forged(self.remaining.pop(), "not on the chain: no digest links to it")
+            self.advance(digest)
+            return
+        if target.end < self.since:  # the window's edge (first night, or an anchor older than MAX_LOOKBACK)
+            self.reached = True
+            self.current = None
+            return
+        # The link's target is not in the listing: deleted (or expired).
         missing_from = older.end if older else (anchor.end if anchor else None)
-        _missing_digests(walk, target, digest.start, missing_from, now)
-        marks.extend(_missing_ends(target, digest.start, missing_from))
-        reached = reached or (older is None and anchor is not None)  # the gap back to the anchor is counted
-        successor, current = None, (remaining.pop() if remaining else None)
-    if not backfill:
-        _find_silence(walk, chain, sorted(marks), now, listed)
-    if anchor is not None and not reached:
-        walk.find(kinds.CHAIN_TRUNCATED, anchor.key, anchor.end, "tonight's chain does not reach the anchor")
-    if newest_verified is not None:
-        key, loaded, signature = newest_verified
-        walk.result.anchors[chain] = Anchor(chain, key.key, key.end, signature, loaded.digest.sha256)
+        _missing_digests(self.walk, target, digest.start, missing_from, self.now)
+        self.marks.extend(_missing_ends(target, digest.start, missing_from))
+        self.reached = self.reached or (older is None and anchor is not None)  # the gap back to it is counted
+        self.advance(None)
+
+    def restarted(self, current: DigestKey, digest: Digest, older: DigestKey | None) -> None:
+        previous_end = older.end if older else (self.anchor.end if self.anchor else None)
+        if previous_end is not None and not self.backfill:
+            self.walk.result.restarts.append(Restart(current.region, current.trail, current.key, digest.start,
+                                                     previous_end))
+            self.reached = self.reached or older is None
+
+    def join_anchor(self, anchor: Anchor, digest: Digest) -> None:
+        if digest.previous_key != anchor.key:
+            self.walk.find(kinds.CHAIN_TRUNCATED, anchor.key, anchor.end,
+                           f"the chain links to {digest.previous_key}, past the anchor")
+        elif self.walk.store.get(anchor.key) is None:
+            self.walk.find(kinds.CHAIN_TRUNCATED, anchor.key, anchor.end, "the anchor digest is gone")
+        elif digest.previous_signature != anchor.signature or digest.previous_hash != anchor.sha256:
+            self.walk.find(kinds.CHAIN_TRUNCATED, anchor.key, anchor.end,
+                           "the anchor digest is not the one verified before")
+        self.reached = True
+
+    def finish(self) -> None:
+        if not self.backfill:
+            _find_silence(self.walk, self.chain, sorted(self.marks), self.now, self.listed)
+        if self.anchor is not None and not self.reached:
+            self.walk.find(kinds.CHAIN_TRUNCATED, self.anchor.key, self.anchor.end,
+                           "tonight's chain does not reach the anchor")
+        if self.newest_verified is not None:
+            key, loaded, signature = self.newest_verified
+            self.walk.result.anchors[self.chain] = Anchor(self.chain, key.key, key.end, signature,
+                                                          loaded.digest.sha256)
 
 
 def _missing_ends(target: DigestKey, successor_start: dt.datetime, older_end: dt.datetime | None) -> list[dt.datetime]:

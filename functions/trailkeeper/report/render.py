@@ -1,7 +1,7 @@
 """The report email: subject, HTML, plain-text twin and new_activity.csv, from an ActivityDiff.
 
 Every CloudTrail-derived value (and every S3 key from the reconciliation) is attacker-controlled text
-(../shared/notes/threats.md), so:
+(docs/threat-model.md), so:
 - the subject is built from the configured title, the date and counts only;
 - text values lose control characters (Cc, and the line/paragraph separators Zl/Zp; replaced by a
   space so words stay apart) and format characters (Cf: bidi overrides and isolates, zero-width marks;

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from localaws import cloudtrail_keys
+from localaws.patches import cloudtrail as cloudtrail_keys
 from tests.integrity_kit import generated_bucket
 from tests.tampering import ACCOUNT
 from trailgen import digests as signer

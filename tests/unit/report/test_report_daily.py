@@ -8,12 +8,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 from moto.ses.models import ses_backends
 
-from tests.helpers import make_settings, table_input
+from tests.helpers import make_settings, moto_client, table_input
 from tests.unit.report.report_kit import ACCOUNT, athena_csv
 from trailkeeper.config import ReportSettings
 from trailkeeper.errors import BaselineUnreadable, ConfigurationError, EmailRejected, InvalidInput
@@ -54,7 +53,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        clients = Aws(*(boto3.client(name, region_name="us-east-1") for name in ("s3", "glue", "sesv2")))
+        clients = Aws(*(moto_client(name) for name in ("s3", "glue", "sesv2")))
         clients.s3.create_bucket(Bucket="results-bucket")
         clients.glue.create_database(DatabaseInput={"Name": "trailkeeper"})
         clients.glue.create_table(DatabaseName="trailkeeper", TableInput=table_input())

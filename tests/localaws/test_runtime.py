@@ -11,10 +11,11 @@ from typing import Any, NamedTuple
 import pytest
 from botocore.exceptions import ClientError
 
-from localaws.adaptations import InjectedFault
+from localaws.patches.awslambda import InjectedFault
 from localaws.runtime import EmbeddedAws, ExecutionResult
+from tests.helpers import FIXTURES
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "runtime"
+FIXTURE = FIXTURES / "runtime"
 DATA_BUCKET = "trailkeeper-databucket-123456789012"
 
 

@@ -17,8 +17,8 @@ from moto import mock_aws
 from moto.athena.models import AthenaBackend
 
 from localaws import athena
-from localaws.athena_hive import HiveTypeError, parse_hive_type
-from localaws.athena_results import java_double, render
+from localaws.athena.hive import HiveTypeError, parse_hive_type
+from localaws.athena.results import java_double, render
 from localaws.counters import Counters
 from tests.helpers import table_input
 

@@ -13,8 +13,9 @@ from moto.awslambda.models import LambdaFunction
 
 from localaws.runtime import EmbeddedAws, ExecutionTimeout
 from localaws.template import TemplateError
+from tests.helpers import FIXTURES
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "runtime"
+FIXTURE = FIXTURES / "runtime"
 TEMPLATE = FIXTURE / "template.yaml"
 
 

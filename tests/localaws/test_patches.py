@@ -1,4 +1,4 @@
-"""localaws.adaptations, one at a time, on plain moto (no template): each changes what it says and undoes it."""
+"""localaws.patches, one at a time, on plain moto (no template): each changes what it says and undoes it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -43,12 +42,15 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.mocking import mock_config
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from localaws import adaptations
-from localaws.adaptations import InjectedFault, LocalFunction, LocalFunctions, Undo, json_safe, uncounted
 from localaws.counters import Counters
+from localaws.patches import Undo, awslambda, core, environ, glue, stepfunctions
+from localaws.patches.awslambda import InjectedFault, LocalFunction, LocalFunctions
+from localaws.patches.core import uncounted
+from localaws.patches.stepfunctions import json_safe
 from localaws.runtime import wait_for_execution
+from tests.helpers import FIXTURES
 
-FUNCTIONS = Path(__file__).resolve().parents[2] / "fixtures" / "runtime" / "functions"
+FUNCTIONS = FIXTURES / "runtime" / "functions"
 ROLE = "arn:aws:iam::123456789012:role/states"
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 REGION = "us-east-1"
@@ -131,7 +133,7 @@ def local_functions(moto_sfn: Any) -> Iterator[LocalFunctions]:
     functions = LocalFunctions()
     deploy(functions, "echo", "handlers.echo", {"STAGE": "unit"})
     deploy(functions, "fail", "handlers.fail", {})
-    with installed(adaptations.run_lambda_in_process(functions)):
+    with installed(awslambda.run_lambda_in_process(functions)):
         yield functions
 
 
@@ -182,7 +184,7 @@ def test_handler_exception_becomes_lambdas_error_envelope(local_functions: Local
     assert "FunctionError" in response
     assert (payload["errorType"], payload["errorMessage"]) == ("BadThing", "bad thing for x")
     assert "handlers.py" in "".join(payload["stackTrace"])
-    assert "adaptations.py" not in "".join(payload["stackTrace"])
+    assert "awslambda.py" not in "".join(payload["stackTrace"])
 
 
 def test_catch_matches_the_handler_exception_class_name(moto_sfn: Any, local_functions: LocalFunctions) -> None:
@@ -221,8 +223,8 @@ ATHENA_SYNC = {
 @pytest.fixture
 def athena(moto_sfn: Any) -> Iterator[Counters]:
     counters = Counters()
-    with installed(adaptations.athena_task_service(), adaptations.scale_waits(0, counters),
-                   adaptations.count_api_calls(counters)):
+    with installed(stepfunctions.athena_task_service(), stepfunctions.scale_waits(0, counters),
+                   core.count_api_calls(counters)):
         yield counters
 
 
@@ -303,8 +305,8 @@ TWO_LISTINGS = {
 @pytest.fixture
 def mocking(moto_sfn: Any) -> Iterator[None]:
     boto3.client("s3", region_name=REGION).create_bucket(Bucket="real-bucket")
-    with installed(adaptations.mock_config_test_cases(MOCK_CONFIG), adaptations.states_errors_propagate(),
-                   adaptations.json_safe_task_output(), adaptations.scale_waits(0, Counters())):
+    with installed(stepfunctions.mock_config_test_cases(MOCK_CONFIG), stepfunctions.states_errors_propagate(),
+                   stepfunctions.json_safe_task_output(), stepfunctions.scale_waits(0, Counters())):
         yield
 
 
@@ -428,7 +430,7 @@ def test_aws_sdk_errors_use_the_pascal_case_service_prefix(moto_sfn: Any, mockin
                "Parameters": {"Bucket": "real-bucket", "Key": "absent"},
                "Catch": [{"ErrorEquals": ["S3.NoSuchKeyException"], "Next": "Caught"}], "End": True}
 
-    with installed(adaptations.aws_sdk_error_prefixes()):
+    with installed(stepfunctions.aws_sdk_error_prefixes()):
         described, _ = run(moto_sfn, {"Missing": missing, "Caught": CAUGHT})
 
     assert output(described)["Error"] == "S3.NoSuchKeyException"
@@ -442,7 +444,7 @@ def unscaled(moto_sfn: Any) -> Iterator[Counters]:
     counters = Counters()
     functions = LocalFunctions()
     deploy(functions, "fail", "handlers.fail", {})
-    with installed(adaptations.scale_waits(0, counters), adaptations.run_lambda_in_process(functions)):
+    with installed(stepfunctions.scale_waits(0, counters), awslambda.run_lambda_in_process(functions)):
         yield counters
 
 
@@ -476,7 +478,7 @@ def test_max_delay_seconds_caps_the_backoff(moto_sfn: Any, unscaled: Counters) -
 
 def test_negative_wait_scale_is_rejected() -> None:
     with pytest.raises(ValueError, match=">= 0"):
-        adaptations.scale_waits(-1, Counters())
+        stepfunctions.scale_waits(-1, Counters())
 
 
 # ------------------------------------------------------------------------------------------- per_invocation_environment
@@ -487,12 +489,12 @@ def test_an_invocations_environment_is_seen_only_by_its_own_thread() -> None:
     inside, read = threading.Event(), threading.Event()
 
     def invocation() -> None:
-        with adaptations.environment({"TRAIL_BUCKET": "invocation"}):
+        with environ.environment({"TRAIL_BUCKET": "invocation"}):
             inside.set()
             read.wait(timeout=30)
             seen["invocation"] = os.environ.get("TRAIL_BUCKET")
 
-    with installed(adaptations.per_invocation_environment()):
+    with installed(environ.per_invocation_environment()):
         thread = threading.Thread(target=invocation)
         thread.start()
         inside.wait(timeout=30)
@@ -504,18 +506,39 @@ def test_an_invocations_environment_is_seen_only_by_its_own_thread() -> None:
     assert "TRAIL_BUCKET" not in os.environ
 
 
+def test_an_invocations_writes_stay_in_its_own_environment() -> None:
+    written: dict[str, Any] = {}
+
+    def invocation() -> None:
+        with environ.environment({"TRAIL_BUCKET": "invocation"}):
+            os.environ["WRITTEN_BY_HANDLER"] = "yes"
+            written["copy"] = os.environ.copy()
+        written["after"] = os.environ.get("WRITTEN_BY_HANDLER")
+
+    with installed(environ.per_invocation_environment()):
+        thread = threading.Thread(target=invocation)
+        thread.start()
+        thread.join(timeout=30)
+        seen_by_other_thread = os.environ.get("WRITTEN_BY_HANDLER")
+    os.unsetenv("WRITTEN_BY_HANDLER")  # a handler's write reaches the C environment, as os.environ's does
+
+    assert written["copy"]["TRAIL_BUCKET"] == "invocation" and written["copy"]["WRITTEN_BY_HANDLER"] == "yes"
+    assert (written["after"], seen_by_other_thread) == (None, None)
+    assert not isinstance(os.environ, environ.InvocationEnviron)
+
+
 # ------------------------------------------------------------------------------------- glue_partitions_thread_safe
 
 
-@pytest.mark.parametrize("method", adaptations.GLUE_PARTITION_METHODS)
+@pytest.mark.parametrize("method", glue.GLUE_PARTITION_METHODS)
 def test_glue_partition_methods_run_under_the_partitions_lock(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
     held: list[bool] = []
 
     def probe(self: FakeTable, *args: Any, **kwargs: Any) -> None:
-        held.append(adaptations.GLUE_PARTITIONS_LOCK._is_owned())  # type: ignore[attr-defined]
+        held.append(glue.GLUE_PARTITIONS_LOCK._is_owned())  # type: ignore[attr-defined]
 
     monkeypatch.setattr(FakeTable, method, probe)
-    with installed(adaptations.glue_partitions_thread_safe()):
+    with installed(glue.glue_partitions_thread_safe()):
         getattr(FakeTable, method)(object())
 
     assert held == [True]
@@ -531,9 +554,9 @@ DISTRIBUTED_MAP = {"Shards": {
 
 
 def test_distributed_map_child_events_are_kept_under_the_parent_execution(moto_sfn: Any) -> None:
-    histories: adaptations.ChildHistories = {}
+    histories: stepfunctions.ChildHistories = {}
 
-    with installed(adaptations.keep_child_histories(histories)):
+    with installed(stepfunctions.keep_child_histories(histories)):
         described, _ = run(moto_sfn, DISTRIBUTED_MAP, {"items": [1, 2, 3]})
 
     assert described["status"] == "SUCCEEDED"
@@ -551,7 +574,7 @@ def test_an_execution_stopped_before_its_first_state_ends_aborted(
     moto_sfn: Any, monkeypatch: pytest.MonkeyPatch, held_in: str
 ) -> None:
     released = threading.Event()
-    with installed(adaptations.stop_before_the_worker_starts()):
+    with installed(stepfunctions.stop_before_the_worker_starts()):
         original = ExecutionWorker.__dict__[held_in]
 
         def held(self: ExecutionWorker) -> Any:
@@ -581,7 +604,7 @@ def test_an_execution_stopped_before_its_first_state_ends_aborted(
 @pytest.fixture
 def counted(moto_sfn: Any) -> Iterator[Counters]:
     counters = Counters()
-    with installed(adaptations.count_api_calls(counters)):
+    with installed(core.count_api_calls(counters)):
         yield counters
 
 
@@ -611,24 +634,24 @@ def test_state_machine_task_calls_are_counted(moto_sfn: Any, counted: Counters) 
 # ------------------------------------------------------------------------------------------- undo
 
 PATCHED: list[tuple[str, Callable[[], Undo], list[tuple[Any, str]]]] = [
-    ("run_lambda_in_process", lambda: adaptations.run_lambda_in_process(LocalFunctions()),
+    ("run_lambda_in_process", lambda: awslambda.run_lambda_in_process(LocalFunctions()),
      [(LambdaFunction, "_invoke_lambda")]),
-    ("athena_task_service", adaptations.athena_task_service, [(state_task_factory, "state_task_service_for")]),
-    ("mock_config_test_cases", lambda: adaptations.mock_config_test_cases(None), [
+    ("athena_task_service", stepfunctions.athena_task_service, [(state_task_factory, "state_task_service_for")]),
+    ("mock_config_test_cases", lambda: stepfunctions.mock_config_test_cases(None), [
         (mock_config, "load_mock_test_case_for"), (StepFunctionsParserBackend, "start_execution"),
         (Execution, "_get_start_execution_worker")]),
-    ("states_errors_propagate", adaptations.states_errors_propagate,
+    ("states_errors_propagate", stepfunctions.states_errors_propagate,
      [(state_fail, "CustomErrorName"), (mock_eval_utils, "CustomErrorName")]),
-    ("json_safe_task_output", adaptations.json_safe_task_output, [(StateTaskService, "_after_eval_execution")]),
-    ("scale_waits", lambda: adaptations.scale_waits(0, Counters()), [
+    ("json_safe_task_output", stepfunctions.json_safe_task_output, [(StateTaskService, "_after_eval_execution")]),
+    ("scale_waits", lambda: stepfunctions.scale_waits(0, Counters()), [
         (WaitFunction, "_wait_interval"), (JitterStrategyDecl, "_eval_body"),
         (state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK")]),
-    ("count_api_calls", lambda: adaptations.count_api_calls(Counters()), [(BotocoreStubber, "__call__")]),
-    ("glue_partitions_thread_safe", adaptations.glue_partitions_thread_safe,
-     [(FakeTable, name) for name in adaptations.GLUE_PARTITION_METHODS]),
-    ("keep_child_histories", lambda: adaptations.keep_child_histories({}),
+    ("count_api_calls", lambda: core.count_api_calls(Counters()), [(BotocoreStubber, "__call__")]),
+    ("glue_partitions_thread_safe", glue.glue_partitions_thread_safe,
+     [(FakeTable, name) for name in glue.GLUE_PARTITION_METHODS]),
+    ("keep_child_histories", lambda: stepfunctions.keep_child_histories({}),
      [(DistributedIterationComponent, "_map_run")]),
-    ("stop_before_the_worker_starts", adaptations.stop_before_the_worker_starts, [
+    ("stop_before_the_worker_starts", stepfunctions.stop_before_the_worker_starts, [
         (ExecutionWorker, "_get_evaluation_environment"), (ExecutionWorker, "stop"), (Program, "_eval_body")]),
 ]
 
@@ -648,7 +671,7 @@ def test_undo_puts_the_original_moto_objects_back(install: Callable[[], Undo], t
 def test_undo_removes_only_the_error_prefixes_it_added() -> None:
     before = dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES)
 
-    undo = adaptations.aws_sdk_error_prefixes()
+    undo = stepfunctions.aws_sdk_error_prefixes()
     added = state_task_service_aws_sdk._SERVICE_ERROR_NAMES["s3"]
     undo()
 

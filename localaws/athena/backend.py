@@ -2,7 +2,7 @@
 
 moto 5.2.5 Athena executes nothing: every query SUCCEEDS, broken or injected DDL included, and results exist only
 if a test queues them. `install()` replaces five methods so that a query runs synchronously when it starts
-(see athena_engine.py) and the execution then reports what Athena would:
+(see engine.py) and the execution then reports what Athena would:
 
 * `AthenaBackend.start_query_execution` - runs the statement; SUCCEEDED or FAILED with the engine's reason;
   the result goes to `<OutputLocation>/<QueryExecutionId>.csv` (`.txt` for DDL, as Athena names them), the
@@ -30,10 +30,11 @@ from moto.athena.models import AthenaBackend, Execution, QueryResults, WorkGroup
 from moto.athena.responses import AthenaResponse
 from moto.core.exceptions import JsonRESTError
 
-from localaws.athena_catalog import DEFAULT_CATALOG, QueryFailed, put_result
-from localaws.athena_engine import Outcome, execute, statement_type
-from localaws.athena_results import column_info, csv_bytes, result_rows, text_bytes
+from localaws.athena.catalog import DEFAULT_CATALOG, QueryFailed, put_result
+from localaws.athena.engine import Outcome, execute, statement_type
+from localaws.athena.results import column_info, csv_bytes, result_rows, text_bytes
 from localaws.counters import Counters, QueryStats
+from localaws.patches import Undo, replace, undo_all
 
 MAX_RESULTS = 1000  # GetQueryResults' maximum page size
 _MOTO_GET_QUERY_EXECUTION = AthenaResponse.get_query_execution
@@ -87,20 +88,17 @@ class _Engine:
 _engine: _Engine | None = None
 
 
-def install(counters: Counters) -> Callable[[], None]:
+def install(counters: Counters) -> Undo:
     """Patch moto's Athena (call inside an active `mock_aws()`); returns the callable that undoes it."""
     global _engine
     if _engine is not None:
         raise RuntimeError("the embedded Athena engine is already installed")
-    originals = [(owner, name, owner.__dict__[name]) for owner, name, _ in _PATCHES]
-    for owner, name, replacement in _PATCHES:
-        setattr(owner, name, replacement)
+    undo_patches = undo_all([replace(owner, name, replacement) for owner, name, replacement in _PATCHES])
     _engine = _Engine(counters, threading.Lock())
 
     def undo() -> None:
         global _engine
-        for owner, name, original in originals:
-            setattr(owner, name, original)
+        undo_patches()
         _engine = None
 
     return undo

@@ -21,7 +21,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import TokenType
 
-from localaws.athena_catalog import DEFAULT_CATALOG, QueryFailed
+from localaws.athena.catalog import DEFAULT_CATALOG, QueryFailed
 
 # A parameter value must be one literal: Athena substitutes the text, we refuse anything that is not a value.
 _LITERALS = (exp.Literal, exp.Boolean, exp.Null, exp.HexString)

@@ -21,8 +21,9 @@ import duckdb
 from moto.glue.models import GlueBackend
 from sqlglot import exp
 
-from localaws import athena_ddl, athena_sql
-from localaws.athena_catalog import (
+from localaws.athena import ddl as athena_ddl
+from localaws.athena import sql as athena_sql
+from localaws.athena.catalog import (
     DEFAULT_CATALOG,
     CatalogTable,
     ObjectLister,
@@ -35,8 +36,8 @@ from localaws.athena_catalog import (
     s3_backend,
     stage,
 )
-from localaws.athena_hive import duckdb_type, quote_identifier, quote_literal
-from localaws.athena_results import AthenaType, ResultTable, from_duckdb
+from localaws.athena.hive import duckdb_type, quote_identifier, quote_literal
+from localaws.athena.results import AthenaType, ResultTable, from_duckdb
 
 # Objects are copied out of moto's S3 for DuckDB; on this kind of machine creating a file in /tmp costs ~0.5 ms,
 # in the RAM-backed /dev/shm ~0.02 ms (1,000 log files: 0.5 s vs 0.02 s). The data is already in memory in moto.

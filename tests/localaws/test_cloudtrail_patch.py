@@ -1,4 +1,4 @@
-"""localaws.cloudtrail_keys: ListPublicKeys, which moto 5.2.5 does not implement, serves the local digest key."""
+"""localaws.patches.cloudtrail: ListPublicKeys, which moto 5.2.5 does not implement, serves the local digest key."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import boto3
 from moto import mock_aws
 from moto.cloudtrail.responses import CloudTrailResponse
 
-from localaws import cloudtrail_keys
+from localaws.patches import cloudtrail as cloudtrail_keys
 from trailgen import digests as signer
 from trailkeeper import aws
 

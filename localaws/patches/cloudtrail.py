@@ -1,4 +1,4 @@
-"""cloudtrail:ListPublicKeys on moto 5.2.5, which does not implement it: it serves the generator's local
+"""moto's CloudTrail: cloudtrail:ListPublicKeys, which moto 5.2.5 does not implement: it serves the generator's local
 digest-signing key (trailgen.digests), so trailkeeper and `aws cloudtrail validate-logs` can verify the
 digests of a generated bucket offline.
 

@@ -103,18 +103,8 @@ def _text(value: Any, nested: bool) -> str:
         return java_double(value)
     if isinstance(value, Decimal):
         return format(value, "f")
-    if isinstance(value, dt.datetime):
-        text = f"{value:%Y-%m-%d %H:%M:%S}.{value.microsecond // 1000:03d}"
-        if value.tzinfo is not None:
-            text += " " + str(getattr(value.tzinfo, "key", None) or value.tzname())  # the zone id, e.g. UTC
-        return text
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.time):
-        return f"{value:%H:%M:%S}.{value.microsecond // 1000:03d}"
-    if isinstance(value, dt.timedelta):
-        hours, rest = divmod(value.seconds, 3600)
-        return f"{value.days} {hours:02d}:{rest // 60:02d}:{rest % 60:02d}.{value.microseconds // 1000:03d}"
+    if isinstance(value, (dt.date, dt.time, dt.timedelta)):  # dt.datetime is a dt.date
+        return _temporal_text(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return " ".join(f"{b:02x}" for b in bytes(value))
     if isinstance(value, uuid.UUID):
@@ -124,6 +114,20 @@ def _text(value: Any, nested: bool) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_text(k, True)}={_text(v, True)}" for k, v in value.items()) + "}"
     raise TypeError(f"no Athena rendering for {type(value).__name__}")
+
+
+def _temporal_text(value: dt.date | dt.time | dt.timedelta) -> str:
+    if isinstance(value, dt.datetime):
+        text = f"{value:%Y-%m-%d %H:%M:%S}.{value.microsecond // 1000:03d}"
+        if value.tzinfo is not None:
+            text += " " + str(getattr(value.tzinfo, "key", None) or value.tzname())  # the zone id, e.g. UTC
+        return text
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return f"{value:%H:%M:%S}.{value.microsecond // 1000:03d}"
+    hours, rest = divmod(value.seconds, 3600)
+    return f"{value.days} {hours:02d}:{rest // 60:02d}:{rest % 60:02d}.{value.microseconds // 1000:03d}"
 
 
 def java_double(value: float) -> str:

@@ -1,10 +1,5 @@
-"""The small changes moto 5.2.5 needs to run trailkeeper's state machine offline, one function each.
+"""Step Functions: moto's vendored ASL interpreter (LocalStack's), made to run trailkeeper's state machine.
 
-Each adaptation replaces the fewest moto attributes that fix one gap (listed below), says why, and returns
-the callable that puts moto back exactly. They are tied to moto==5.2.5 (pinned): each has tests in
-tests/unit/localaws/test_adaptations.py, so an upgrade shows exactly which one broke.
-
-  run_lambda_in_process      LambdaFunction._invoke_lambda              moto runs function code only in docker
   athena_task_service        state_task_factory.state_task_service_for  moto fails athena `.sync` as unsupported
   mock_config_test_cases     load_mock_test_case_for, start_execution,  moto stubs MockConfigFile loading and
                              Execution._get_start_execution_worker      ignores `stateMachineArn#TestCase`
@@ -14,12 +9,6 @@ tests/unit/localaws/test_adaptations.py, so an upgrade shows exactly which one b
   aws_sdk_error_prefixes     aws-sdk _SERVICE_ERROR_NAMES               `s3.NoSuchKeyException`, AWS says `S3.…`
   scale_waits                WaitFunction._wait_interval, retry delay,  Wait, Retry and `.sync` polling really sleep
                              `.sync` poll delay
-  count_api_calls            BotocoreStubber.__call__                   the one place every mocked request passes
-  per_invocation_environment os.environ (run_lambda_in_process          key-by-key environment swaps broke
-                             installs it)                               threads creating clients meanwhile
-  glue_partitions_thread_safe
-                             FakeTable partition methods                shards side by side mutated moto's
-                                                                        partition dict while it was iterated
   keep_child_histories       DistributedIterationComponent._map_run     moto drops Map Run children's events
   stop_before_the_worker_starts
                              ExecutionWorker.stop and                   StopExecution before the first state
@@ -31,27 +20,15 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-import importlib.util
-import io
 import json
-import os
-import sys
 import threading
 import time
-import traceback
-import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
-from moto.awslambda.models import LambdaFunction
-from moto.core.botocore_stubber import BotocoreStubber
-from moto.glue.models import FakeTable
 from moto.stepfunctions.exceptions import ValidationException
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -102,311 +79,7 @@ from moto.stepfunctions.parser.mocking.mock_config import (
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from localaws.counters import Counters
-
-Undo = Callable[[], None]
-
-
-def _undo_all(undos: list[Undo]) -> Undo:
-    def undo() -> None:
-        for each in reversed(undos):
-            each()
-
-    return undo
-
-
-def _replace(owner: Any, name: str, replacement: Any) -> Undo:
-    """Set owner.name (a class or module attribute) and return what restores the exact original object."""
-    original = owner.__dict__[name]
-    setattr(owner, name, replacement)
-
-    def undo() -> None:
-        setattr(owner, name, original)
-
-    return undo
-
-
-# ============================================================================================ Lambda, in process
-
-
-class InjectedFault(Exception):
-    """Raise from a fault injector to make the invocation fail with any Lambda error type, dotted ones included
-    (e.g. "Sandbox.Timedout", which no Python class can be named)."""
-
-    def __init__(self, error_type: str, message: str = "injected fault") -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-
-FaultInjector = Callable[[str, Any], None]  # (function name, event) -> None, or raises
-
-
-@dataclass(frozen=True)
-class LocalFunction:
-    """Where a deployed function's code is: the CodeUri directory and the "module.function" Handler."""
-
-    name: str
-    code_dir: Path
-    handler: str
-    memory_mb: int = 128
-    timeout_seconds: int = 3
-    runtime: str = "python3.13"
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of the Python runtime's context object that handlers and Powertools read."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    aws_request_id: str
-    log_group_name: str
-    log_stream_name: str
-    deadline: float
-    function_version: str = "$LATEST"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
-class LogSink(io.TextIOBase):
-    """Collects what a handler prints (stdout and stderr, Powertools logs and metrics included) during one
-    invocation. While a handler runs, sys.stdout is process-wide redirected here: prints from other threads
-    in that moment land here too."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._parts: list[str] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        self._parts.append(text)
-        return len(text)
-
-    def take(self) -> str:
-        text = "".join(self._parts)
-        self._parts.clear()
-        return text
-
-
-@dataclass
-class LocalFunctions:
-    """The deployment's functions, run in this process. One invocation at a time: the environment variables a
-    handler sees are process-wide, so invocations (and module imports) are serialised by `lock`.
-
-    Each function's module is imported once, on its first invocation, inside that function's environment,
-    under a name unique to the deployment and function: module-level state (clients, Settings) is per function
-    and per EmbeddedAws, as it is per Lambda function in AWS."""
-
-    deployment: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    fault_injector: FaultInjector | None = None
-    functions: dict[str, LocalFunction] = field(default_factory=dict)
-    modules: dict[str, ModuleType] = field(default_factory=dict)
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    invocations: int = 0
-    # One stream for the deployment's whole life: Powertools' Logger binds sys.stdout when the module is
-    # imported (inside an invocation), so what it writes later must still land here.
-    output: LogSink = field(default_factory=lambda: LogSink())
-
-    def register(self, function: LocalFunction) -> None:
-        self.functions[function.name] = function
-
-    def invoke(self, deployed: LambdaFunction, event: Any) -> tuple[str, bool, str]:
-        """moto's `_invoke_lambda` contract: (response payload JSON, errored, logs)."""
-        function = self.functions.get(deployed.function_name)
-        if function is None:
-            message = f"{deployed.function_name} is not a local function"
-            return _error_envelope("Runtime.HandlerNotFound", message), True, ""
-        if isinstance(event, (str, bytes)):
-            event = json.loads(event or "{}")
-        context = LambdaContext(
-            function_name=function.name,
-            invoked_function_arn=deployed.function_arn,
-            memory_limit_in_mb=function.memory_mb,
-            aws_request_id=str(uuid.uuid4()),
-            log_group_name=f"/aws/lambda/{function.name}",
-            log_stream_name=f"{dt.date.today():%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}",
-            deadline=time.monotonic() + function.timeout_seconds,
-        )
-        variables = {**_runtime_variables(function, context), **(deployed.environment_vars or {})}
-        with self.lock, environment(variables), redirect_stdout(self.output), redirect_stderr(self.output):
-            self.invocations += 1
-            payload, errored, _ = self._call(function, event, context)
-            logs = self.output.take()
-        if logs:  # Lambda sends what the function prints to its log group; so does moto's docker runner
-            deployed.logs_backend.ensure_log_group(deployed.logs_group_name)
-            deployed.save_logs(logs)
-        return payload, errored, logs
-
-    def _call(self, function: LocalFunction, event: Any, context: LambdaContext) -> tuple[str, bool, str]:
-        module_name, _, attribute = function.handler.rpartition(".")
-        try:
-            if self.fault_injector is not None:
-                self.fault_injector(function.name, event)
-        except InjectedFault as fault:
-            return _error_envelope(fault.error_type, str(fault), fault, context), True, ""
-        except Exception as error:
-            return _error_envelope(type(error).__name__, str(error), error, context), True, ""
-        try:
-            module = self._module(function, module_name)
-        except Exception as error:  # what the Python runtime reports for a module that cannot be imported
-            message = f"Unable to import module '{module_name}': {error}"
-            return _error_envelope("Runtime.ImportModuleError", message, error, context), True, ""
-        handler = getattr(module, attribute, None)
-        if not callable(handler):
-            message = f"Handler '{attribute}' missing on module '{module_name}'"
-            return _error_envelope("Runtime.HandlerNotFound", message, None, context), True, ""
-        try:
-            result = handler(event, context)
-        except Exception as error:
-            return _error_envelope(type(error).__name__, str(error), error, context), True, ""
-        try:
-            return json.dumps(result), False, ""
-        except (TypeError, ValueError) as error:
-            return _error_envelope("Runtime.MarshalError", f"Unable to marshal response: {error}", error), True, ""
-
-    def _module(self, function: LocalFunction, module_name: str) -> ModuleType:
-        if function.name in self.modules:
-            return self.modules[function.name]
-        path = function.code_dir.joinpath(*module_name.split(".")).with_suffix(".py")
-        unique = f"_localaws_{self.deployment}_{function.name}_{module_name}".replace(".", "_").replace("-", "_")
-        spec = importlib.util.spec_from_file_location(unique, path)
-        if spec is None or spec.loader is None or not path.is_file():
-            raise ModuleNotFoundError(f"No module named '{module_name}' in {function.code_dir}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[unique] = module  # dataclasses and pickling look modules up by name
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[unique]
-            raise
-        self.modules[function.name] = module
-        return module
-
-    def forget_modules(self) -> None:
-        for module in self.modules.values():
-            sys.modules.pop(module.__name__, None)
-        self.modules.clear()
-
-
-def _runtime_variables(function: LocalFunction, context: LambdaContext) -> dict[str, str]:
-    """The variables the Lambda runtime sets itself (reserved names); the function's own come on top."""
-    return {
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_LAMBDA_FUNCTION_NAME": function.name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_GROUP_NAME": context.log_group_name,
-        "AWS_LAMBDA_LOG_STREAM_NAME": context.log_stream_name,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
-        "_HANDLER": function.handler,
-    }
-
-
-def _error_envelope(
-    error_type: str, message: str, error: BaseException | None = None, context: LambdaContext | None = None
-) -> str:
-    """The payload Lambda returns for a failed invocation; Step Functions takes the error name from errorType."""
-    envelope: dict[str, Any] = {"errorMessage": message, "errorType": error_type}
-    if context is not None:
-        envelope["requestId"] = context.aws_request_id
-    # The handler's frames only, as Lambda shows them (not this module's, nor importlib's).
-    frames = traceback.extract_tb(error.__traceback__) if error else []
-    own = [f for f in frames if f.filename != __file__ and not f.filename.startswith("<frozen")]
-    envelope["stackTrace"] = traceback.format_list(own)
-    return json.dumps(envelope)
-
-
-@contextmanager
-def environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """os.environ with these variables set, for this thread only while run_lambda_in_process is installed
-    (a Lambda has its own environment; other threads, such as shards running side by side, keep reading
-    the process's, which is never changed under them); else process-wide, exactly as before afterwards."""
-    if isinstance(os.environ, InvocationEnviron):
-        process = os.environ.process_data
-        data = dict(process)
-        encode_key, encode_value = os.environ.encodekey, os.environ.encodevalue
-        data.update({encode_key(name): encode_value(str(value)) for name, value in variables.items()})
-        _invocation.data = data
-        try:
-            yield
-        finally:
-            del _invocation.data
-        return
-    saved = dict(os.environ)
-    os.environ.update({name: str(value) for name, value in variables.items()})
-    try:
-        yield
-    finally:
-        restore_environment(saved)
-
-
-_invocation = threading.local()
-
-
-class InvocationEnviron(os._Environ[str]):
-    """os.environ whose contents are, in a thread running a Lambda invocation, that invocation's environment,
-    and in every other thread the process's. Swapping the process environment key by key instead breaks a
-    thread that copies it meanwhile (botocore does, creating a client): KeyError, or a dict changed size."""
-
-    def __init__(self, process: os._Environ[str]) -> None:  # not super().__init__: _data is a property here
-        self.encodekey, self.decodekey = process.encodekey, process.decodekey
-        self.encodevalue, self.decodevalue = process.encodevalue, process.decodevalue
-        self.process_data = process._data  # type: ignore[attr-defined]
-
-    @property
-    def _data(self) -> dict[Any, Any]:
-        data: dict[Any, Any] = getattr(_invocation, "data", self.process_data)
-        return data
-
-
-def per_invocation_environment() -> Undo:
-    process = os.environ
-    os.environ = InvocationEnviron(process)  # noqa: B003  # a view of the same environment, nothing cleared
-
-    def undo() -> None:
-        os.environ = process  # noqa: B003
-
-    return undo
-
-
-def restore_environment(saved: Mapping[str, str]) -> None:
-    """Make os.environ equal to saved, key by key: never empty in between (other threads read it)."""
-    for name in [name for name in os.environ if name not in saved]:
-        del os.environ[name]
-    for name, value in saved.items():
-        if os.environ.get(name) != value:
-            os.environ[name] = value
-
-
-def run_lambda_in_process(functions: LocalFunctions) -> Undo:
-    """moto runs Lambda code only in docker (`LambdaFunction._invoke_lambda` is the one place, for both the
-    Invoke API and Step Functions' Lambda tasks); there is no docker here. Run the registered handler in
-    process instead and answer with moto's (payload, errored, logs) triple; an exception becomes Lambda's
-    error envelope (errorType = exception class name) so ASL Retry/Catch match on the class name."""
-    code_dirs = {str(f.code_dir) for f in functions.functions.values()}
-    added = [d for d in sorted(code_dirs) if d not in sys.path]
-    sys.path[:0] = added  # the CodeUri root is on sys.path in Lambda: handlers import their package from it
-
-    def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-        return functions.invoke(self, event)
-
-    undo_patch = _replace(LambdaFunction, "_invoke_lambda", _invoke_lambda)
-    undo_environment = per_invocation_environment()
-
-    def undo() -> None:
-        undo_environment()
-        undo_patch()
-        for directory in added:
-            if directory in sys.path:
-                sys.path.remove(directory)
-        functions.forget_modules()
-
-    return undo
-
+from localaws.patches import Undo, replace, undo_all
 
 # ============================================================================================ JSON-safe output
 
@@ -438,7 +111,7 @@ def json_safe_task_output() -> Undo:
         env.stack[-1] = json_safe(env.stack[-1])
         original(self, env, *args, **kwargs)
 
-    return _replace(StateTaskService, "_after_eval_execution", _after_eval_execution)
+    return replace(StateTaskService, "_after_eval_execution", _after_eval_execution)
 
 
 # ============================================================================================ aws-sdk error names
@@ -600,7 +273,7 @@ def athena_task_service() -> Undo:
         service: StateTaskService = original(service_name)
         return service
 
-    return _replace(state_task_factory, "state_task_service_for", state_task_service_for)
+    return replace(state_task_factory, "state_task_service_for", state_task_service_for)
 
 
 # ============================================================================================ MockConfigFile
@@ -725,11 +398,11 @@ def mock_config_test_cases(config: Mapping[str, Any] | None) -> Undo:
         return worker
 
     undos = [
-        _replace(mock_config, "load_mock_test_case_for", load_mock_test_case_for),
-        _replace(StepFunctionsParserBackend, "start_execution", start_execution),
-        _replace(Execution, "_get_start_execution_worker", _get_start_execution_worker),
+        replace(mock_config, "load_mock_test_case_for", load_mock_test_case_for),
+        replace(StepFunctionsParserBackend, "start_execution", start_execution),
+        replace(Execution, "_get_start_execution_worker", _get_start_execution_worker),
     ]
-    return _undo_all(undos)
+    return undo_all(undos)
 
 
 class _AnyErrorName(ErrorName):
@@ -751,31 +424,10 @@ def states_errors_propagate() -> Undo:
     a Fail state with ErrorPath re-throwing a caught States.TaskFailed, a Map iteration or Parallel branch that
     failed with States.TaskFailed/States.Timeout, and a MockConfigFile `Throw` of a States.* error (which Step
     Functions Local allows). Give those four places a factory that keeps States.* names as StatesErrorName."""
-    return _undo_all([
-        _replace(module, "CustomErrorName", _error_name)
+    return undo_all([
+        replace(module, "CustomErrorName", _error_name)
         for module in (state_fail, iteration_worker, branches_decl, mock_eval_utils)
     ])
-
-
-# ============================================================================================ Glue partitions
-
-# moto keeps a table's partitions in a dict that GetPartitions iterates unguarded: a Distributed Map runs
-# shards side by side, and one shard's ALTER TABLE ADD (a write) during another's GetPartitions (a read)
-# fails with "OrderedDict mutated during iteration". The Glue service has no such race: take one lock for
-# every partition access (the embedded Athena engine reads table.partitions under it too).
-GLUE_PARTITIONS_LOCK: Final = threading.RLock()
-GLUE_PARTITION_METHODS: Final = ("create_partition", "get_partitions", "get_partition", "update_partition",
-                                 "delete_partition")
-
-
-def glue_partitions_thread_safe() -> Undo:
-    def locked(original: Callable[..., Any]) -> Callable[..., Any]:
-        def method(self: FakeTable, *args: Any, **kwargs: Any) -> Any:
-            with GLUE_PARTITIONS_LOCK:
-                return original(self, *args, **kwargs)
-        return method
-
-    return _undo_all([_replace(FakeTable, name, locked(FakeTable.__dict__[name])) for name in GLUE_PARTITION_METHODS])
 
 
 # ============================================================================================ stopping
@@ -820,10 +472,10 @@ def stop_before_the_worker_starts() -> Undo:
             pending(env)
         original_body(self, env)
 
-    return _undo_all([
-        _replace(ExecutionWorker, "_get_evaluation_environment", _get_evaluation_environment),
-        _replace(ExecutionWorker, "stop", stop),
-        _replace(Program, "_eval_body", _eval_body),
+    return undo_all([
+        replace(ExecutionWorker, "_get_evaluation_environment", _get_evaluation_environment),
+        replace(ExecutionWorker, "stop", stop),
+        replace(Program, "_eval_body", _eval_body),
     ])
 
 
@@ -846,7 +498,7 @@ def keep_child_histories(histories: ChildHistories) -> Undo:
             parent = env.states.context_object.context_object_data["Execution"]["Id"]
             histories.setdefault(parent, []).extend(dict(event) for event in env.event_manager.get_event_history())
 
-    return _replace(DistributedIterationComponent, "_map_run", _map_run)
+    return replace(DistributedIterationComponent, "_map_run", _map_run)
 
 
 # ============================================================================================ waiting
@@ -884,43 +536,9 @@ def scale_waits(scale: float, counters: Counters) -> Undo:
         env.stack.append(delay * scale)
 
     undos = [
-        _replace(WaitFunction, "_wait_interval", _wait_interval),
-        _replace(JitterStrategyDecl, "_eval_body", _jitter_eval_body),
-        _replace(state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK",
+        replace(WaitFunction, "_wait_interval", _wait_interval),
+        replace(JitterStrategyDecl, "_eval_body", _jitter_eval_body),
+        replace(state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK",
                  max(_SYNC_POLL_SECONDS * scale, _MIN_POLL_SECONDS)),
     ]
-    return _undo_all(undos)
-
-
-# ============================================================================================ API call counting
-
-_uncounted: contextvars.ContextVar[bool] = contextvars.ContextVar("localaws_uncounted", default=False)
-
-
-@contextmanager
-def uncounted() -> Iterator[None]:
-    """Requests made in this block (in this thread) are the harness's own bookkeeping, not the product's."""
-    token = _uncounted.set(True)
-    try:
-        yield
-    finally:
-        _uncounted.reset(token)
-
-
-def count_api_calls(counters: Counters) -> Undo:
-    """Every request a boto3 client makes while moto is active passes moto's `before-send` handler,
-    `BotocoreStubber.__call__(event_name="before-send.<service>.<Operation>", ...)`: the test's clients, the
-    handlers' clients and the state machine interpreter's. Count them there as "<service>.<Operation>"
-    (botocore's service id: s3, glue, athena, lambda, sfn, sns, sesv2 ...), except inside `uncounted()`."""
-    original = BotocoreStubber.__dict__["__call__"]
-    lock = threading.Lock()
-
-    def __call__(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
-        if self.enabled and not _uncounted.get():
-            parts = event_name.split(".")
-            if len(parts) >= 3:
-                with lock:
-                    counters.api_calls[f"{parts[1]}.{parts[2]}"] += 1
-        return original(self, event_name, request, **kwargs)
-
-    return _replace(BotocoreStubber, "__call__", __call__)
+    return undo_all(undos)

@@ -21,8 +21,7 @@ from moto.s3.exceptions import MissingBucket
 from moto.s3.models import FakeKey, S3Backend, s3_backends
 from moto.utilities.utils import get_partition
 
-from localaws.adaptations import GLUE_PARTITIONS_LOCK
-from localaws.athena_hive import (
+from localaws.athena.hive import (
     HiveType,
     HiveTypeError,
     duckdb_type,
@@ -32,6 +31,7 @@ from localaws.athena_hive import (
     quote_identifier,
     quote_literal,
 )
+from localaws.patches.glue import GLUE_PARTITIONS_LOCK
 
 CLOUDTRAIL_INPUT_FORMAT = "com.amazon.emr.cloudtrail.CloudTrailInputFormat"
 CLOUDTRAIL_SERDE = "com.amazon.emr.hive.serde.CloudTrailSerde"

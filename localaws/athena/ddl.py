@@ -20,8 +20,8 @@ from typing import Any
 from moto.glue.exceptions import PartitionAlreadyExistsException, PartitionNotFoundException
 from moto.glue.models import FakeTable, GlueBackend
 
-from localaws.adaptations import GLUE_PARTITIONS_LOCK
-from localaws.athena_catalog import QueryFailed, find_table
+from localaws.athena.catalog import QueryFailed, find_table
+from localaws.patches.glue import GLUE_PARTITIONS_LOCK
 
 _TOKEN = re.compile(
     r"""(?P<space>\s+|--[^\n]*)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from localaws.template import TemplateError, load_template, merge_globals, render_definition, resolve_template
+from tests.helpers import FIXTURES
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "runtime" / "template.yaml"
+FIXTURE = FIXTURES / "runtime" / "template.yaml"
 
 
 def write_template(tmp_path: Path, body: str) -> Path:
