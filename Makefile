@@ -22,7 +22,7 @@ $(READY): requirements/dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(READY)
 
-# The reference implementation (aws cloudtrail validate-logs) in its own virtualenv: it pins its own botocore.
+# The reference implementation (aws cloudtrail validate-logs) in its own virtualenv, apart from the product's pins.
 $(TOOLS_READY): requirements/tools.txt
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/tools.txt
