@@ -47,7 +47,7 @@ lint: $(READY)
 
 ## demo: generate a small organization's logs and run the nightly flow for consecutive nights, offline
 demo: $(READY)
-	$(BIN)/trailkeeper demo --out out/demo
+	$(BIN)/trailkeeper local demo --out out/demo
 
 ## bench: print the planning, state-transition, pruning and cost figures
 bench: $(READY) $(TOOLS_READY)

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localaws.generator import TrailSpec, generate
 from localaws.reference_cli import AWS_CLI, loopback_aws, validate_logs
 from trailgen import digests as signer
+from trailgen.generator import TrailSpec, generate
 from trailkeeper import aws
 from trailkeeper.integrity.chain import validate_account
 from trailkeeper.integrity.digests import load_public_key, parse_digest, signature_verifies

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localaws.generator import TrailSpec, generate
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
 from localaws.patches import awslambda
 from localaws.runtime import EmbeddedAws
+from trailgen.generator import TrailSpec, generate
 
 REGIONS = ("us-east-1", "eu-west-1")
 START = dt.date(2024, 3, 1)

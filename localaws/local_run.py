@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localaws.operator import ShardTracker
 from localaws.patches.core import uncounted
 from localaws.runtime import EmbeddedAws, ExecutionResult
+from trailkeeper import layout
+from trailkeeper_cli.history import failed_state, readable_cause
+from trailkeeper_cli.operator import ShardTracker
 
 # What the template's deploy-time parameters are when everything runs on this machine.
 LOCAL_PARAMETERS = {
@@ -103,7 +105,7 @@ def run_nights(
     logs: Path, first: dt.date, last: dt.date, out: Path, params: Mapping[str, str], progress: Progress
 ) -> list[NightResult]:
     if first > last:
-        raise ValueError(f"--from {first} is after --to {last}")
+        raise ValueError(f"--start {first} is after --end {last}")
     objects = trail_objects(logs)
     results = []
     with local_stack(logs, params, out) as aws:
@@ -158,21 +160,21 @@ def write_execution(
     folder.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"status": execution.status, "states": execution.states, "output": execution.output}
     if execution.status != "SUCCEEDED":
-        record |= {"error": execution.error, "cause": execution.cause, "failed_state": failed_state(execution)}
+        record |= {"error": execution.error, "cause": execution.cause, "failed_state": failed_state(execution.history)}
     path = folder / "execution.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return [path, *copy_report(aws, folder, report_day)]
 
 
 def copy_report(aws: EmbeddedAws, folder: Path, report_day: dt.date | None) -> list[Path]:
-    """The day's report files, when the execution produced them (results bucket reports/<D>/)."""
+    """The day's report files, when the execution produced them (results bucket reports/<D>/, trailkeeper.layout)."""
     if report_day is None:
         return []
     s3 = aws.client("s3")
     bucket = aws.physical["ResultsBucket"]
     copied = []
-    for name in ("report.txt", "report.html", "new_activity.csv"):
-        key = f"reports/{report_day.isoformat()}/{name}"
+    for name in layout.REPORT_FILES:
+        key = layout.report_key(report_day, name)
         try:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except s3.exceptions.NoSuchKey:
@@ -197,16 +199,11 @@ def write_catalog(aws: EmbeddedAws, path: Path) -> None:
     path.write_text(json.dumps(catalog, indent=1) + "\n")
 
 
-def failed_state(execution: ExecutionResult) -> str | None:
-    """The state that failed: the last one entered before the failure path took over."""
-    visited = [s for s in execution.states if s not in {"NotifyFailure", "Failed"}]
-    return visited[-1] if visited else None
-
-
 def describe(label: str, execution: ExecutionResult) -> str:
     output = execution.output if isinstance(execution.output, dict) else {}
     if execution.status != "SUCCEEDED":
-        return f"{label}: {execution.status} at {failed_state(execution)}: {execution.error}: {execution.cause}"
+        return (f"{label}: {execution.status} at {failed_state(execution.history)}: {execution.error}: "
+                f"{readable_cause(execution.cause)}")
     parts = [f"{label}: {execution.status}",
              f"{output.get('added', 0)} partitions added in {output.get('statements', 0)} statement(s)",
              f"{output.get('expected', 0)} expected, {output.get('existing', 0)} already there"]

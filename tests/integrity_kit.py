@@ -14,9 +14,9 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from localaws.generator import TrailSpec, generate
 from localaws.patches import cloudtrail as cloudtrail_keys
 from trailgen import digests
+from trailgen.generator import TrailSpec, generate
 from trailkeeper import aws
 from trailkeeper.integrity.chain import Anchor, PairResult, validate_account
 from trailkeeper.integrity.digests import DigestKey

@@ -1,10 +1,24 @@
-"""The one home of every results-bucket key trailkeeper writes.
+"""The results bucket's layout: the one home of every key and prefix trailkeeper writes or reads there.
 
-Integrity validation (issue 16):
-  integrity/anchors/<account>/<region>.json    the last verified digest of each chain of the pair (the anchor)
-  integrity/<night>/pairs.json                 the night's work items: [[account, [region, ...]], ...]
-  integrity/<night>/batches/<batch>.json       one batch's results: per pair counts and findings
-  integrity/<night>/summary.json               the night's summary for the report (documented in README.md)
+  runs/<run>/                      one execution's reconciliation (a nightly run, or a backfill)
+    plan.json, statements/<i>.sql  the plan and its ALTER TABLE statements (a nightly run, or one shard)
+    backfill.json                  a backfill's request and shard count
+    shards.json                    a backfill's shards, the Distributed Map's items (written by PlanShards)
+    shards/<id>/                   one shard's plan.json and statements/<i>.sql
+    outcomes/<id>.json             a finished shard's counts: the file that marks it done
+    failures/<id>.json             why a shard failed (written by the ASL's RecordShardFailure)
+    summary.json                   a backfill's totals
+  map-runs/                        the Distributed Map's own result writer (ResultWriter, in the ASL)
+  athena/                          Athena's raw query results (the workgroup's OutputLocation, in the template)
+  activity/D.csv                   day D's query result, written once; the following days' baseline
+  reports/D/report.txt, report.html, new_activity.csv, email.json, sent.json   day D's report and email marker
+  integrity/anchors/<account>/<region>.json   the last verified digest of each chain of the pair (the anchor)
+  integrity/<night>/pairs.json     the night's integrity batches (the ValidateIntegrity Map's items)
+  integrity/<night>/batches/<b>.json  one batch's per-pair results
+  integrity/<night>/summary.json   the night's integrity summary for the report (README "Integrity")
+
+Run ids and shard ids are checked against their allow-lists before they become part of a key.
+The template's lifecycle rules and IAM resources name the same top-level prefixes (a test compares them).
 """
 
 from __future__ import annotations
@@ -12,7 +26,128 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from trailkeeper import allowlist
+from trailkeeper.errors import InvalidInput
+
+RUNS_PREFIX = "runs/"
+MAP_RUNS_PREFIX = "map-runs/"
+ATHENA_RESULTS_PREFIX = "athena/"
+ACTIVITY_PREFIX = "activity/"
+REPORTS_PREFIX = "reports/"
 INTEGRITY_PREFIX = "integrity/"
+TOP_LEVEL_PREFIXES = (RUNS_PREFIX, MAP_RUNS_PREFIX, ATHENA_RESULTS_PREFIX, ACTIVITY_PREFIX, REPORTS_PREFIX,
+                      INTEGRITY_PREFIX)
+
+REPORT_TEXT = "report.txt"
+REPORT_HTML = "report.html"
+NEW_ACTIVITY_CSV = "new_activity.csv"
+EMAIL_JSON = "email.json"
+SENT_MARKER = "sent.json"
+# What a person reads of day D's report (the local runner copies these out of the bucket).
+REPORT_FILES = (REPORT_TEXT, REPORT_HTML, NEW_ACTIVITY_CSV)
+
+_REPORT_DAY_PREFIX = re.compile(re.escape(REPORTS_PREFIX) + r"([0-9]{4}-[0-9]{2}-[0-9]{2})/")
+
+
+# ------------------------------------------------------------------------------------------------ runs/
+
+
+def run_prefix(run_id: str) -> str:
+    if not isinstance(run_id, str) or not allowlist.EXECUTION_NAME.fullmatch(run_id):
+        raise InvalidInput(f"run: {run_id!r} is not an execution name")
+    return f"{RUNS_PREFIX}{run_id}/"
+
+
+def shard_prefix(run_id: str, shard: str | None) -> str:
+    """Where one reconciliation writes: runs/<run>/ for a nightly run, runs/<run>/shards/<id>/ for a shard."""
+    if shard is None:
+        return run_prefix(run_id)
+    return f"{run_prefix(run_id)}shards/{_shard_id(shard)}/"
+
+
+def plan_key(prefix: str) -> str:
+    """A reconciliation's plan, under its shard_prefix."""
+    return f"{prefix}plan.json"
+
+
+def statements_prefix(prefix: str) -> str:
+    """A reconciliation's statements folder, under its shard_prefix."""
+    return f"{prefix}statements/"
+
+
+def statement_key(statements: str, index: int) -> str:
+    """Statement `index` under a statements_prefix (the ASL's AddPartitions Map reads <prefix><i>.sql)."""
+    return f"{statements}{index}.sql"
+
+
+def backfill_key(run_id: str) -> str:
+    """A backfill's request and shard count (what a resume checks it against)."""
+    return f"{run_prefix(run_id)}backfill.json"
+
+
+def shards_key(run_id: str) -> str:
+    """A backfill's shards, the Distributed Map's items (written by PlanShards)."""
+    return f"{run_prefix(run_id)}shards.json"
+
+
+def summary_key(run_id: str) -> str:
+    """A backfill's totals over its shards."""
+    return f"{run_prefix(run_id)}summary.json"
+
+
+def outcomes_prefix(run_id: str) -> str:
+    """Finished shards' counts, one file each. One flat folder, so listing it shows which shards are done."""
+    return f"{run_prefix(run_id)}outcomes/"
+
+
+def failures_prefix(run_id: str) -> str:
+    """Why shards failed: each child execution's Error and Cause (written by the ASL's RecordShardFailure)."""
+    return f"{run_prefix(run_id)}failures/"
+
+
+def outcome_key(run_id: str, shard: str) -> str:
+    return f"{outcomes_prefix(run_id)}{_shard_id(shard)}.json"
+
+
+def failure_key(run_id: str, shard: str) -> str:
+    return f"{failures_prefix(run_id)}{_shard_id(shard)}.json"
+
+
+def _shard_id(shard: str) -> str:
+    if not isinstance(shard, str) or not allowlist.SHARD_ID.fullmatch(shard):
+        raise InvalidInput(f"shard: {shard!r} is not a shard id")
+    return shard
+
+
+# ------------------------------------------------------------------------------------------------ activity/, reports/
+
+
+def activity_key(day: dt.date) -> str:
+    return f"{ACTIVITY_PREFIX}{day.isoformat()}.csv"
+
+
+def report_prefix(day: dt.date) -> str:
+    return f"{REPORTS_PREFIX}{day.isoformat()}/"
+
+
+def report_key(day: dt.date, name: str) -> str:
+    """One of day D's report files (REPORT_TEXT, ..., SENT_MARKER)."""
+    return report_prefix(day) + name
+
+
+def report_day(prefix: str) -> dt.date | None:
+    """The day D of a `reports/D/` prefix (as ListObjectsV2 returns it with Delimiter="/"), else None."""
+    match = _REPORT_DAY_PREFIX.fullmatch(prefix)
+    if match is None:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------------------------------------ integrity/
+
 _ACCOUNT = re.compile(r"\d{12}")
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]{0,2})?-[a-z]{4,10}-[0-9]{1,2}")
 _BATCH = re.compile(r"\d{1,6}")

@@ -11,12 +11,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from trailkeeper import allowlist, aws
+from trailkeeper import aws
 from trailkeeper.config import Settings
 from trailkeeper.ddl import pack_statements, statement_header
 from trailkeeper.discovery import Discovery, discover
-from trailkeeper.errors import InvalidInput, PartitionsStillMissing, PlanTooLarge
+from trailkeeper.errors import PartitionsStillMissing, PlanTooLarge
 from trailkeeper.inputs import RunRequest
+from trailkeeper.layout import outcome_key, plan_key, shard_prefix, statement_key, statements_prefix
 from trailkeeper.planner import ClauseBuilder, ExistingIndex, Pair, Window
 from trailkeeper.schemes import PartitionScheme, scheme_for_table
 
@@ -30,48 +31,6 @@ ANOMALY_KEY_CHARS = 200
 class Clients:
     s3: Any
     glue: Any
-
-
-def run_prefix(run_id: str) -> str:
-    if not isinstance(run_id, str) or not allowlist.EXECUTION_NAME.fullmatch(run_id):
-        raise InvalidInput(f"run: {run_id!r} is not an execution name")
-    return f"runs/{run_id}/"
-
-
-def shard_prefix(run_id: str, shard: str | None) -> str:
-    """Where one reconciliation writes: runs/<run>/ for a nightly run, runs/<run>/shards/<id>/ for a shard."""
-    if shard is None:
-        return run_prefix(run_id)
-    return f"{run_prefix(run_id)}shards/{_shard_id(shard)}/"
-
-
-def shards_key(run_id: str) -> str:
-    """A backfill's shards, the Distributed Map's items (written by PlanShards)."""
-    return f"{run_prefix(run_id)}shards.json"
-
-
-def outcomes_prefix(run_id: str) -> str:
-    """Finished shards' counts, one file each. One flat folder, so listing it shows which shards are done."""
-    return f"{run_prefix(run_id)}outcomes/"
-
-
-def failures_prefix(run_id: str) -> str:
-    """Why shards failed: each child execution's Error and Cause (written by the ASL's RecordShardFailure)."""
-    return f"{run_prefix(run_id)}failures/"
-
-
-def outcome_key(run_id: str, shard: str) -> str:
-    return f"{outcomes_prefix(run_id)}{_shard_id(shard)}.json"
-
-
-def failure_key(run_id: str, shard: str) -> str:
-    return f"{failures_prefix(run_id)}{_shard_id(shard)}.json"
-
-
-def _shard_id(shard: str) -> str:
-    if not isinstance(shard, str) or not allowlist.SHARD_ID.fullmatch(shard):
-        raise InvalidInput(f"shard: {shard!r} is not a shard id")
-    return shard
 
 
 def discover_pairs(
@@ -99,8 +58,9 @@ def plan_run(
     missing = sum(existing.missing_days(pair) for pair in pairs)
     _refuse_oversized(builder, pairs, existing, header, settings.MAX_STATEMENT_BYTES)
     statements = 0
+    folder = statements_prefix(prefix)
     for statement in pack_statements(header, builder.missing_clauses(pairs, existing), settings.MAX_STATEMENT_BYTES):
-        aws.put_text(clients.s3, settings.RESULTS_BUCKET, f"{prefix}statements/{statements}.sql", statement)
+        aws.put_text(clients.s3, settings.RESULTS_BUCKET, statement_key(folder, statements), statement)
         statements += 1
 
     summary = {
@@ -117,12 +77,12 @@ def plan_run(
         "added": 0,
         "statements": statements,
         "ddl_concurrency": settings.ATHENA_DDL_CONCURRENCY,
-        "statements_prefix": f"{prefix}statements/",
-        "statements_location": f"s3://{settings.RESULTS_BUCKET}/{prefix}statements/",
+        "statements_prefix": folder,
+        "statements_location": f"s3://{settings.RESULTS_BUCKET}/{folder}",
         "anomalies": _anomalies(found),
         "filtered_out": found.filtered_out,
     }
-    aws.put_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}plan.json", {"summary": summary, "pairs": pairs})
+    aws.put_json(clients.s3, settings.RESULTS_BUCKET, plan_key(prefix), {"summary": summary, "pairs": pairs})
     if shard is not None and request.dry_run:
         aws.put_json(clients.s3, settings.RESULTS_BUCKET, outcome_key(run_id, shard), summary)
     return summary
@@ -137,7 +97,7 @@ def verify_run(
     shard done for the summary, for progress, and for a resumed backfill.
     """
     prefix = shard_prefix(run_id, shard)
-    plan = aws.get_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}plan.json")
+    plan = aws.get_json(clients.s3, settings.RESULTS_BUCKET, plan_key(prefix))
     summary: dict[str, Any] = plan["summary"]
     if summary["missing"]:
         pairs: list[Pair] = [(account, region) for account, region in plan["pairs"]]

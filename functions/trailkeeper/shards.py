@@ -14,7 +14,6 @@ verified, or planned in a dry run: it is what marks a shard done), failures/<id>
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -23,10 +22,12 @@ from typing import Any
 from trailkeeper import allowlist, aws
 from trailkeeper.config import Settings
 from trailkeeper.ddl import statement_header
+from trailkeeper.envelope import cause_message
 from trailkeeper.errors import InvalidInput, ShardsFailed
 from trailkeeper.inputs import RunRequest
+from trailkeeper.layout import backfill_key, failure_key, outcome_key, run_prefix, shards_key, summary_key
 from trailkeeper.planner import ClauseBuilder, Pair, Window
-from trailkeeper.reconcile import Clients, discover_pairs, failure_key, outcome_key, run_prefix, shards_key
+from trailkeeper.reconcile import Clients, discover_pairs
 from trailkeeper.schemes import PartitionScheme
 
 # One child execution runs at most this many statements: ~13 history events each stays far below 25,000,
@@ -122,14 +123,14 @@ def plan_shards(request: RunRequest, settings: Settings, clients: Clients, run_i
     With request.resume, the shards are those of the named earlier run that did not finish there, so a
     failed backfill is finished without redoing (or even re-planning) the shards that were done.
     """
-    backfill_key, items_key = _backfill_key(run_id), shards_key(run_id)  # the run id is checked before any work
+    request_key, items_key = backfill_key(run_id), shards_key(run_id)  # the run id is checked before any work
     if request.resume is not None:
         shards, already_done = _unfinished_shards(request, settings, clients)
     else:
         scheme, found, _ = discover_pairs(request, settings, clients)
         shards = split_within_limits(request, found.regions_by_account, scheme, settings)
         already_done = 0
-    aws.put_json(clients.s3, settings.RESULTS_BUCKET, backfill_key, {
+    aws.put_json(clients.s3, settings.RESULTS_BUCKET, request_key, {
         "request": replace(request, resume=None).to_json(), "shards": len(shards), "already_done": already_done,
     })
     aws.put_json(clients.s3, settings.RESULTS_BUCKET, items_key, [s.to_json() for s in shards])
@@ -144,7 +145,7 @@ def plan_shards(request: RunRequest, settings: Settings, clients: Clients, run_i
 
 def _unfinished_shards(request: RunRequest, settings: Settings, clients: Clients) -> tuple[list[Shard], int]:
     assert request.resume is not None
-    recorded = aws.get_json_if_exists(clients.s3, settings.RESULTS_BUCKET, _backfill_key(request.resume))
+    recorded = aws.get_json_if_exists(clients.s3, settings.RESULTS_BUCKET, backfill_key(request.resume))
     if recorded is None:
         raise InvalidInput(f"resume: {request.resume!r} is not a backfill execution of this stack")
     if recorded.get("request") != replace(request, resume=None).to_json():
@@ -159,7 +160,7 @@ def _unfinished_shards(request: RunRequest, settings: Settings, clients: Clients
 def summarise_shards(request: RunRequest, settings: Settings, clients: Clients, run_id: str) -> dict[str, Any]:
     """Add up the shards' outcomes; ShardsFailed (after writing the summary) if any shard did not finish."""
     prefix = run_prefix(run_id)
-    backfill = aws.get_json(clients.s3, settings.RESULTS_BUCKET, _backfill_key(run_id))
+    backfill = aws.get_json(clients.s3, settings.RESULTS_BUCKET, backfill_key(run_id))
     shards = _load_shards(settings, clients, run_id)
     outcomes = _read_outcomes(settings, clients, run_id, shards)
     done = [outcome for outcome in outcomes if outcome is not None]
@@ -186,7 +187,7 @@ def summarise_shards(request: RunRequest, settings: Settings, clients: Clients, 
         "anomalies": {"count": max((int(o["anomalies"]["count"]) for o in done), default=0)},
         "runs_prefix": prefix,
     }
-    aws.put_json(clients.s3, settings.RESULTS_BUCKET, f"{prefix}summary.json", summary)
+    aws.put_json(clients.s3, settings.RESULTS_BUCKET, summary_key(run_id), summary)
     if failed:
         raise ShardsFailed(
             f"{len(failed)} of {len(shards)} shards did not finish ({', '.join(failed[:FAILED_IDS_SHOWN])}"
@@ -196,11 +197,6 @@ def summarise_shards(request: RunRequest, settings: Settings, clients: Clients, 
             "unfinished shards run again."
         )
     return summary
-
-
-def _backfill_key(run_id: str) -> str:
-    """The backfill's request and shard counts: what a resume checks its input against."""
-    return f"{run_prefix(run_id)}backfill.json"
 
 
 def _load_shards(settings: Settings, clients: Clients, run_id: str) -> list[Shard]:
@@ -217,13 +213,7 @@ def _failure(settings: Settings, clients: Clients, run_id: str, shard: str) -> s
 
 def readable_cause(cause: Any) -> str:
     """A Lambda error envelope's message alone; other causes as they are, cut to FAILURE_CHARS."""
-    text = str(cause)
-    try:
-        envelope = json.loads(text)
-    except ValueError:
-        envelope = None
-    if isinstance(envelope, dict) and isinstance(envelope.get("errorMessage"), str):
-        text = envelope["errorMessage"]
+    text = cause_message(str(cause))
     return text if len(text) <= FAILURE_CHARS else text[: FAILURE_CHARS - 3] + "..."
 
 

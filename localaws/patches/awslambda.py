@@ -26,6 +26,7 @@ from moto.awslambda.models import LambdaFunction
 
 from localaws.patches import Undo, replace
 from localaws.patches.environ import environment, per_invocation_environment
+from trailkeeper.envelope import lambda_error
 
 
 class InjectedFault(Exception):
@@ -209,15 +210,12 @@ def _runtime_variables(function: LocalFunction, context: LambdaContext) -> dict[
 def _error_envelope(
     error_type: str, message: str, error: BaseException | None = None, context: LambdaContext | None = None
 ) -> str:
-    """The payload Lambda returns for a failed invocation; Step Functions takes the error name from errorType."""
-    envelope: dict[str, Any] = {"errorMessage": message, "errorType": error_type}
-    if context is not None:
-        envelope["requestId"] = context.aws_request_id
+    """The payload Lambda returns for a failed invocation (its shape: trailkeeper.envelope)."""
     # The handler's frames only, as Lambda shows them (not this module's, nor importlib's).
     frames = traceback.extract_tb(error.__traceback__) if error else []
     own = [f for f in frames if f.filename != __file__ and not f.filename.startswith("<frozen")]
-    envelope["stackTrace"] = traceback.format_list(own)
-    return json.dumps(envelope)
+    return lambda_error(error_type, message, request_id=context.aws_request_id if context else None,
+                        stack_trace=traceback.format_list(own))
 
 
 

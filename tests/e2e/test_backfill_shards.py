@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from localaws.generator import TrailSpec, generate
 from localaws.patches.awslambda import InjectedFault
 from localaws.runtime import EmbeddedAws, ExecutionResult
 from tests.e2e.conftest import catalog, days, results_text
 from tests.sqlcheck import parse_add_partitions
+from trailgen.generator import TrailSpec, generate
+from trailkeeper import layout
 
 pytestmark = pytest.mark.e2e
 Stack = Callable[..., AbstractContextManager[EmbeddedAws]]
@@ -45,7 +46,7 @@ def ground_truth(logs: Path) -> set[tuple[str, str, str]]:
 def added_clauses(aws: EmbeddedAws, execution: ExecutionResult) -> Counter[tuple[str, str, str]]:
     """Every partition the execution's shards wrote an ADD clause for, counted."""
     s3 = aws.client("s3")
-    prefix = f"runs/{execution.name}/shards/"
+    prefix = layout.run_prefix(execution.name) + "shards/"
     keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=aws.physical["ResultsBucket"], Prefix=prefix) for item in page.get("Contents", [])
         if re.fullmatch(r"s[0-9]{5}/statements/[0-9]+\.sql", item["Key"][len(prefix):])]

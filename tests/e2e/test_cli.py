@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from localaws import cli
-from localaws.generator import materialise_fixture
 from tests.e2e.conftest import days
 from tests.helpers import FIXTURES
+from trailgen.generator import materialise_fixture
+from trailkeeper_cli import main as cli
 
 pytestmark = pytest.mark.e2e
 SOURCE = FIXTURES / "trail-bucket-src"
@@ -33,7 +33,8 @@ def activity_keys(day: str) -> set[tuple[str, ...]]:
 
 def test_run_reconciles_and_reports_each_night_of_a_hand_written_bucket(logs: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert cli.main(["run", "--logs", str(logs), "--from", "2024-03-09", "--to", "2024-03-10", "--out", str(out)]) == 0
+    assert cli.main(["local", "run", "--logs", str(logs), "--start", "2024-03-09", "--end", "2024-03-10",
+                     "--out", str(out)]) == 0
 
     catalog = json.loads((out / "catalog.json").read_text())
     assert (catalog["database"], catalog["table"], catalog["partition_keys"]) == (
@@ -54,7 +55,7 @@ def test_run_reconciles_and_reports_each_night_of_a_hand_written_bucket(logs: Pa
 
 def test_backfill_dry_run_plans_every_partition_and_adds_none(logs: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert cli.main(["backfill", "--logs", str(logs), "--start", "2024-03-09", "--end", "2024-03-10",
+    assert cli.main(["local", "backfill", "--logs", str(logs), "--start", "2024-03-09", "--end", "2024-03-10",
                      "--out", str(out), "--dry-run"]) == 0
     execution = json.loads((out / "execution.json").read_text())
     assert (execution["output"]["missing"], execution["output"]["added"]) == (8, 0)
@@ -64,7 +65,7 @@ def test_backfill_dry_run_plans_every_partition_and_adds_none(logs: Path, tmp_pa
 def test_backfill_prints_each_shard_as_it_finishes(logs: Path, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    assert cli.main(["backfill", "--logs", str(logs), "--start", "2024-02-28", "--end", "2024-03-10",
+    assert cli.main(["local", "backfill", "--logs", str(logs), "--start", "2024-02-28", "--end", "2024-03-10",
                      "--out", str(out), "--param", "BackfillShardPartitions=100"]) == 0
     err = capsys.readouterr().err
     finished = re.findall(r"^  shard (s[0-9]{5}) \[([12])/2\] ([0-9-]+)\.\.([0-9-]+), 2 account\(s\): ([0-9]+) added",
@@ -79,15 +80,15 @@ def test_a_failed_night_exits_non_zero_naming_the_state_and_cause(logs: Path, tm
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     broken = logs / "AWSLogs/o-handwritten1/444455556666/CloudTrail/us-east-1/2024/03/09/broken.json.gz"
     broken.write_bytes(b"not gzip")
-    code = cli.main(["run", "--logs", str(logs), "--from", "2024-03-09", "--to", "2024-03-09",
+    code = cli.main(["local", "run", "--logs", str(logs), "--start", "2024-03-09", "--end", "2024-03-09",
                      "--out", str(tmp_path / "out")])
     assert code == 1
     assert "FAILED at RunActivityQuery: States.TaskFailed" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [
-    ["run", "--logs", "{logs}", "--from", "2024-03-10", "--to", "2024-03-09", "--out", "{out}"],
-    ["run", "--logs", "{out}/missing", "--from", "2024-03-09", "--to", "2024-03-09", "--out", "{out}"],
+    ["local", "run", "--logs", "{logs}", "--start", "2024-03-10", "--end", "2024-03-09", "--out", "{out}"],
+    ["local", "run", "--logs", "{out}/missing", "--start", "2024-03-09", "--end", "2024-03-09", "--out", "{out}"],
 ], ids=["reversed nights", "no such folder"])
 def test_bad_arguments_exit_with_a_clear_message_and_nothing_run(argv: list[str], logs: Path, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from localaws.generator import SilentFrom, TrailSpec, account_id, generate
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout, trail_objects
 from localaws.runtime import EmbeddedAws
 from tests.e2e.conftest import results_text
+from trailgen.generator import SilentFrom, TrailSpec, account_id, generate
 from trailkeeper.integrity import findings as kinds
 from trailkeeper.layout import integrity_anchor_key, integrity_summary_key
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from localaws.generator import CorruptObject, TrailSpec, account_id, generate
 from localaws.runtime import EmbeddedAws
 from tests.e2e.conftest import athena_rows, catalog, days, results_text, sent_emails
+from trailgen.generator import CorruptObject, TrailSpec, account_id, generate
+from trailkeeper import layout
 
 pytestmark = pytest.mark.e2e
 Stack = Callable[..., AbstractContextManager[EmbeddedAws]]
@@ -104,8 +105,8 @@ def test_a_broken_log_object_fails_the_report_loudly_and_saves_nothing(tmp_path:
     truth = generate(spec, tmp_path)
     with stack(tmp_path) as aws:
         result = aws.run_execution(NIGHT, name="night-1")
-        saved = results_text(aws, "activity/2024-03-03.csv")
-        sent = results_text(aws, "reports/2024-03-03/sent.json")
+        saved = results_text(aws, layout.activity_key(dt.date(2024, 3, 3)))
+        sent = results_text(aws, layout.report_key(dt.date(2024, 3, 3), layout.SENT_MARKER))
     assert result.status == "FAILED"
     assert result.states[-3:] == ["RunActivityQuery", "NotifyFailure", "Failed"]
     assert result.error == "States.TaskFailed"

@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
-from localaws.generator import (
+from localaws.local_run import LOCAL_PARAMETERS, detect_layout, trail_objects
+from localaws.runtime import EmbeddedAws
+from tests.e2e.conftest import results_text, sent_emails
+from trailgen.generator import (
     GroundTruth,
     LateEvent,
     NewPrincipal,
@@ -23,9 +26,7 @@ from localaws.generator import (
     generate,
     principal_of,
 )
-from localaws.local_run import LOCAL_PARAMETERS, detect_layout, trail_objects
-from localaws.runtime import EmbeddedAws
-from tests.e2e.conftest import results_text, sent_emails
+from trailkeeper import layout
 from trailkeeper.report.activity import ActivityRow, parse_activity_csv
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +67,8 @@ def two_nights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
                              aws.parameters["TrailBucketName"])
             found[f"execution {night}"] = aws.run_execution({"time": f"{run_day}T01:30:00Z"}, name=f"nightly-{night}")
             for name in ("activity", "csv"):
-                key = f"activity/{night}.csv" if name == "activity" else f"reports/{night}/new_activity.csv"
+                key = (layout.activity_key(night) if name == "activity"
+                       else layout.report_key(night, layout.NEW_ACTIVITY_CSV))
                 found[f"{name} {night}"] = results_text(aws, key)
         found["emails"] = sent_emails(aws)
     return found

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 
-from localaws.generator import generate
 from localaws.reference_cli import AWS_CLI, CliReport, Loopback, loopback_aws, validate_logs
 from tests.integrity_kit import BUCKET, Bucket, make_spec, upload
 from tests.tampering import ACCOUNT, CASES, Case
+from trailgen.generator import generate
 from trailkeeper.integrity import findings as kinds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not AWS_CLI.exists(), reason="run `make tools` (make test does)")]

@@ -38,11 +38,13 @@ import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.retries import standard
 
-from localaws.generator import GroundTruth, TrailSpec, generate
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
 from localaws.patches.core import uncounted
 from localaws.runtime import EmbeddedAws, ExecutionResult, wait_for_execution
+from trailgen.generator import GroundTruth, TrailSpec, generate
+from trailkeeper import layout
 from trailkeeper.report.activity import parse_activity_csv
+from trailkeeper_cli import history
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 UNROUTABLE = "https://fault-injected.invalid/"  # matches no moto backend: moto leaves the request alone
@@ -327,7 +329,7 @@ class World:
         return [message for _, message, *_ in topic.sent_notifications]
 
     def saved_activity_matches_truth(self, day: dt.date) -> bool:
-        saved = self.text(f"activity/{day.isoformat()}.csv")
+        saved = self.text(layout.activity_key(day))
         if saved is None:
             return False
         rows = {row.key: (row.events, row.errors, row.first_seen) for row in parse_activity_csv(saved)}
@@ -345,13 +347,13 @@ class World:
                             f"expected {len(expected)}: missing {sorted(expected - set(catalog))[:3]}, "
                             f"extra {sorted(set(catalog) - expected)[:3]}")
         if not self.saved_activity_matches_truth(report_day):
-            problems.append(f"activity/{report_day}.csv is absent or differs from the ground truth")
+            problems.append(f"{layout.activity_key(report_day)} is absent or differs from the ground truth")
         emails = self.emails(report_day)
         if len(emails) != 1:
             problems.append(f"{len(emails)} emails for {report_day}, expected exactly 1")
-        marker = self.text(f"reports/{report_day}/sent.json")
+        marker = self.text(layout.report_key(report_day, layout.SENT_MARKER))
         if marker is None or json.loads(marker).get("state") != "sent":
-            problems.append(f"reports/{report_day}/sent.json is {marker!r}, expected state 'sent'")
+            problems.append(f"{layout.report_key(report_day, layout.SENT_MARKER)} is {marker!r}, expected state 'sent'")
         return problems
 
     # ---------------------------------------------------------------------------------------- resetting
@@ -412,18 +414,13 @@ def running_world(spec: TrailSpec, logs: Path, **parameters: str) -> Iterator[Wo
 
 
 def failed_state(result: ExecutionResult) -> str | None:
-    """The state that failed: the last one entered before the failure path took over."""
-    visited = [s for s in result.states if s not in {"NotifyFailure", "Failed", "InputRejected"}]
-    return visited[-1] if visited else None
+    """The state that failed (trailkeeper_cli.history reads it from the execution's history)."""
+    return history.failed_state(result.history)
 
 
 def cause_message(result: ExecutionResult) -> str:
     """The cause a person reads: a Lambda error's cause is its error envelope, whose errorMessage says it."""
-    try:
-        envelope = json.loads(result.cause or "")
-    except ValueError:
-        return result.cause or ""
-    return str(envelope.get("errorMessage", "")) if isinstance(envelope, dict) else result.cause or ""
+    return history.cause_message(result.cause)
 
 
 def task_errors(result: ExecutionResult) -> list[str]:

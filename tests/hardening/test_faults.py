@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 
-from localaws.generator import TrailSpec
 from localaws.patches.awslambda import InjectedFault
 from localaws.patches.core import uncounted
 from localaws.runtime import ExecutionResult
@@ -31,6 +30,8 @@ from tests.hardening.harness import (
     task_errors,
 )
 from tests.hardening.reliability import Recorder
+from trailgen.generator import TrailSpec
+from trailkeeper import layout
 from trailkeeper.errors import TransientAwsError
 
 SPEC = TrailSpec(start=dt.date(2024, 3, 1), days=4, accounts=1, regions=("us-east-1", "eu-west-1"))
@@ -75,7 +76,8 @@ def rerun_converges(world: World, day: dt.date = DAY, window: tuple[dt.date, dt.
 
 def nothing_done(world: World, day: dt.date = DAY) -> list[str]:
     """What marks the day done, if anything: its saved result, its sent marker, its email."""
-    done = [key for key in (f"activity/{day}.csv", f"reports/{day}/sent.json") if world.text(key) is not None]
+    markers = (layout.activity_key(day), layout.report_key(day, layout.SENT_MARKER))
+    done = [key for key in markers if world.text(key) is not None]
     if world.emails(day):
         done.append(f"{len(world.emails(day))} email(s)")
     return done
@@ -235,7 +237,7 @@ def test_s3_slow_down_loading_a_statement_is_retried_by_the_state_machine(fresh:
 def test_a_missing_baseline_is_reported_as_established(fresh: World, reliability: Recorder) -> None:
     assert fresh.run(nightly(PREVIOUS_DAY), "previous").status == "SUCCEEDED"
     with uncounted():
-        fresh.aws.client("s3").delete_object(Bucket=fresh.results_bucket, Key=f"activity/{PREVIOUS_DAY}.csv")
+        fresh.aws.client("s3").delete_object(Bucket=fresh.results_bucket, Key=layout.activity_key(PREVIOUS_DAY))
     result = fresh.run(nightly(DAY), "baseline-missing")
     baseline_state = (result.output or {}).get("report", {}).get("baseline_state")
     reliability.record("faults injected", "baseline object deleted", f"{result.status}, baseline {baseline_state}",
@@ -250,14 +252,14 @@ def test_a_corrupt_baseline_fails_the_report_keeps_the_days_result_and_sends_not
     """Decision: the day's own result is a complete, parsed query result and is saved before the baseline is
     read, so it stays (tomorrow compares against it); the report for the day is not sent and not marked sent."""
     assert fresh.run(nightly(PREVIOUS_DAY), "previous").status == "SUCCEEDED"
-    baseline_key = f"activity/{PREVIOUS_DAY}.csv"
+    baseline_key = layout.activity_key(PREVIOUS_DAY)
     baseline = fresh.text(baseline_key) or ""
     fresh.put_text(baseline_key, "account,region\n\"unterminated")
     result = fresh.run(nightly(DAY), "baseline-corrupt")
     reliability.record("faults injected", "baseline object corrupt", outcome(result), injected=1)
     assert (result.status, result.error, failed_state(result)) == ("FAILED", "BaselineUnreadable", "BuildReport")
     assert baseline_key in cause_message(result) and len(fresh.notifications()) == 1
-    assert fresh.text(f"reports/{DAY}/sent.json") is None and fresh.emails(DAY) == []
+    assert fresh.text(layout.report_key(DAY, layout.SENT_MARKER)) is None and fresh.emails(DAY) == []
     assert fresh.saved_activity_matches_truth(DAY)
     fresh.put_text(baseline_key, baseline)  # the operator restores the previous version
     assert rerun_converges(fresh, DAY, TWO_NIGHTS) == []
@@ -279,7 +281,7 @@ def test_an_unverified_sender_is_rejected_notified_and_the_day_left_unsent(fresh
     reliability.record("faults injected", "SES MessageRejected (sender not verified)", outcome(result), injected=1)
     assert (result.status, result.error, failed_state(result)) == ("FAILED", "EmailRejected", "SendReport")
     assert "MessageRejected" in cause_message(result) and len(fresh.notifications()) == 1
-    assert fresh.text(f"reports/{DAY}/sent.json") is None and fresh.emails() == []
+    assert fresh.text(layout.report_key(DAY, layout.SENT_MARKER)) is None and fresh.emails() == []
     assert rerun_converges(fresh) == []
 
 
@@ -345,7 +347,7 @@ def test_a_lambda_that_times_out_or_raises_is_not_retried_but_notified(
     assert (result.status, result.error, failed_state(result)) == ("FAILED", error, state)
     [notification] = fresh.notifications()
     assert error in notification and f"{error} injected" in notification
-    assert fresh.text(f"reports/{DAY}/sent.json") is None and fresh.emails() == []
+    assert fresh.text(layout.report_key(DAY, layout.SENT_MARKER)) is None and fresh.emails() == []
     assert rerun_converges(fresh) == []
 
 
@@ -374,7 +376,7 @@ def test_a_claim_orphaned_by_a_crashed_send_does_not_silence_the_day(fresh: Worl
     """A SendReport killed mid-send (Lambda timeout: no except block runs) leaves its 'sending' claim behind.
     Once no invocation can still hold it (Lambda runs at most 15 minutes), a re-run must send the day."""
     crashed_at = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    fresh.put_text(f"reports/{DAY}/sent.json",
+    fresh.put_text(layout.report_key(DAY, layout.SENT_MARKER),
                    json.dumps({"state": "sending", "execution": "crashed-night", "claimed_at": crashed_at}))
     result = fresh.run(nightly(DAY), "after-crash")
     reliability.record("faults injected", "orphaned 'sending' claim from a crashed SendReport",
@@ -387,10 +389,10 @@ def test_a_live_claim_of_another_execution_is_respected(fresh: World, reliabilit
     runtime serialises invocations, so a claim is never observed mid-send there): its fresh claim is left alone."""
     claimed_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     claim = json.dumps({"state": "sending", "execution": "live-night", "claimed_at": claimed_at})
-    fresh.put_text(f"reports/{DAY}/sent.json", claim)
+    fresh.put_text(layout.report_key(DAY, layout.SENT_MARKER), claim)
     result = fresh.run(nightly(DAY), "beside-live")
     email = (result.output or {}).get("report", {}).get("email", {})
     reliability.record("concurrent scenarios", "another execution is sending the day (fresh claim)",
                        f"{result.status}, {email.get('reason')}, {len(fresh.emails(DAY))} email(s)")
     assert result.status == "SUCCEEDED" and email == {"sent": False, "reason": "being sent by execution live-night"}
-    assert fresh.emails() == [] and fresh.text(f"reports/{DAY}/sent.json") == claim
+    assert fresh.emails() == [] and fresh.text(layout.report_key(DAY, layout.SENT_MARKER)) == claim

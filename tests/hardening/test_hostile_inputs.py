@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from localaws.generator import TrailSpec, account_id, threat_keys
 from localaws.patches.core import uncounted
 from tests.hardening.harness import World, cause_message, failed_state, running_world
 from tests.hardening.reliability import Recorder
 from tests.helpers import FIXTURES
 from tests.sqlcheck import parse_add_partitions
+from trailgen.generator import TrailSpec, account_id, threat_keys
 
 BASE_SPEC = TrailSpec(start=dt.date(2024, 3, 1), days=4, accounts=1, regions=("us-east-1", "eu-west-1"))
 SPEC = dataclasses.replace(BASE_SPEC, plants=threat_keys(BASE_SPEC, account_id(0)))

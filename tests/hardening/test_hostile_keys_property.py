@@ -22,6 +22,7 @@ from moto import mock_aws
 from tests.hardening.reliability import Recorder
 from tests.helpers import make_settings, table_input
 from tests.sqlcheck import parse_add_partitions
+from trailkeeper import layout
 from trailkeeper.inputs import RunRequest
 from trailkeeper.reconcile import Clients, plan_run
 
@@ -110,8 +111,8 @@ def test_the_planner_emits_only_partitions_built_from_validated_values(
         s3.put_object(Bucket=SETTINGS.TRAIL_BUCKET, Key=key, Body=b"{}")
 
     summary = plan_run(REQUEST, SETTINGS, clients, run)
-    statements = [s3.get_object(Bucket=SETTINGS.RESULTS_BUCKET, Key=f"runs/{run}/statements/{i}.sql")["Body"]
-                  .read().decode() for i in range(summary["statements"])]
+    keys = [layout.statement_key(summary["statements_prefix"], i) for i in range(summary["statements"])]
+    statements = [s3.get_object(Bucket=SETTINGS.RESULTS_BUCKET, Key=key)["Body"].read().decode() for key in keys]
     added = [p for sql in statements for p in parse_add_partitions(sql).partitions]
     found = [(p.values["account"], p.values["region"], p.values["dt"]) for p in added]
 

@@ -16,11 +16,12 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError
 
-from localaws.generator import TrailSpec
 from localaws.patches.awslambda import InjectedFault
 from localaws.patches.core import uncounted
 from tests.hardening.harness import World, body_text, failed_state, rest_json_error, running_world, s3_error
 from tests.hardening.reliability import Recorder
+from trailgen.generator import TrailSpec
+from trailkeeper import layout
 
 SPEC = TrailSpec(start=dt.date(2024, 3, 1), days=4, accounts=1, regions=("us-east-1", "eu-west-1"))
 DAY = dt.date(2024, 3, 3)
@@ -95,7 +96,7 @@ def test_a_night_and_a_report_rerun_of_its_day_at_once_send_exactly_one_email(
 
 def test_the_same_night_run_again_later_changes_nothing(fresh: World, reliability: Recorder) -> None:
     first = fresh.run(NIGHT, "night")
-    saved = fresh.text(f"activity/{DAY}.csv")
+    saved = fresh.text(layout.activity_key(DAY))
     again = fresh.run(NIGHT, "night-again")
     output = again.output or {}
     reliability.record("concurrent scenarios", "the same night run twice, one after the other",
@@ -103,7 +104,7 @@ def test_the_same_night_run_again_later_changes_nothing(fresh: World, reliabilit
                        f"skipped the report ({output.get('report', {}).get('skipped')})")
     assert (first.status, again.status) == ("SUCCEEDED", "SUCCEEDED")
     assert (output["added"], output["report"]) == (0, {"skipped": "already sent"})
-    assert fresh.text(f"activity/{DAY}.csv") == saved
+    assert fresh.text(layout.activity_key(DAY)) == saved
     assert fresh.night_problems(DAY, *WINDOW) == []
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import ROOT, asl, asl_text, state_machine_resource, template
 from trailkeeper import errors
-from trailkeeper.reconcile import failure_key
+from trailkeeper.layout import failure_key
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9:]+)\}")
 

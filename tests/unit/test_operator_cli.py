@@ -18,14 +18,15 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from localaws import cli
-from localaws import operator as ops
-from localaws.generator import materialise_fixture
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
 from localaws.patches.awslambda import InjectedFault
 from localaws.runtime import EmbeddedAws
 from tests.helpers import FIXTURES, ROOT, asl, template
-from trailkeeper import allowlist
+from trailgen.generator import materialise_fixture
+from trailkeeper import allowlist, layout
+from trailkeeper_cli import history
+from trailkeeper_cli import main as cli
+from trailkeeper_cli import operator as ops
 
 STACK = "trailkeeper"
 START, END = "2024-03-09", "2024-03-10"
@@ -325,9 +326,10 @@ def test_status_lists_only_the_stacks_alarms_that_are_in_alarm(deployed: Deploye
 
 def test_last_report_day_skips_a_day_whose_email_was_only_claimed(deployed: Deployed) -> None:
     s3, bucket = deployed.aws.client("s3"), deployed.outputs["ResultsBucketName"]
-    s3.put_object(Bucket=bucket, Key="reports/2024-03-09/sent.json", Body=b'{"state": "sent"}')
-    s3.put_object(Bucket=bucket, Key="reports/2024-03-10/sent.json", Body=b'{"state": "sending"}')
-    s3.put_object(Bucket=bucket, Key="reports/2024-03-11/report.txt", Body=b"built, never sent")
+    for day, name, body in [(9, layout.SENT_MARKER, b'{"state": "sent"}'),
+                             (10, layout.SENT_MARKER, b'{"state": "sending"}'),
+                             (11, layout.REPORT_TEXT, b"built, never sent")]:
+        s3.put_object(Bucket=bucket, Key=layout.report_key(dt.date(2024, 3, day), name), Body=body)
 
     assert ops.last_report_day(s3, bucket) == "2024-03-09"
 
@@ -360,12 +362,12 @@ def test_the_outputs_the_cli_reads_are_declared_by_the_template() -> None:
 
 def test_the_failure_path_states_exist_in_the_definition() -> None:
     states = asl()["States"]
-    assert set(states) >= ops.FAILURE_PATH_STATES
+    assert set(states) >= history.FAILURE_PATH_STATES
     assert states["NotifyFailure"]["Next"] == "Failed"
 
 
 def test_readme_shows_exactly_the_operator_commands_the_tests_run() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Operating a deployed stack", 1)[1].split("\n## ", 1)[0]
-    shown = re.findall(r"^\.venv/bin/trailkeeper (.+)$", section, flags=re.MULTILINE)
+    shown = re.findall(r"^trailkeeper (.+)$", section, flags=re.MULTILINE)
     assert shown == [" ".join(argv) for argv in README_COMMANDS]

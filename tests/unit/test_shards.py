@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 
 from tests.helpers import log_key, make_settings, put_logs
 from tests.unit.test_reconcile import apply_plan
-from trailkeeper import aws
+from trailkeeper import aws, layout
 from trailkeeper.errors import InvalidInput, ShardsFailed
 from trailkeeper.inputs import RunRequest
-from trailkeeper.reconcile import Clients, outcome_key, plan_run, verify_run
+from trailkeeper.layout import outcome_key
+from trailkeeper.reconcile import Clients, plan_run, verify_run
 from trailkeeper.shards import SHARD_MAX_ACCOUNTS, Shard, months, plan_shards, split, summarise_shards
 
 A1, A2, A3 = "111111111111", "222222222222", "333333333333"
@@ -96,7 +97,7 @@ def stored_json(clients: Clients, key: str) -> Any:
 
 
 def shard_files(clients: Clients, run: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = stored_json(clients, f"runs/{run}/shards.json")
+    items: list[dict[str, Any]] = stored_json(clients, layout.shards_key(run))
     return items
 
 
@@ -128,7 +129,7 @@ def test_plan_shards_writes_the_map_items_and_returns_only_keys_and_counts(aws: 
     three_accounts(aws)
     planned = plan_shards(SIXTY_DAYS, make_settings(**SMALL_SHARDS), aws, "bf-1")
     assert planned == {"shards": 4, "already_done": 0, "resumed_from": None,
-                       "shards_key": "runs/bf-1/shards.json", "shard_concurrency": 2}
+                       "shards_key": layout.shards_key("bf-1"), "shard_concurrency": 2}
     items = shard_files(aws, "bf-1")
     assert [(i["request"]["start"], i["request"]["accounts"]) for i in items] == [
         ("2024-01-01", [A1, A2]), ("2024-01-01", [A3]), ("2024-02-01", [A1, A2]), ("2024-02-01", [A3])]
@@ -139,7 +140,7 @@ def test_summary_adds_up_the_shards_and_names_the_unfinished_ones(aws: Clients) 
         run_shard(aws, "bf-1", item, SMALL_SHARDS)
     with pytest.raises(ShardsFailed, match=r"1 of 4 shards did not finish \(s00003\).*\"resume\": \"bf-1\""):
         summarise_shards(SIXTY_DAYS, make_settings(**SMALL_SHARDS), aws, "bf-1")
-    written = stored_json(aws, "runs/bf-1/summary.json")
+    written = stored_json(aws, layout.summary_key("bf-1"))
     assert written["shards"]["failed_ids"] == ["s00003"]
     assert written["added"] == 3 * 2 * 31 + 2 * 2 * 29
 

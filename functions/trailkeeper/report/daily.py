@@ -1,6 +1,6 @@
 """The daily report, step by step, on clients passed in: prepare the query, build the report, send it once.
 
-Keys in the results bucket (all dated by the report day D, UTC):
+Keys in the results bucket (all dated by the report day D, UTC; trailkeeper.layout builds them):
   activity/D.csv            the day's query result, written once; tomorrow's baseline
   reports/D/report.txt      plain-text report      reports/D/report.html   HTML report
   reports/D/new_activity.csv  new rows for people (formula cells neutralised)
@@ -19,6 +19,16 @@ from typing import Any
 from trailkeeper import aws
 from trailkeeper.config import ReportSettings, Settings
 from trailkeeper.errors import InvalidInput
+from trailkeeper.layout import (
+    EMAIL_JSON,
+    NEW_ACTIVITY_CSV,
+    REPORT_HTML,
+    REPORT_TEXT,
+    SENT_MARKER,
+    activity_key,
+    report_key,
+    report_prefix,
+)
 from trailkeeper.report.activity import parse_activity_csv
 from trailkeeper.report.diff import diff_activity
 from trailkeeper.report.query import build_daily_activity_query
@@ -29,17 +39,9 @@ CLAIM_LIFETIME = dt.timedelta(minutes=15)
 _CLAIM_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def activity_key(day: dt.date) -> str:
-    return f"activity/{day.isoformat()}.csv"
-
-
-def report_prefix(day: dt.date) -> str:
-    return f"reports/{day.isoformat()}/"
-
-
 def prepare_query(report_day: dt.date, resend: bool, settings: Settings, s3: Any, glue: Any) -> dict[str, Any]:
     """The query for D, or `skip` when D's email already went out (a re-run must not email again)."""
-    sent = aws.get_text_if_exists(s3, settings.RESULTS_BUCKET, report_prefix(report_day) + "sent.json")
+    sent = aws.get_text_if_exists(s3, settings.RESULTS_BUCKET, report_key(report_day, SENT_MARKER))
     if sent is not None and not resend and _claim(sent) is None:  # a "sending" claim is no sent email
         return {"report_day": report_day.isoformat(), "skip": True, "reason": "already sent"}
     table = aws.get_table(glue, settings.DATABASE_NAME, settings.TABLE_NAME)
@@ -74,10 +76,10 @@ def build_report(
             baselines.append(parse_activity_csv(text, source=f"baseline s3://{bucket}/{key}"))
     diff = diff_activity(today, baselines or None)
 
-    prefix = report_prefix(report_day)
     rendered = render_report(
         diff, report_day=report_day, reconciliation=reconciliation, max_rows=report_settings.REPORT_MAX_ROWS,
-        full_result_uri=f"s3://{bucket}/{prefix}new_activity.csv", title=report_settings.REPORT_TITLE,
+        full_result_uri=f"s3://{bucket}/{report_key(report_day, NEW_ACTIVITY_CSV)}",
+        title=report_settings.REPORT_TITLE,
     )
     summary = {
         "report_day": report_day.isoformat(),
@@ -89,12 +91,12 @@ def build_report(
         "first_seen_accounts": len(diff.first_seen_accounts),
         "first_seen_regions": len(diff.first_seen_regions),
         "nothing_new": diff.nothing_new,
-        "location": f"s3://{bucket}/{prefix}",
+        "location": f"s3://{bucket}/{report_prefix(report_day)}",
     }
-    aws.put_text(s3, bucket, prefix + "report.txt", rendered.text, "text/plain; charset=utf-8")
-    aws.put_text(s3, bucket, prefix + "report.html", rendered.html, "text/html; charset=utf-8")
-    aws.put_text(s3, bucket, prefix + "new_activity.csv", rendered.csv, "text/csv; charset=utf-8")
-    aws.put_json(s3, bucket, prefix + "email.json", {"subject": rendered.subject, **summary})
+    aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
+    aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
+    aws.put_text(s3, bucket, report_key(report_day, NEW_ACTIVITY_CSV), rendered.csv, "text/csv; charset=utf-8")
+    aws.put_json(s3, bucket, report_key(report_day, EMAIL_JSON), {"subject": rendered.subject, **summary})
     return summary
 
 
@@ -103,11 +105,11 @@ def send_report(
     s3: Any, sesv2: Any,
 ) -> dict[str, Any]:
     """Email D's stored report exactly once; an SES failure leaves D unsent so a redrive sends it."""
-    bucket, prefix = settings.RESULTS_BUCKET, report_prefix(report_day)
-    email = json.loads(aws.get_text(s3, bucket, prefix + "email.json"))
+    bucket = settings.RESULTS_BUCKET
+    email = json.loads(aws.get_text(s3, bucket, report_key(report_day, EMAIL_JSON)))
     if email["nothing_new"] and not report_settings.SEND_WHEN_NOTHING_NEW:
         return {"sent": False, "reason": "nothing new (SendWhenNothingNew is false)"}
-    marker = prefix + "sent.json"
+    marker = report_key(report_day, SENT_MARKER)
     now = dt.datetime.now(dt.UTC)
     claim = json.dumps({"state": "sending", "execution": run_id, "claimed_at": now.strftime(_CLAIM_TIME)})
     if resend:
@@ -125,7 +127,8 @@ def send_report(
     try:
         message_id = aws.send_email(
             sesv2, report_settings.REPORT_SENDER, report_settings.REPORT_RECIPIENTS, email["subject"],
-            aws.get_text(s3, bucket, prefix + "report.txt"), aws.get_text(s3, bucket, prefix + "report.html"),
+            aws.get_text(s3, bucket, report_key(report_day, REPORT_TEXT)),
+            aws.get_text(s3, bucket, report_key(report_day, REPORT_HTML)),
         )
     except Exception:
         aws.delete_object(s3, bucket, marker)  # not sent: a retry or redrive must be able to send it

@@ -3,11 +3,9 @@
 Every CloudTrail-derived value (and every S3 key from the reconciliation) is attacker-controlled text
 (docs/threat-model.md), so:
 - the subject is built from the configured title, the date and counts only;
-- text values lose control characters (Cc, and the line/paragraph separators Zl/Zp; replaced by a
-  space so words stay apart) and format characters (Cf: bidi overrides and isolates, zero-width marks;
-  removed), then are shortened visibly; HTML values get the same and are then `html.escape`d;
-- CSV cells keep their value but a cell that a spreadsheet would read as a formula gets a leading `'`
-  (OWASP "CSV injection"); the csv module does the quoting;
+- every value goes through trailkeeper.sanitise for its medium: text (control and format characters out,
+  shortened visibly), HTML (the same, then escaped), CSV cell (the same characters out, formula starts
+  neutralised; the csv module does the quoting);
 - lists are capped ("and N more", with the S3 location of the full result), so thousands of distinct
   rows cannot bury a real one or push the email past SES limits.
 """
@@ -19,23 +17,17 @@ import datetime as dt
 import html
 import io
 import itertools
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trailkeeper import sanitise
 from trailkeeper.report.activity import COLUMNS, ActivityRow
 from trailkeeper.report.diff import AccountRegion, ActivityDiff
 
-MAX_VALUE_CHARS = 120
 MAX_TITLE_CHARS = 80
 ANOMALY_SAMPLE = 5
-ELLIPSIS = "…"
 EMPTY = "(none)"
-# Cells a spreadsheet may evaluate: OWASP lists = + - @ TAB CR; LF is added for the same reason as CR.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
-_TO_SPACE = {"Cc", "Zl", "Zp"}
-_DROP = {"Cf"}
 
 
 @dataclass(frozen=True)
@@ -69,49 +61,27 @@ def render_report(
     )
 
 
-def inert_text(value: str, limit: int = MAX_VALUE_CHARS) -> str:
-    """`value` without control or format characters, at most `limit` characters plus a visible ellipsis."""
-    cleaned = "".join(_inert_char(ch) for ch in value)
-    return cleaned if len(cleaned) <= limit else cleaned[:limit] + ELLIPSIS
-
-
 def new_activity_csv(rows: Iterable[ActivityRow]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     for row in rows:
+        cell = sanitise.csv_cell
         writer.writerow([
-            neutralise_cell(row.account), neutralise_cell(row.region), neutralise_cell(row.principal),
-            neutralise_cell(row.eventsource), neutralise_cell(row.eventname), row.events, row.errors,
-            neutralise_cell(row.first_seen), neutralise_cell(row.sample_source_ips),
-            neutralise_cell(row.sample_user_agents),
+            cell(row.account), cell(row.region), cell(row.principal), cell(row.eventsource), cell(row.eventname),
+            row.events, row.errors, cell(row.first_seen), cell(row.sample_source_ips), cell(row.sample_user_agents),
         ])
     return buffer.getvalue()
 
 
-def neutralise_cell(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
-def _inert_char(ch: str) -> str:
-    category = unicodedata.category(ch)
-    if category in _TO_SPACE:
-        return " "
-    if category in _DROP:
-        return ""
-    if category == "Cs":  # a lone surrogate cannot be encoded into the email at all
-        return "\ufffd"
-    return ch
-
-
 def _t(value: str) -> str:
     """A value for the text twin."""
-    return inert_text(value) or EMPTY
+    return sanitise.text(value) or EMPTY
 
 
 def _h(value: str) -> str:
     """A value for the HTML body."""
-    return html.escape(_t(value), quote=True)
+    return sanitise.html(value) or EMPTY
 
 
 @dataclass(frozen=True)
@@ -161,7 +131,7 @@ class _View:
     # ---- shared wording -------------------------------------------------------------------------
     def subject(self) -> str:
         diff = self.diff
-        head = f"{inert_text(self.title, MAX_TITLE_CHARS) or 'trailkeeper'}: {self.day.isoformat()}"
+        head = f"{sanitise.text(self.title, MAX_TITLE_CHARS) or 'trailkeeper'}: {self.day.isoformat()}"
         if diff.baseline_state == "established":
             parts = [f"baseline established, {_plural(diff.rows_today, 'activity row')}"]
         elif diff.nothing_new:
@@ -193,7 +163,7 @@ class _View:
         )
 
     def more_line(self, hidden: int, what: str) -> str:
-        return f"… and {hidden:,} more {what}; the full result is at {inert_text(self.full_result_uri, 1024)}"
+        return f"… and {hidden:,} more {what}; the full result is at {sanitise.text(self.full_result_uri, 1024)}"
 
     def nothing_new_line(self) -> str:
         return (
@@ -218,7 +188,7 @@ class _View:
     def text(self) -> str:
         d = self.diff
         lines = [
-            inert_text(self.title, MAX_TITLE_CHARS) or "trailkeeper",
+            sanitise.text(self.title, MAX_TITLE_CHARS) or "trailkeeper",
             f"Daily activity report for {self.day.isoformat()} (UTC)",
             "",
             self.baseline_line(),
@@ -233,7 +203,7 @@ class _View:
         else:
             lines += self._text_new() + self._text_silent() + self._text_first_seen()
         lines += self._text_reconciliation()
-        lines += [f"Full result: {inert_text(self.full_result_uri, 1024)}", ""]
+        lines += [f"Full result: {sanitise.text(self.full_result_uri, 1024)}", ""]
         return "\n".join(lines)
 
     def _text_new(self) -> list[str]:
@@ -309,7 +279,7 @@ class _View:
     # ---- HTML ---------------------------------------------------------------------------------------
     def html(self) -> str:
         d = self.diff
-        title = html.escape(inert_text(self.title, MAX_TITLE_CHARS) or "trailkeeper", quote=True)
+        title = sanitise.html(self.title, MAX_TITLE_CHARS) or "trailkeeper"
         parts = [
             "<!DOCTYPE html>",
             '<html><head><meta charset="utf-8">',
@@ -331,7 +301,7 @@ class _View:
             parts += self._html_new() + self._html_silent() + self._html_first_seen()
         parts += self._html_reconciliation()
         parts += [
-            f"<p>Full result: <code>{html.escape(inert_text(self.full_result_uri, 1024), quote=True)}</code></p>",
+            f"<p>Full result: <code>{sanitise.html(self.full_result_uri, 1024)}</code></p>",
             "</body></html>",
             "",
         ]

@@ -9,9 +9,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from localaws.generator import SilentFrom, generate
 from tests.integrity_kit import make_spec
 from trailgen import digests as signer
+from trailgen.generator import SilentFrom, generate
 from trailkeeper.integrity.digests import DigestKey, load_public_key, signature_verifies, signing_string
 
 FIELDS = {"awsAccountId", "digestStartTime", "digestEndTime", "digestS3Bucket", "digestS3Object",

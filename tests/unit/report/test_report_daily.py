@@ -14,9 +14,11 @@ from moto.ses.models import ses_backends
 
 from tests.helpers import make_settings, moto_client, table_input
 from tests.unit.report.report_kit import ACCOUNT, athena_csv
+from trailkeeper import layout
 from trailkeeper.config import ReportSettings
 from trailkeeper.errors import BaselineUnreadable, ConfigurationError, EmailRejected, InvalidInput
-from trailkeeper.report.daily import activity_key, build_report, prepare_query, send_report
+from trailkeeper.layout import activity_key
+from trailkeeper.report.daily import build_report, prepare_query, send_report
 
 DAY = dt.date(2024, 3, 9)
 SETTINGS = make_settings()
@@ -72,14 +74,14 @@ def send(aws: Aws, resend: bool = False, report: ReportSettings = REPORT) -> dic
 def test_first_day_without_baseline_establishes_it_instead_of_flooding(aws: Aws) -> None:
     summary = build(aws, aws.query_result(ALICE, BOB))
     assert (summary["baseline_state"], summary["new_rows"], summary["rows"]) == ("established", 0, 2)
-    assert "baseline" in aws.text("reports/2024-03-09/report.txt").lower()
+    assert "baseline" in aws.text(layout.report_key(DAY, layout.REPORT_TEXT)).lower()
 
 
 def test_rows_absent_from_the_previous_day_are_new(aws: Aws) -> None:
     build(aws, aws.query_result(ALICE, name="yesterday"), day=DAY - dt.timedelta(days=1))
     summary = build(aws, aws.query_result(ALICE, BOB))
     assert (summary["baseline_state"], summary["new_rows"]) == ("compared", 1)
-    assert "bob" in aws.text("reports/2024-03-09/new_activity.csv")
+    assert "bob" in aws.text(layout.report_key(DAY, layout.NEW_ACTIVITY_CSV))
 
 
 def test_the_days_result_is_saved_once_and_a_rerun_keeps_it(aws: Aws) -> None:
@@ -99,7 +101,7 @@ def test_an_unreadable_query_result_is_not_saved_as_a_baseline(aws: Aws) -> None
     aws.s3.put_object(Bucket="results-bucket", Key="athena/bad.csv", Body=b"garbage")
     with pytest.raises(BaselineUnreadable):
         build(aws, "s3://results-bucket/athena/bad.csv")
-    assert aws.s3.list_objects_v2(Bucket="results-bucket", Prefix="activity/")["KeyCount"] == 0
+    assert aws.s3.list_objects_v2(Bucket="results-bucket", Prefix=layout.ACTIVITY_PREFIX)["KeyCount"] == 0
 
 
 def test_a_result_location_outside_the_results_bucket_is_refused(aws: Aws) -> None:
@@ -112,7 +114,7 @@ def test_the_report_is_emailed_once_even_when_the_day_runs_again(aws: Aws) -> No
     first, second = send(aws), send(aws)
     assert (first["sent"], second) == (True, {"sent": False, "reason": "already sent"})
     assert len(aws.emails()) == 1
-    assert json.loads(aws.text("reports/2024-03-09/sent.json"))["state"] == "sent"
+    assert json.loads(aws.text(layout.report_key(DAY, layout.SENT_MARKER)))["state"] == "sent"
 
 
 def test_resend_emails_the_day_again(aws: Aws) -> None:

@@ -11,9 +11,11 @@ import pytest
 
 from tests.helpers import HtmlTags
 from tests.unit.report.report_kit import hostile_records, parse_csv, row
+from trailkeeper import sanitise
 from trailkeeper.report.activity import COLUMNS, ActivityRow
 from trailkeeper.report.diff import TOP_ROWS, ActivityDiff, diff_activity
-from trailkeeper.report.render import FORMULA_STARTS, RenderedReport, inert_text, render_report
+from trailkeeper.report.render import RenderedReport, render_report
+from trailkeeper.sanitise import FORMULA_STARTS
 
 DAY = dt.date(2024, 1, 5)
 URI = "s3://results-bucket/daily/2024-01-05/result.csv"
@@ -74,7 +76,7 @@ def test_hostile_value_adds_no_tag_or_attribute_to_html(record: dict[str, str]) 
 
 @HOSTILE
 def test_hostile_value_is_shown_escaped_in_html(record: dict[str, str]) -> None:
-    assert html.escape(inert_text(record["value"]), quote=True) in render_hostile(record["value"]).html
+    assert sanitise.html(record["value"]) in render_hostile(record["value"]).html
 
 
 @HOSTILE
@@ -113,7 +115,25 @@ def test_bidi_and_format_characters_are_stripped_from_text_and_html(record: dict
 def test_formula_cells_are_neutralised_in_csv(record: dict[str, str]) -> None:
     header, data = parse_csv(render_hostile(record["value"]).csv)
     cells = dict(zip(header, data, strict=True))
-    assert {cells[field] for field in STRING_FIELDS} == {"'" + record["value"]}
+    assert {cells[field] for field in STRING_FIELDS} == {"'" + sanitise.inert(record["value"])}
+
+
+@pytest.mark.parametrize("record", hostile_records("bidi") + hostile_records("control"), ids=lambda r: r["id"])
+def test_csv_text_values_lose_bidi_zero_width_and_control_characters(record: dict[str, str]) -> None:
+    _, data = parse_csv(render_hostile(record["value"]).csv)
+    assert not [ch for cell in data for ch in cell if unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"}]
+    assert sanitise.inert(record["value"]) in data
+
+
+@pytest.mark.parametrize("value", [
+    " =1+1", "\u00a0=1+1", "\ufeff=1+1", "\u3000@SUM(1+1)", "\t \u00a0+cmd|' /C calc'!A0",
+    "＝HYPERLINK(\"https://evil\")", "＋cmd|' /C calc'!A0", "－2+3", "＠SUM(1+1)", " ＝1+1",
+], ids=["space", "nbsp", "bom", "ideographic space", "tab nbsp plus", "fullwidth equals", "fullwidth plus",
+        "fullwidth minus", "fullwidth at", "space fullwidth equals"])
+def test_a_formula_after_leading_white_space_or_in_fullwidth_form_is_neutralised(value: str) -> None:
+    header, data = parse_csv(render_hostile(value).csv)
+    cells = dict(zip(header, data, strict=True))
+    assert {cells[field] for field in STRING_FIELDS} == {"'" + sanitise.inert(value)}
 
 
 @HOSTILE

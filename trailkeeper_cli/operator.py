@@ -1,6 +1,6 @@
 """Operating a deployed trailkeeper stack: plan, backfill and status, as plain functions on boto3 clients.
 
-`localaws.cli` is the thin shell around these (`trailkeeper plan|backfill|status --stack NAME`). Nothing here
+`trailkeeper_cli.main` is the thin shell around these (`trailkeeper plan|backfill|status --stack NAME`). Nothing here
 imports moto: the same functions run against AWS and, in the tests, against the embedded runtime.
 
 What the operator's credentials need: cloudformation:DescribeStacks and ListStackResources on the stack;
@@ -20,23 +20,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trailkeeper.reconcile import failure_key, failures_prefix, outcome_key, outcomes_prefix, shards_key
+from trailkeeper import layout, sanitise
+from trailkeeper.layout import failure_key, failures_prefix, outcome_key, outcomes_prefix, shards_key
+from trailkeeper_cli.history import TASK_FAILURES, failed_state, readable_cause
 
 Progress = Callable[[str], None]
 
 REQUIRED_OUTPUTS = ("StateMachineArn", "ResultsBucketName")
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
-# Where the ASL goes once something failed (statemachine/trailkeeper.asl.json): not where the failure happened.
-FAILURE_PATH_STATES = frozenset({"NotifyFailure", "Failed", "InputRejected"})
-_TASK_FAILURES = frozenset({
-    "TaskFailed", "TaskTimedOut", "TaskStartFailed", "TaskSubmitFailed", "LambdaFunctionFailed",
-    "LambdaFunctionTimedOut", "LambdaFunctionStartFailed", "LambdaFunctionScheduleFailed",
-})
 _STILL_GOING = frozenset({"RUNNING", "PENDING_REDRIVE"})
 _HISTORY_PAGE = 1000
 _CLAUSE = re.compile(r"PARTITION \(([^)]*)\) LOCATION '([^']*)'")
 _KEY_VALUE = re.compile(r"([a-z_]+)='([^']*)'")
-_REPORT_DAY = re.compile(r"reports/([0-9]{4}-[0-9]{2}-[0-9]{2})/")
 
 
 class OperatorError(Exception):
@@ -270,9 +265,9 @@ def _progress_lines(tail: _Tail, events: list[dict[str, Any]]) -> Iterator[str]:
                 yield f"{_clock(event['timestamp'])} {name}"
         elif kind == "MapIterationSucceeded":
             tail.iterations_done += 1
-        elif kind in _TASK_FAILURES:
+        elif kind in TASK_FAILURES:
             details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
-            yield f"{_clock(event['timestamp'])}   {kind}: {printable(str(details.get('error', '')))}"
+            yield f"{_clock(event['timestamp'])}   {kind}: {sanitise.terminal(str(details.get('error', '')))}"
     if tail.iterations_done != iterations_before:
         yield f"  {tail.iterations_done} statement(s) done"
 
@@ -289,42 +284,6 @@ def _finished(described: dict[str, Any], events: list[dict[str, Any]]) -> Finish
         cause=described.get("cause"),
         failed_state=None if described["status"] == "SUCCEEDED" else failed_state(events),
     )
-
-
-def failed_state(events: Sequence[dict[str, Any]]) -> str | None:
-    """The state whose task failed last outside the failure path (found through previousEventId), else the last
-    state entered outside it (a Fail reached directly, a timeout)."""
-    by_id = {event["id"]: event for event in events}
-    for event in reversed(events):
-        if event["type"] in _TASK_FAILURES:
-            state = _owning_state(event, by_id)
-            if state is not None and state not in FAILURE_PATH_STATES:
-                return state
-    entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
-    outside = [name for name in entered if name not in FAILURE_PATH_STATES]
-    return outside[-1] if outside else None
-
-
-def _owning_state(event: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> str | None:
-    current: dict[str, Any] | None = event
-    while current is not None:
-        if current["type"].endswith("StateEntered"):
-            return str(current["stateEnteredEventDetails"]["name"])
-        current = by_id.get(current.get("previousEventId", 0))
-    return None
-
-
-def readable_cause(cause: str | None) -> str:
-    """Lambda's error envelope ({"errorMessage", "errorType", "stackTrace"}) shown as its message alone."""
-    if not cause:
-        return ""
-    try:
-        envelope = json.loads(cause)
-    except ValueError:
-        return printable(cause)
-    if isinstance(envelope, dict) and isinstance(envelope.get("errorMessage"), str):
-        return printable(envelope["errorMessage"])
-    return printable(cause)
 
 
 def summary(finished: Finished) -> str:
@@ -392,8 +351,8 @@ class ShardTracker:
         for shard in sorted(set(self._listed(failures_prefix(self.run))) - self.failed):
             self.failed.add(shard)
             failure = _json_if_exists(self.s3, self.bucket, failure_key(self.run, shard)) or {}
-            lines.append(f"  shard {shard} FAILED {self._label(shard)}: {printable(str(failure.get('Error')))}: "
-                         f"{readable_cause(failure.get('Cause'))}")
+            error, cause = sanitise.terminal(str(failure.get("Error"))), readable_cause(failure.get("Cause"))
+            lines.append(f"  shard {shard} FAILED {self._label(shard)}: {error}: {cause}")
         return lines
 
     def _listed(self, prefix: str) -> Iterator[str]:
@@ -433,7 +392,8 @@ def statement_keys(s3: Any, bucket: str, run: str, output: dict[str, Any]) -> li
     """Statement i of a run is <statements_prefix><i>.sql (see the ASL's AddPartitions Map); a backfill's are
     those of each of its finished shards, in shard order."""
     if "runs_prefix" not in output:  # a nightly run's or one shard's output
-        return [f"{output['statements_prefix']}{i}.sql" for i in range(int(output.get("statements", 0)))]
+        folder = str(output["statements_prefix"])
+        return [layout.statement_key(folder, i) for i in range(int(output.get("statements", 0)))]
     keys = []
     for item in _json_if_exists(s3, bucket, shards_key(run)) or []:
         outcome = _json_if_exists(s3, bucket, outcome_key(run, item["shard"]))
@@ -453,7 +413,7 @@ def partitions(statements: Iterable[str]) -> Iterator[str]:
     for statement in statements:
         for values, location in _CLAUSE.findall(statement):
             keys = " ".join(f"{k}={v}" for k, v in _KEY_VALUE.findall(values))
-            yield printable(f"{keys}  {location}")
+            yield sanitise.terminal(f"{keys}  {location}")
 
 
 # ------------------------------------------------------------------------------------------------ status
@@ -489,19 +449,19 @@ def nightly_executions(sfn: Any, state_machine_arn: str, limit: int, scan_limit:
 
 def last_report_day(s3: Any, bucket: str) -> str | None:
     """The latest day D whose reports/D/sent.json says the email went out ("sending" = claimed, not sent)."""
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="reports/", Delimiter="/")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=layout.REPORTS_PREFIX, Delimiter="/")
     days = sorted(
-        (m.group(1) for page in pages for p in page.get("CommonPrefixes", [])
-         if (m := _REPORT_DAY.fullmatch(p["Prefix"]))),
+        (day for page in pages for p in page.get("CommonPrefixes", []) if (day := layout.report_day(p["Prefix"]))),
         reverse=True,
     )
     for day in days:
         try:
-            marker = json.loads(s3.get_object(Bucket=bucket, Key=f"reports/{day}/sent.json")["Body"].read())
+            body = s3.get_object(Bucket=bucket, Key=layout.report_key(day, layout.SENT_MARKER))["Body"].read()
         except s3.exceptions.NoSuchKey:
             continue
+        marker = json.loads(body)
         if isinstance(marker, dict) and marker.get("state") == "sent":
-            return day
+            return day.isoformat()
     return None
 
 
@@ -519,8 +479,8 @@ def alarms_in_alarm(cloudwatch: Any, names: Sequence[str]) -> list[Alarm]:
                     continue
                 found.append(Alarm(
                     name=alarm["AlarmName"],
-                    reason=printable(alarm.get("StateReason", "")),
-                    description=printable(alarm.get("AlarmDescription", "")),
+                    reason=sanitise.terminal(alarm.get("StateReason", "")),
+                    description=sanitise.terminal(alarm.get("AlarmDescription", "")),
                     since=alarm.get("StateUpdatedTimestamp"),
                 ))
     return sorted(found, key=lambda a: a.name)
@@ -541,12 +501,6 @@ def render_status(status: StackStatus) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ text
-
-
-def printable(text: str) -> str:
-    """Text from AWS (statement files, alarm reasons, causes) with control characters replaced: anyone who can
-    write the results bucket must not be able to drive the operator's terminal."""
-    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _clock(timestamp: dt.datetime) -> str:

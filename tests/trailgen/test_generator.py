@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from localaws.generator import (
+from tests.helpers import FIXTURES
+from trailgen.generator import (
     ActivityKey,
     CorruptObject,
     GroundTruth,
@@ -36,7 +37,6 @@ from localaws.generator import (
     threat_keys,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 FIXTURE_SRC = FIXTURES / "trail-bucket-src"
 START = date(2024, 1, 1)
 A0, A1 = account_id(0), account_id(1)

@@ -8,13 +8,13 @@ independently of the product's SQL, so the two can be compared.
 
 Realism that matters to trailkeeper:
 - folders are the *delivery* day: a file is delivered 5-15 minutes after its latest event, so
-  events late on day D land in D+1 folders (aws-facts.md);
+  events late on day D land in D+1 folders (docs/aws-facts.md);
 - records have the shapes CloudTrail writes (IAM users, assumed roles whose session names change
   every day, AWS services without an ARN, root, console sign-ins, failures, AccessDenied);
 - each account/region repeats a fixed daily routine: without plants, every event day has the same
   activity keys (account, region, principal, eventsource, eventname), so only plants are new;
 - the bucket also holds what is *not* a CloudTrail log (digests, Insights, Config, folder markers,
-  `_SUCCESS`), and plants put hostile keys, hostile values and corrupt objects in it (threats.md).
+  `_SUCCESS`), and plants put hostile keys, hostile values and corrupt objects in it (docs/threat-model.md).
 
 Determinism: every account/region routine and every account/region/day draws from its own
 `random.Random` seeded with a string, so the same spec writes identical bytes, and a plant changes
@@ -58,7 +58,7 @@ DELIVERY_DELAY_SECONDS = (5 * 60, 15 * 60)
 ALNUM = string.ascii_letters + string.digits
 ID_ALPHABET = string.ascii_uppercase + "234567"
 
-# Hostile values from threats.md, for HostileRecord plants.
+# Hostile values from docs/threat-model.md, for HostileRecord plants.
 HOSTILE_VALUES: tuple[str, ...] = (
     "<img src=https://attacker.example/p.png>",
     "<a href='https://evil'>Verify</a>",
@@ -279,7 +279,7 @@ def principal_of(user_identity: Mapping[str, Any] | None) -> str:
 
 
 def threat_keys(spec: TrailSpec, account: str) -> tuple[HostileKey, ...]:
-    """The hostile key shapes of threats.md, under `account`'s CloudTrail folder, dated spec.start."""
+    """The hostile key shapes of docs/threat-model.md, under `account`'s CloudTrail folder, dated spec.start."""
     base = f"{spec.logs_root}{account}/CloudTrail/"
     tail = f"{spec.start:%Y/%m/%d}/{account}_CloudTrail_us-east-1_{spec.start:%Y%m%d}T0000Z_AAAAAAAAAAAAAAAA.json.gz"
     return (
