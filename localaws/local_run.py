@@ -48,15 +48,21 @@ class LayoutError(ValueError):
 
 
 def detect_layout(logs: Path) -> dict[str, str]:
-    """TrailKeyPrefix and OrganizationId from where `AWSLogs/` sits and what is under it."""
-    candidates = [p for p in _dirs_named(logs, "AWSLogs")]
+    """TrailKeyPrefix and OrganizationId from where `AWSLogs/` sits and what is under it.
+
+    The trail's `AWSLogs/` is the one whose children are trail folders (12-digit accounts or an organization id);
+    a prefix may itself contain an `AWSLogs` segment (`AWSLogs/AWSLogs/o-org/...`), so the deepest such folder
+    wins over its ancestors. An organization trail wins over account folders beside it: those are another
+    trail's logs, which the product reports as anomalies.
+    """
+    candidates = [p for p in _dirs_named(logs, "AWSLogs") if _trail_children(p)]
+    candidates = [p for p in candidates if not any(q != p and q.is_relative_to(p) for q in candidates)]
     if len(candidates) != 1:
         found = ", ".join(str(p.relative_to(logs)) for p in candidates) or "none"
-        raise LayoutError(f"{logs}: expected exactly one AWSLogs/ folder (found: {found})")
+        raise LayoutError(f"{logs}: expected exactly one AWSLogs/ folder holding trail folders (found: {found})")
     awslogs = candidates[0]
     prefix = awslogs.parent.relative_to(logs).as_posix()
-    children = [c.name for c in awslogs.iterdir() if c.is_dir()]
-    organizations = [c for c in children if ORGANIZATION_FOLDER.fullmatch(c)]
+    organizations = [c for c in _trail_children(awslogs) if ORGANIZATION_FOLDER.fullmatch(c)]
     if len(organizations) > 1:
         raise LayoutError(f"{awslogs}: several organizations {organizations}; pass --param OrganizationId=...")
     return {
@@ -65,25 +71,56 @@ def detect_layout(logs: Path) -> dict[str, str]:
     }
 
 
+def _trail_children(awslogs: Path) -> list[str]:
+    return sorted(c.name for c in awslogs.iterdir() if c.is_dir()
+                  and (ORGANIZATION_FOLDER.fullmatch(c.name) or ACCOUNT_FOLDER.fullmatch(c.name)))
+
+
 def _dirs_named(root: Path, name: str, depth: int = PREFIX_DEPTH) -> Iterator[Path]:
     if depth < 0:
         return
     for child in sorted(p for p in root.iterdir() if p.is_dir()):
         if child.name == name:
             yield child
-        else:
-            yield from _dirs_named(child, name, depth - 1)
+        yield from _dirs_named(child, name, depth - 1)
 
 
 def trail_objects(logs: Path) -> list[tuple[str, Path, dt.date | None]]:
-    """(key, file, folder day or None) for every file under logs, key = its relative POSIX path."""
+    """(key, file, folder day or None) for every file under logs that S3 can hold, key = its relative POSIX path.
+
+    A file in a folder that is not a calendar date (`2024/02/30/`) is still an object of the bucket (delivered
+    with the first night, day None): the product meets it as CloudTrail-shaped noise, never a crash here.
+    """
     objects = []
     for path in sorted(p for p in logs.rglob("*") if p.is_file()):
         key = path.relative_to(logs).as_posix()
+        if unstorable_name(key):
+            continue
         match = FOLDER_DAY.search("/" + key)
-        day = dt.date(*map(int, match.groups())) if match else None
+        day = None
+        if match:
+            try:
+                day = dt.date(*map(int, match.groups()))
+            except ValueError:
+                day = None
         objects.append((key, path, day))
     return objects
+
+
+def unstorable_name(key: str) -> bool:
+    """True for a name S3 cannot hold: keys are UTF-8, a non-UTF-8 file name arrives as surrogate escapes."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def skipped_objects(logs: Path) -> list[str]:
+    """Files under logs that no trail bucket could hold (non-UTF-8 names), shown with their bytes escaped."""
+    return [path.relative_to(logs).as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            for path in sorted(p for p in logs.rglob("*") if p.is_file())
+            if unstorable_name(path.relative_to(logs).as_posix())]
 
 
 @contextmanager
@@ -107,6 +144,7 @@ def run_nights(
     if first > last:
         raise ValueError(f"--start {first} is after --end {last}")
     objects = trail_objects(logs)
+    _report_skipped(logs, progress)
     results = []
     with local_stack(logs, params, out) as aws:
         bucket = aws.parameters["TrailBucketName"]
@@ -136,6 +174,7 @@ def run_backfill(
 ) -> ExecutionResult:
     with local_stack(logs, params, out) as aws:
         objects = trail_objects(logs)
+        _report_skipped(logs, progress)
         aws.upload_files([(key, path) for key, path, _ in objects], aws.parameters["TrailBucketName"])
         progress(f"backfill {start}..{end}: {len(objects)} objects, running ...")
         name = f"backfill-{start.isoformat()}-{end.isoformat()}"
@@ -152,6 +191,13 @@ def run_backfill(
         write_catalog(aws, out / "catalog.json")
         progress(describe("backfill", execution))
         return execution
+
+
+def _report_skipped(logs: Path, progress: Progress) -> None:
+    skipped = skipped_objects(logs)
+    if skipped:
+        progress(f"anomaly: {len(skipped)} file(s) skipped, their names are not UTF-8 and no S3 key can hold them: "
+                 f"{', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''}")
 
 
 def write_execution(
