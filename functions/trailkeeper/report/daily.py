@@ -16,7 +16,7 @@ from typing import Any
 
 from trailkeeper import aws
 from trailkeeper.config import ReportSettings, Settings
-from trailkeeper.errors import BaselineUnreadable, InvalidInput
+from trailkeeper.errors import BaselineUnreadable, InvalidInput, QueryResultUnreadable
 from trailkeeper.layout import (
     LEDGER_PREFIX,
     NEW_ACTIVITY_CSV,
@@ -68,7 +68,8 @@ def build_report(
     """Save D's result once, compare it with the baseline ledger, advance the ledger, render and store."""
     bucket = settings.RESULTS_BUCKET
     fresh = aws.get_text(s3, bucket, _results_key(result_location, bucket))
-    parse_activity_csv(fresh, source=f"query result {result_location}")  # never save what cannot be read
+    # Never save what cannot be read; a fresh result is no baseline, so its error says so.
+    parse_activity_csv(fresh, source=f"query result {result_location}", unreadable=QueryResultUnreadable)
     saved_key = activity_key(report_day)
     if not aws.put_text_if_absent(s3, bucket, saved_key, fresh, "text/csv"):
         # A re-run keeps the result the first run saved: an earlier report may rest on it.

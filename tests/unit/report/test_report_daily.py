@@ -16,7 +16,13 @@ from tests.helpers import make_settings, moto_client, table_input
 from tests.unit.report.report_kit import ACCOUNT, athena_csv
 from trailkeeper import layout
 from trailkeeper.config import ReportSettings
-from trailkeeper.errors import BaselineUnreadable, ConfigurationError, EmailRejected, InvalidInput
+from trailkeeper.errors import (
+    BaselineUnreadable,
+    ConfigurationError,
+    EmailRejected,
+    InvalidInput,
+    QueryResultUnreadable,
+)
 from trailkeeper.layout import activity_key, ledger_keys_key, ledger_principals_key, ledger_state_key
 from trailkeeper.report.daily import build_report, prepare_query, send_report
 
@@ -135,9 +141,9 @@ def test_a_day_without_any_event_is_an_alarm_never_nothing_new(aws: Aws) -> None
     assert "NO ACTIVITY" in report["subject"] and "ALARM" in aws.text("reports/2024-03-09/report.txt")
 
 
-def test_an_unreadable_query_result_is_not_saved_as_a_baseline(aws: Aws) -> None:
+def test_an_unreadable_query_result_is_not_saved_and_not_called_a_baseline(aws: Aws) -> None:
     aws.s3.put_object(Bucket="results-bucket", Key="athena/bad.csv", Body=b"garbage")
-    with pytest.raises(BaselineUnreadable):
+    with pytest.raises(QueryResultUnreadable, match="query result"):
         build(aws, "s3://results-bucket/athena/bad.csv")
     assert aws.s3.list_objects_v2(Bucket="results-bucket", Prefix=layout.ACTIVITY_PREFIX)["KeyCount"] == 0
 
