@@ -36,6 +36,7 @@ from trailkeeper.report.activity import ActivityRow, parse_activity_csv
 from trailkeeper.report.diff import ActivityDiff, LedgerState, advance, read_keys, read_principals, write_row
 from trailkeeper.report.query import build_daily_activity_query
 from trailkeeper.report.render import render_report
+from trailkeeper.report.revision import Revision, mark_revised, revision_of
 from trailkeeper.schemes import scheme_for_table
 
 # Lambda's maximum timeout: no SendReport invocation can still hold a claim this old (its owner crashed).
@@ -69,11 +70,19 @@ def build_report(
     bucket = settings.RESULTS_BUCKET
     fresh = aws.get_text(s3, bucket, _results_key(result_location, bucket))
     # Never save what cannot be read; a fresh result is no baseline, so its error says so.
-    parse_activity_csv(fresh, source=f"query result {result_location}", unreadable=QueryResultUnreadable)
+    fresh_rows = parse_activity_csv(fresh, source=f"query result {result_location}", unreadable=QueryResultUnreadable)
     saved_key = activity_key(report_day)
+    revision: Revision | None = None
     if not aws.put_text_if_absent(s3, bucket, saved_key, fresh, "text/csv"):
-        # A re-run keeps the result the first run saved: an earlier report may rest on it.
-        fresh = aws.get_text(s3, bucket, saved_key)
+        # A re-run keeps the result the first run saved (an earlier report rests on it) unless late logs
+        # added events: then a revision replaces it, the first kept as a noncurrent version (report/revision.py).
+        saved = aws.get_text(s3, bucket, saved_key)
+        revision = revision_of(fresh_rows, parse_activity_csv(saved, source=f"s3://{bucket}/{saved_key}"))
+        if revision is None:
+            fresh = saved
+        else:
+            aws.put_text(s3, bucket, saved_key, fresh, "text/csv")
+    del fresh_rows
     today = parse_activity_csv(fresh, source=f"s3://{bucket}/{saved_key}")
     del fresh
     diff = advance_ledger(report_day, today, report_settings.BASELINE_DAYS, bucket, s3)
@@ -83,7 +92,10 @@ def build_report(
         full_result_uri=f"s3://{bucket}/{report_key(report_day, NEW_ACTIVITY_CSV)}",
         title=report_settings.REPORT_TITLE,
     )
+    if revision is not None:
+        rendered = mark_revised(rendered, report_day, revision)
     document = report_document(report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation)
+    document["revised"] = None if revision is None else revision.as_json()
     aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, NEW_ACTIVITY_CSV), rendered.csv, "text/csv; charset=utf-8")
@@ -103,6 +115,7 @@ def build_report(
         "first_seen_regions": len(diff.first_seen_regions),
         "first_seen_principals": len(diff.first_seen_principals),
         "nothing_new": diff.nothing_new,
+        "revised": revision is not None,
         "location": f"s3://{bucket}/{report_prefix(report_day)}",
     }
 

@@ -90,11 +90,12 @@ def test_rows_absent_from_the_previous_day_are_new(aws: Aws) -> None:
     assert "bob" in aws.text(layout.report_key(DAY, layout.NEW_ACTIVITY_CSV))
 
 
-def test_the_days_result_is_saved_once_and_a_rerun_keeps_it(aws: Aws) -> None:
-    build(aws, aws.query_result(ALICE))
-    summary = build(aws, aws.query_result(ALICE, BOB, name="q2"))
-    assert aws.text(activity_key(DAY)) == athena_csv([ALICE])
-    assert summary["rows"] == 1
+def test_a_rerun_that_finds_fewer_events_keeps_the_saved_result(aws: Aws) -> None:
+    """Logs are never un-delivered: fewer events is a deletion to investigate, not a correction."""
+    build(aws, aws.query_result(ALICE, BOB))
+    summary = build(aws, aws.query_result(ALICE, name="q2"))
+    assert aws.text(activity_key(DAY)) == athena_csv([ALICE, BOB])
+    assert (summary["rows"], summary["revised"]) == (2, False)
 
 
 def test_a_corrupt_ledger_fails_loudly_instead_of_making_everything_new(aws: Aws) -> None:
@@ -213,3 +214,21 @@ def test_bad_report_configuration_fails_at_start_up(overrides: dict[str, str]) -
     env = {"REPORT_SENDER": "trailkeeper@example.com", "REPORT_RECIPIENTS": "security@example.com", **overrides}
     with pytest.raises(ConfigurationError):
         ReportSettings.from_env(env)
+
+
+def test_a_re_run_that_finds_more_events_revises_the_result_and_says_so(aws: Aws) -> None:
+    aws.s3.put_bucket_versioning(Bucket="results-bucket", VersioningConfiguration={"Status": "Enabled"})
+    first = build(aws, aws.query_result(ALICE))
+    late = build(aws, aws.query_result(ALICE, BOB, name="q2"))
+    report = json.loads(aws.text(layout.report_json_key(DAY)))
+    text = aws.text(layout.report_key(DAY, layout.REPORT_TEXT))
+    versions = aws.s3.list_object_versions(Bucket="results-bucket", Prefix=activity_key(DAY))["Versions"]
+    assert (first["revised"], late["revised"], late["events"], len(versions)) == (False, True, 4, 2)
+    assert report["subject"].startswith("REVISED ") and text.startswith("Revised report: ")
+    assert report["revised"] == {"events_before": 3, "events_now": 4}
+
+
+def test_a_re_run_that_finds_the_same_events_keeps_the_first_result(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE, BOB))
+    again = build(aws, aws.query_result(BOB, ALICE, name="q2"))
+    assert again["revised"] is False and "REVISED" not in json.loads(aws.text(layout.report_json_key(DAY)))["subject"]
