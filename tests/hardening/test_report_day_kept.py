@@ -2,7 +2,8 @@
 
 Through real executions on the embedded runtime. Each test fails without its fix: a user agent longer than the
 csv module's 131,072-character limit stopped BuildReport with `BaselineUnreadable` for the fresh result, and the
-next night then "established" a baseline — a two-day blind spot from one record.
+next night then "established" a baseline — a two-day blind spot from one record; and a log delivered after the
+night ran was never counted, even on `resend_report` (the first saved result was kept forever).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from localaws.patches.core import uncounted
 from tests.hardening.harness import World, running_world
 from tests.hardening.reliability import Recorder
-from trailgen.generator import HostileRecord, TrailSpec, account_id
+from trailgen.generator import HostileRecord, TrailSpec, account_id, generate
 from trailkeeper import layout
 from trailkeeper.report.activity import MAX_CELL_CHARS, VALUE_CHARS
 
@@ -52,3 +54,35 @@ def test_a_field_longer_than_the_csv_limit_neither_stops_the_report_nor_resets_t
     assert max(map(len, cells)) <= MAX_CELL_CHARS
     assert any(LONG_AGENT[:VALUE_CHARS] in cell and LONG_AGENT[:VALUE_CHARS + 1] not in cell for cell in cells)
     assert baseline == "compared" and len(fresh.emails()) == 3
+
+
+def test_late_logs_make_a_re_run_record_a_revision_and_say_so_and_a_same_data_re_run_keeps_it(
+    fresh: World, tmp_path: Path, reliability: Recorder
+) -> None:
+    first = fresh.run(nightly(DAY), "late-first-night")
+    assert first.status == "SUCCEEDED", first.cause
+    late = generate(TrailSpec(start=DAY, days=1, accounts=1, regions=("us-east-1",), events_per_account_region_day=3,
+                              noise=False, seed=99), tmp_path)
+    s3 = fresh.aws.client("s3")
+    # Another object name than any the night saw: CloudTrail names each object with a unique suffix.
+    late_keys = {key: key.replace(".json.gz", "late.json.gz") for key in late.log_keys}
+    with uncounted():
+        for key, name in late_keys.items():
+            s3.put_object(Bucket=fresh.trail_bucket, Key=name, Body=(tmp_path / key).read_bytes())
+    try:
+        rerun = {"report_date": DAY.isoformat(), "resend_report": True}
+        revised, again = fresh.run(rerun, "late-re-run"), fresh.run(rerun, "late-same-data")
+    finally:
+        with uncounted():
+            for name in late_keys.values():
+                s3.delete_object(Bucket=fresh.trail_bucket, Key=name)
+    flags = [(r.output or {}).get("report", {}).get("revised") for r in (first, revised, again)]
+    reliability.record("hostile records", "logs delivered after the night ran, then the day re-run twice",
+                       f"{', '.join(r.status for r in (first, revised, again))}; revised {flags}")
+    assert [r.status for r in (revised, again)] == ["SUCCEEDED"] * 2, [revised.cause, again.cause]
+    assert flags == [False, True, False]
+    subjects = [email.subject for email in fresh.emails(DAY)]
+    # The mark is on the email that brings the new events; a resend of unchanged data is an ordinary resend.
+    assert [subject.startswith("REVISED ") for subject in subjects] == [False, True, False]
+    versions = s3.list_object_versions(Bucket=fresh.results_bucket, Prefix=layout.activity_key(DAY))["Versions"]
+    assert len(versions) == 2  # the first result kept, the revision current; the same-data re-run wrote nothing
