@@ -23,6 +23,7 @@ CATEGORIES = (
     "redrives after failure",
     "resumed backfills after a failed shard",
     "concurrent scenarios",
+    "operator CLI",
 )
 REPORT = Path("out") / "reliability.json"
 
