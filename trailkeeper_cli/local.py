@@ -85,6 +85,8 @@ def prepare_demo_folder(out: Path) -> None:
     """An empty OUT with the demo's marker in it. A folder is replaced only when it holds the marker (an earlier
     demo made it): any other non-empty folder is refused, never deleted."""
     check_out(out)
+    if out.is_symlink():  # replacing it would delete where it points, or fail half-way
+        raise UsageError(f"--out {out}: a symbolic link; name the folder itself")
     if out.is_dir() and any(out.iterdir()):
         if not (out / DEMO_MARKER).is_file():
             raise UsageError(f"--out {out}: not empty and not made by an earlier demo (it has no {DEMO_MARKER}); "

@@ -297,3 +297,20 @@ def test_demo_replaces_a_folder_an_earlier_demo_made(
     assert code == 2 and "the local timeout" in line
     assert not (out / "stale.txt").exists()
     assert (out / DEMO_MARKER).is_file() and (out / "logs" / "AWSLogs").is_dir()
+
+
+def test_demo_refuses_a_symbolic_link_and_deletes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], reliability: Recorder
+) -> None:
+    """Even to a folder an earlier demo made: replacing a link would delete where it points."""
+    target = tmp_path / "earlier-demo"
+    target.mkdir()
+    (target / DEMO_MARKER).write_text("")
+    (target / "keep.txt").write_text("kept\n")
+    link = tmp_path / "demo"
+    link.symlink_to(target)
+    code = cli.main(["local", "demo", "--out", str(link)])
+    line = one_line(capsys.readouterr().err)
+    reliability.record("operator CLI", "local demo --out a symbolic link", f"exit {code}: {shown(line, tmp_path)}")
+    assert code == 2 and line == f"trailkeeper: --out {link}: a symbolic link; name the folder itself"
+    assert (target / "keep.txt").read_text() == "kept\n" and link.is_symlink()
