@@ -183,7 +183,7 @@ def _run_within(
         raise LocalTimeout(
             f"{name} was still running after {timeout:g} s, the local timeout, and was stopped at "
             f"{failed_state(stopped.history) or 'its start'}; raise it with --timeout SECONDS "
-            f"(outputs so far: {folder})") from None
+            f"(its record: {folder / 'execution.json'})") from None
 
 
 def stopped_execution(aws: EmbeddedAws, name: str) -> ExecutionResult:
