@@ -83,14 +83,17 @@ def _plan(accounts: int, year: int, queue: multiprocessing.Queue[PlanFigures]) -
     for shard in shards:
         window = Window(shard.request.start, shard.request.end)
         pairs = [(a, r) for a in sorted(shard.request.accounts or ()) for r in regions_by_account[a]]
-        present_days = [d.isoformat() for d in window.days if d.toordinal() % 2 == 0]  # half of them
-        existing = ExistingIndex(scheme, window, only=frozenset(pairs))
-        for account, region in pairs:  # what GetPartitions pages would yield, streamed
-            for day in present_days:
-                existing.add([account, region, day])
+        present_days = [(i, d.isoformat()) for i, d in enumerate(window.days) if d.toordinal() % 2 == 0]  # half
+        builder = ClauseBuilder(scheme, settings, window)
+        # LOCATIONs are compared as reconcile does, each existing partition's against its folder (building the
+        # LOCATION Glue would return is timed too: an upper bound).
+        existing = ExistingIndex(scheme, window, only=frozenset(pairs), location_of=builder.location)
+        for pair in pairs:  # what GetPartitions pages would yield, streamed
+            for index, day in present_days:
+                existing.add([pair[0], pair[1], day], builder.location(pair, index))
         shard_statements = shard_bytes = 0
-        for statement in pack_statements(header, ClauseBuilder(scheme, settings, window).missing_clauses(
-                pairs, existing), settings.MAX_STATEMENT_BYTES):
+        clauses = builder.missing_clauses(pairs, existing)
+        for statement in pack_statements(header, clauses, settings.MAX_STATEMENT_BYTES):
             shard_statements += 1
             shard_bytes += len(statement.encode()) - len(header)
             missing += statement.count(" PARTITION (")

@@ -29,5 +29,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         ("BucketAnomalies", summary["anomalies"]["count"]),
     ):
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=value)
+    if event.get("shard") is None:  # the nightly path: the NoDataAlarm fires when a night discovers no account
+        metrics.add_metric(name="AccountsDiscovered", unit=MetricUnit.Count, value=summary["accounts"])
     logger.info("planned", extra={"summary": summary})
     return summary

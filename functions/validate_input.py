@@ -17,7 +17,7 @@ logger = Logger()
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     settings = Settings.from_env()  # configuration errors surface here, at the first state,
     ReportSettings.from_env()  # the report's too: a bad recipient list must not wait until BuildReport
-    today = dt.datetime.now(dt.UTC).date()
-    request = parse_execution_input(event.get("input"), lookback_days=settings.LOOKBACK_DAYS, today=today)
+    now = dt.datetime.now(dt.UTC)  # the one clock read: everything below is given it
+    request = parse_execution_input(event.get("input"), lookback_days=settings.LOOKBACK_DAYS, now=now)
     logger.info("validated input", extra={"request": request.to_json()})
     return request.to_json()

@@ -55,15 +55,21 @@ class LocalTimeout(Exception):
 
 
 def detect_layout(logs: Path) -> dict[str, str]:
-    """TrailKeyPrefix and OrganizationId from where `AWSLogs/` sits and what is under it."""
-    candidates = [p for p in _dirs_named(logs, "AWSLogs")]
+    """TrailKeyPrefix and OrganizationId from where `AWSLogs/` sits and what is under it.
+
+    The trail's `AWSLogs/` is the one whose children are trail folders (12-digit accounts or an organization id);
+    a prefix may itself contain an `AWSLogs` segment (`AWSLogs/AWSLogs/o-org/...`), so the deepest such folder
+    wins over its ancestors. An organization trail wins over account folders beside it: those are another
+    trail's logs, which the product reports as anomalies.
+    """
+    candidates = [p for p in _dirs_named(logs, "AWSLogs") if _trail_children(p)]
+    candidates = [p for p in candidates if not any(q != p and q.is_relative_to(p) for q in candidates)]
     if len(candidates) != 1:
         found = ", ".join(str(p.relative_to(logs)) for p in candidates) or "none"
-        raise LayoutError(f"{logs}: expected exactly one AWSLogs/ folder (found: {found})")
+        raise LayoutError(f"{logs}: expected exactly one AWSLogs/ folder holding trail folders (found: {found})")
     awslogs = candidates[0]
     prefix = awslogs.parent.relative_to(logs).as_posix()
-    children = [c.name for c in awslogs.iterdir() if c.is_dir()]
-    organizations = [c for c in children if ORGANIZATION_FOLDER.fullmatch(c)]
+    organizations = [c for c in _trail_children(awslogs) if ORGANIZATION_FOLDER.fullmatch(c)]
     if len(organizations) > 1:
         raise LayoutError(f"{awslogs}: several organizations {organizations}; pass --param OrganizationId=...")
     return {
@@ -72,14 +78,18 @@ def detect_layout(logs: Path) -> dict[str, str]:
     }
 
 
+def _trail_children(awslogs: Path) -> list[str]:
+    return sorted(c.name for c in awslogs.iterdir() if c.is_dir()
+                  and (ORGANIZATION_FOLDER.fullmatch(c.name) or ACCOUNT_FOLDER.fullmatch(c.name)))
+
+
 def _dirs_named(root: Path, name: str, depth: int = PREFIX_DEPTH) -> Iterator[Path]:
     if depth < 0:
         return
     for child in sorted(p for p in root.iterdir() if p.is_dir()):
         if child.name == name:
             yield child
-        else:
-            yield from _dirs_named(child, name, depth - 1)
+        yield from _dirs_named(child, name, depth - 1)
 
 
 def trail_objects(logs: Path) -> list[tuple[str, Path, dt.date | None]]:

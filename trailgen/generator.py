@@ -71,7 +71,8 @@ CorruptKind: TypeAlias = Literal["truncated", "not_gzip", "not_json"]
 
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 _ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
-_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]{0,2})?-[a-z]{4,10}-[0-9]{1,2}")
+# Every region shape AWS publishes, as trailkeeper.allowlist.REGION.
+_REGION = re.compile(r"[a-z]{2,4}(-[a-z]{2,4})?-[a-z]{4,12}-[0-9]{1,2}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -312,6 +312,11 @@ def summary(finished: Finished) -> str:
         parts.append(f"{anomalies} bucket anomalies (see the execution output)")
     if out.get("filtered_out"):
         parts.append(f"{out['filtered_out']} account/region folders outside the allow-lists")
+    if out.get("relocated"):
+        parts.append(f"{out['relocated']} partition(s) pointed away from their folder and were repaired (tampering?)")
+    alarm = out.get("no_data_alarm")
+    if isinstance(alarm, dict):
+        parts.append(f"ALARM, no account discovered ({alarm.get('reason')}): {alarm.get('detail')}")
     return "\n".join(parts)
 
 

@@ -10,8 +10,13 @@ import datetime as dt
 import re
 
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
-# Commercial, China, GovCloud and ISO partitions: us-east-1, cn-north-1, us-gov-west-1, us-isob-east-1.
-REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]{0,2})?-[a-z]{4,10}-[0-9]{1,2}")
+# Every region shape AWS publishes (botocore's partitions.json `regionRegex`, checked by a test that reads it):
+# <area>[-<qualifier>]-<direction>-<number>, e.g. us-east-1, cn-north-1, us-gov-west-1, us-iso-east-1,
+# us-isob-east-1, us-isof-south-1, eu-isoe-west-1, eusc-de-east-1 (European Sovereign Cloud). Lower-case
+# letters, digits and single hyphens only, so a region can never carry a quote, a slash or a space into SQL.
+# The shape is fixed here rather than read from botocore at run time: the Lambda runtime's botocore is not
+# ours to pin, and an allow-list guarding SQL must change only by review (a new shape fails the test first).
+REGION = re.compile(r"[a-z]{2,4}(-[a-z]{2,4})?-[a-z]{4,12}-[0-9]{1,2}")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
 # S3 bucket naming rules, without the dotted forms Athena LOCATIONs cannot use safely.

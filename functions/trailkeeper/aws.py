@@ -70,30 +70,35 @@ def get_table(glue: Any, database: str, table: str) -> dict[str, Any]:
         return result
 
 
-def partition_values(
+def partitions(
     glue: Any, database: str, table: str, expression: str, *, expected_size: int = 0
-) -> Iterator[list[str]]:
-    """Values of every partition matching `expression`; parallel segments when the window is large."""
+) -> Iterator[tuple[list[str], str]]:
+    """(values, LOCATION) of every partition matching `expression`; parallel segments when the window is large.
+
+    The LOCATION is what Athena reads for the partition, so it is compared as carefully as the values: a
+    partition pointing at another folder hides its own folder's logs (docs/threat-model.md, catalog drift).
+    """
     segments = min(MAX_SEGMENTS, max(1, expected_size // SEGMENT_THRESHOLD))
 
-    def one_segment(segment: int) -> list[list[str]]:
+    def one_segment(segment: int) -> list[tuple[list[str], str]]:
         kwargs: dict[str, Any] = {
             "DatabaseName": database, "TableName": table, "Expression": expression, "ExcludeColumnSchema": True,
         }
         if segments > 1:
             kwargs["Segment"] = {"SegmentNumber": segment, "TotalSegments": segments}
-        values: list[list[str]] = []
+        found: list[tuple[list[str], str]] = []
         with translated_errors(f"listing partitions of {database}.{table}"):
             for page in glue.get_paginator("get_partitions").paginate(**kwargs):
-                values.extend(p["Values"] for p in page.get("Partitions", []))
-        return values
+                found.extend((p["Values"], str((p.get("StorageDescriptor") or {}).get("Location", "")))
+                             for p in page.get("Partitions", []))
+        return found
 
     if segments == 1:
         yield from one_segment(0)
         return
     with ThreadPoolExecutor(max_workers=segments) as pool:
-        for values in pool.map(one_segment, range(segments)):
-            yield from values
+        for found in pool.map(one_segment, range(segments)):
+            yield from found
 
 
 def put_text(s3: Any, bucket: str, key: str, text: str, content_type: str = "text/plain") -> None:

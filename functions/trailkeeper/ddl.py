@@ -12,11 +12,23 @@ from collections.abc import Iterable, Iterator
 from trailkeeper import allowlist
 
 
-def statement_header(database: str, table: str) -> str:
+def table_reference(database: str, table: str) -> str:
+    """`ALTER TABLE `db`.`table``, from validated names: the start of every statement trailkeeper writes."""
     for name in (database, table):
         if not allowlist.GLUE_NAME.fullmatch(name):
             raise ValueError(f"not a Glue name: {name!r}")
-    return f"ALTER TABLE `{database}`.`{table}` ADD IF NOT EXISTS"
+    return f"ALTER TABLE `{database}`.`{table}`"
+
+
+def statement_header(database: str, table: str) -> str:
+    return f"{table_reference(database, table)} ADD IF NOT EXISTS"
+
+
+def relocation_statements(database: str, table: str, clauses: Iterable[str]) -> Iterator[str]:
+    """One `ALTER TABLE ... PARTITION (...) SET LOCATION '...'` per clause: Athena sets one partition at a time."""
+    reference = table_reference(database, table)
+    for clause in clauses:
+        yield f"{reference}{clause}"
 
 
 def pack_statements(header: str, clauses: Iterable[str], limit: int) -> Iterator[str]:

@@ -19,6 +19,10 @@ from trailkeeper.errors import InvalidInput
 
 # CloudTrail launched in November 2013: nothing can exist before it.
 EARLIEST_DAY = dt.date(2013, 11, 1)
+# How long after a report day ends before its logs count as delivered. CloudTrail delivers within about
+# 15 minutes on average, not guaranteed (docs/aws-facts.md); an hour is four times that and still leaves the
+# default schedule (01:30 UTC) half an hour of margin. Logs later than this are late logs: a re-run counts them.
+DELIVERY_LAG = dt.timedelta(hours=1)
 # A backfill larger than ten years is a typo, not a plan (and an enumeration-cost attack).
 MAX_BACKFILL_DAYS = 3_660
 MAX_LISTED_ACCOUNTS = 10_000
@@ -81,8 +85,17 @@ class RunRequest:
         )
 
 
-def parse_execution_input(raw: Any, *, lookback_days: int, today: dt.date) -> RunRequest:
-    """Validate an execution input; raise InvalidInput naming the field and what is wrong with it."""
+def parse_execution_input(raw: Any, *, lookback_days: int, now: dt.datetime) -> RunRequest:
+    """Validate an execution input against the clock `now` (UTC); raise InvalidInput naming the field.
+
+    Every shape is bounded in time: nothing before CloudTrail existed, no scheduled time that is not in the past,
+    and no report on a day that has not ended plus the delivery lag (its report would be saved half-empty,
+    write-once, and the real night would then find it "already sent").
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    now = now.astimezone(dt.UTC)
+    today = now.date()
     if not isinstance(raw, dict):
         raise InvalidInput(f"input: expected a JSON object, got {_type_name(raw)}")
     keys = set(raw)
@@ -92,11 +105,19 @@ def parse_execution_input(raw: Any, *, lookback_days: int, today: dt.date) -> Ru
         return _backfill(raw, today)
     if keys & NIGHTLY_KEYS and not keys & (REPORT_KEYS | BACKFILL_KEYS):
         _reject_unknown(raw, NIGHTLY_KEYS)
-        return _nightly(_scheduled_day(raw["time"]), lookback_days)
+        scheduled = _scheduled_time(raw["time"])
+        if scheduled > now:
+            raise InvalidInput(f"time: {raw['time']} is not in the past (now {_iso(now)})")
+        run_day = scheduled.date()
+        if run_day <= EARLIEST_DAY:  # checked before any date arithmetic: year 1 has no day before it
+            raise InvalidInput(f"time: {raw['time']} reports on a day before CloudTrail existed ({EARLIEST_DAY})")
+        _check_report_day(run_day - dt.timedelta(days=1), now, "time",
+                          "; schedule the nightly run later after midnight UTC (ScheduleExpression)")
+        return _nightly(run_day, lookback_days)
     if keys & REPORT_KEYS and not keys & (NIGHTLY_KEYS | BACKFILL_KEYS):
         _reject_unknown(raw, REPORT_KEYS)
         report_day = _date(raw, "report_date")
-        _check_not_future(report_day, today, "report_date")
+        _check_report_day(report_day, now, "report_date", "")
         night = _nightly(report_day + dt.timedelta(days=1), lookback_days)
         return replace(night, resend_report=_bool(raw, "resend_report"))
     unknown = sorted(keys - NIGHTLY_KEYS - REPORT_KEYS - BACKFILL_KEYS)
@@ -106,13 +127,39 @@ def parse_execution_input(raw: Any, *, lookback_days: int, today: dt.date) -> Ru
 
 
 def _nightly(run_day: dt.date, lookback_days: int) -> RunRequest:
-    """LookbackDays days ending yesterday, plus today and tomorrow (logs are queryable as they land)."""
+    """LookbackDays days ending yesterday, plus today and tomorrow (logs are queryable as they land).
+
+    Yesterday is the report day, whose query reads its partitions and today's: the window holds both even
+    with LookbackDays=0, so they are always registered and verified. Nothing before CloudTrail existed.
+    """
     return RunRequest(
         mode="nightly",
-        start=run_day - dt.timedelta(days=lookback_days),
+        start=max(EARLIEST_DAY, run_day - dt.timedelta(days=max(lookback_days, 1))),
         end=run_day + dt.timedelta(days=1),
         report_day=run_day - dt.timedelta(days=1),
     )
+
+
+def _check_report_day(report_day: dt.date, now: dt.datetime, field: str, hint: str) -> None:
+    """A report day is reportable once it has ended plus the delivery lag, and not before CloudTrail existed."""
+    if report_day < EARLIEST_DAY:
+        raise InvalidInput(f"{field}: report day {report_day} is before CloudTrail existed ({EARLIEST_DAY})")
+    if report_day >= now.date():  # checked before any date arithmetic: 9999-12-31 has no day after it
+        raise InvalidInput(f"{field}: report day {report_day} has not ended (today is {now.date()} UTC)")
+    delivered_by = dt.datetime.combine(report_day + dt.timedelta(days=1), dt.time(), dt.UTC) + DELIVERY_LAG
+    if now < delivered_by:
+        raise InvalidInput(
+            f"{field}: report day {report_day} has not ended plus CloudTrail's delivery lag "
+            f"({_hours(DELIVERY_LAG)}) until {_iso(delivered_by)} (now {_iso(now)}){hint}"
+        )
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hours(delta: dt.timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:g} h"
 
 
 def _backfill(raw: dict[str, Any], today: dt.date) -> RunRequest:
@@ -148,11 +195,11 @@ def _execution_name(raw: dict[str, Any], field: str) -> str | None:
     return value
 
 
-def _scheduled_day(value: Any) -> dt.date:
+def _scheduled_time(value: Any) -> dt.datetime:
     if not isinstance(value, str) or SCHEDULER_TIME.fullmatch(value) is None:
         raise InvalidInput(f"time: {_shown(value)} is not a UTC timestamp like 2024-01-05T02:00:00Z")
     try:
-        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").date()
+        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
     except ValueError:
         raise InvalidInput(f"time: {_shown(value)} is not a real date and time") from None
 

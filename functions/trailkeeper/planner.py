@@ -9,7 +9,7 @@ then streamed into statements, so memory is bounded by the number of pairs, not 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from trailkeeper import allowlist
@@ -17,6 +17,16 @@ from trailkeeper.config import Settings
 from trailkeeper.schemes import ORGANIZATION_KEYS, TRAILKEEPER_KEYS, PartitionScheme
 
 Pair = tuple[str, str]  # (account, region), both validated
+LocationOf = Callable[[Pair, int], str]  # the LOCATION a (pair, day index) partition must have
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A partition that exists with a LOCATION other than its folder: its folder's logs are invisible to Athena."""
+
+    pair: Pair
+    day_index: int
+    location: str
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,9 @@ class ExistingIndex:
     scheme: PartitionScheme
     window: Window
     only: frozenset[Pair] | None = None  # keep these pairs alone (a shard's); None keeps every valid pair
+    location_of: LocationOf | None = None  # set: LOCATIONs are compared too, mismatches kept in `drifted`
     bitmaps: dict[Pair, bytearray] = field(default_factory=dict)
+    drifted: list[Drift] = field(default_factory=list)
     ignored: int = 0  # Glue entries that are malformed, outside the window or of other pairs
     _day_index: dict[tuple[str, ...], int] = field(default_factory=dict)
     _valid_pairs: dict[Pair, bool] = field(default_factory=dict)
@@ -50,7 +62,7 @@ class ExistingIndex:
             key = (iso,) if self.scheme.keys == TRAILKEEPER_KEYS else (iso[0:4], iso[5:7], iso[8:10])
             self._day_index[key] = i
 
-    def add(self, values: Sequence[str]) -> None:
+    def add(self, values: Sequence[str], location: str | None = None) -> None:
         keys = self.scheme.keys
         day: tuple[str, ...]
         if len(values) != len(keys):
@@ -70,6 +82,11 @@ class ExistingIndex:
         if bitmap is None:
             bitmap = self.bitmaps[pair] = bytearray(len(self.window))
         bitmap[index] = 1
+        if location is not None and self.location_of is not None:
+            expected = self.location_of(pair, index)
+            # A LOCATION is a folder: Athena reads `.../09` as `.../09/`, so only the trailing slash may differ.
+            if location != expected and location != expected[:-1]:
+                self.drifted.append(Drift(pair, index, location))
 
     def missing_days(self, pair: Pair) -> int:
         bitmap = self.bitmaps.get(pair)
@@ -97,11 +114,15 @@ class ClauseBuilder:
             raise ValueError("trail bucket or key prefix failed validation")
         self.day_values: list[str] = []
         self.day_paths: list[str] = []
+        self.day_folders: list[str] = []  # `YYYY/MM/DD/`: the end of a partition's LOCATION
+        self.window = window
+        self._folders: dict[Pair, str] = {}
         for day in window.days:
             y, m, d = f"{day.year:04d}", f"{day.month:02d}", f"{day.day:02d}"
             dt_value = f"dt='{y}-{m}-{d}'" if scheme.keys == TRAILKEEPER_KEYS else f"year='{y}', month='{m}', day='{d}'"
             self.day_values.append(dt_value)
             self.day_paths.append(f"{y}/{m}/{d}/'")
+            self.day_folders.append(f"{y}/{m}/{d}/")
 
     def pair_fragments(self, pair: Pair) -> tuple[str, str]:
         account, region = pair
@@ -114,6 +135,22 @@ class ClauseBuilder:
         else:
             head = f" PARTITION (account='{account}', region='{region}', "
         return head, f") LOCATION '{self.bucket_root}{account}/CloudTrail/{region}/"
+
+    def location(self, pair: Pair, day_index: int) -> str:
+        """The one LOCATION the (pair, day) partition may have: its CloudTrail folder."""
+        folder = self._folders.get(pair)
+        if folder is None:
+            folder = self._folders[pair] = self.pair_fragments(pair)[1].removeprefix(") LOCATION '")
+        return folder + self.day_folders[day_index]
+
+    def relocation_clause(self, drift: Drift) -> str:
+        """` PARTITION (...) SET LOCATION '<its folder>'`, rebuilt from validated parts like the ADD clauses."""
+        head, location = self.pair_fragments(drift.pair)
+        return f"{head}{self.day_values[drift.day_index]}) SET{location[1:]}{self.day_paths[drift.day_index]}"
+
+    def describe(self, drift: Drift) -> str:
+        """`<account>/<region>/<day>` of a drifted partition, for anomalies and errors."""
+        return f"{drift.pair[0]}/{drift.pair[1]}/{self.window.days[drift.day_index].isoformat()}"
 
     def clause_bytes(self, pair: Pair) -> int:
         """Length of one day's clause for the pair: the same every day, as dates are fixed-width."""

@@ -13,12 +13,12 @@ from typing import Any
 
 from trailkeeper import aws
 from trailkeeper.config import Settings
-from trailkeeper.ddl import pack_statements, statement_header
-from trailkeeper.discovery import Discovery, discover
+from trailkeeper.ddl import pack_statements, relocation_statements, statement_header
+from trailkeeper.discovery import ANOMALY_SAMPLE, Discovery, discover, no_data_alarm
 from trailkeeper.errors import PartitionsStillMissing, PlanTooLarge
 from trailkeeper.inputs import RunRequest
 from trailkeeper.layout import outcome_key, plan_key, shard_prefix, statement_key, statements_prefix
-from trailkeeper.planner import ClauseBuilder, ExistingIndex, Pair, Window
+from trailkeeper.planner import ClauseBuilder, Drift, ExistingIndex, Pair, Window
 from trailkeeper.schemes import PartitionScheme, scheme_for_table
 
 # The AddPartitions Map iterates States.ArrayRange(0, count - 1, 1), which yields at most 1,000 items.
@@ -51,15 +51,19 @@ def plan_run(
     prefix = shard_prefix(run_id, shard)
     scheme, found, pairs = discover_pairs(request, settings, clients)
     window = Window(request.start, request.end)
-    existing = _existing(scheme, window, settings, clients, pairs)
     builder = ClauseBuilder(scheme, settings, window)
+    existing = _existing(scheme, window, settings, clients, pairs, builder)
     header = statement_header(settings.DATABASE_NAME, settings.TABLE_NAME)
 
     missing = sum(existing.missing_days(pair) for pair in pairs)
     _refuse_oversized(builder, pairs, existing, header, settings.MAX_STATEMENT_BYTES)
     statements = 0
     folder = statements_prefix(prefix)
-    for statement in pack_statements(header, builder.missing_clauses(pairs, existing), settings.MAX_STATEMENT_BYTES):
+    added = pack_statements(header, builder.missing_clauses(pairs, existing), settings.MAX_STATEMENT_BYTES)
+    # Drifted partitions are repaired in place: the same Map runs these statements after the ADDs.
+    relocated = relocation_statements(settings.DATABASE_NAME, settings.TABLE_NAME,
+                                      (builder.relocation_clause(drift) for drift in existing.drifted))
+    for statement in itertools.chain(added, relocated):
         aws.put_text(clients.s3, settings.RESULTS_BUCKET, statement_key(folder, statements), statement)
         statements += 1
 
@@ -75,12 +79,15 @@ def plan_run(
         "existing": len(pairs) * len(window) - missing,
         "missing": missing,
         "added": 0,
+        "relocated": len(existing.drifted),
         "statements": statements,
         "ddl_concurrency": settings.ATHENA_DDL_CONCURRENCY,
         "statements_prefix": folder,
         "statements_location": f"s3://{settings.RESULTS_BUCKET}/{folder}",
-        "anomalies": _anomalies(found),
+        "anomalies": _anomalies(found, builder, existing.drifted),
         "filtered_out": found.filtered_out,
+        # Zero accounts is an alarm, not a quiet night (the report shows it; the NoData alarm watches the metric).
+        "no_data_alarm": no_data_alarm(found, settings),
     }
     aws.put_json(clients.s3, settings.RESULTS_BUCKET, plan_key(prefix), {"summary": summary, "pairs": pairs})
     if shard is not None and request.dry_run:
@@ -99,10 +106,12 @@ def verify_run(
     prefix = shard_prefix(run_id, shard)
     plan = aws.get_json(clients.s3, settings.RESULTS_BUCKET, plan_key(prefix))
     summary: dict[str, Any] = plan["summary"]
-    if summary["missing"]:
+    if summary["missing"] or summary.get("relocated"):
         pairs: list[Pair] = [(account, region) for account, region in plan["pairs"]]
         window = Window(request.start, request.end)
-        existing = _existing(_scheme(settings, clients), window, settings, clients, pairs)
+        scheme = _scheme(settings, clients)
+        builder = ClauseBuilder(scheme, settings, window)
+        existing = _existing(scheme, window, settings, clients, pairs, builder)
         still_missing = sum(existing.missing_days(pair) for pair in pairs)
         if still_missing:
             sample = itertools.islice(
@@ -112,6 +121,13 @@ def verify_run(
             raise PartitionsStillMissing(
                 f"{still_missing} of {summary['expected']} expected partitions are still missing after adding, "
                 f"e.g. {', '.join(sample)}"
+            )
+        if existing.drifted:
+            drifted = [f"{builder.describe(d)} at {d.location[:ANOMALY_KEY_CHARS]}"
+                       for d in existing.drifted[:MISSING_SAMPLE]]
+            raise PartitionsStillMissing(
+                f"{len(existing.drifted)} partitions still point away from their folder after repairing, "
+                f"e.g. {', '.join(drifted)}"
             )
     outcome = {**summary, "added": summary["missing"]}
     if shard is not None:
@@ -125,17 +141,19 @@ def _scheme(settings: Settings, clients: Clients) -> PartitionScheme:
 
 
 def _existing(
-    scheme: PartitionScheme, window: Window, settings: Settings, clients: Clients, pairs: list[Pair]
+    scheme: PartitionScheme, window: Window, settings: Settings, clients: Clients, pairs: list[Pair],
+    builder: ClauseBuilder,
 ) -> ExistingIndex:
-    """What Glue has of these pairs over the window. Only their accounts' range is listed, and only their
-    bitmaps kept: a shard of an organization reads and holds its own partitions, not the whole month's."""
-    index = ExistingIndex(scheme, window, only=frozenset(pairs))
+    """What Glue has of these pairs over the window, and which of those point away from their folder. Only their
+    accounts' range is listed, and only their bitmaps kept: a shard of an organization reads and holds its own
+    partitions, not the whole month's."""
+    index = ExistingIndex(scheme, window, only=frozenset(pairs), location_of=builder.location)
     accounts = (pairs[0][0], pairs[-1][0]) if pairs else None  # pairs are sorted
-    for values in aws.partition_values(
+    for values, location in aws.partitions(
         clients.glue, settings.DATABASE_NAME, settings.TABLE_NAME,
         scheme.glue_expression(window.start, window.end, accounts), expected_size=len(pairs) * len(window),
     ):
-        index.add(values)
+        index.add(values, location)
     return index
 
 
@@ -144,7 +162,7 @@ def _refuse_oversized(
 ) -> None:
     """Fail before writing anything when the plan cannot fit one execution's Map."""
     clause_bytes = sum(existing.missing_days(pair) * builder.clause_bytes(pair) for pair in pairs)
-    at_least = math.ceil(clause_bytes / (limit - len(header)))
+    at_least = math.ceil(clause_bytes / (limit - len(header))) + len(existing.drifted)  # one per relocation
     if at_least > MAX_STATEMENTS_PER_RUN:
         raise PlanTooLarge(
             f"the missing partitions need at least {at_least} statements; one execution runs at most "
@@ -161,8 +179,13 @@ def _keep_only_fixed_account(found: Discovery, scheme: PartitionScheme) -> None:
         found.filtered_out += 1
 
 
-def _anomalies(found: Discovery) -> dict[str, Any]:
+def _anomalies(found: Discovery, builder: ClauseBuilder, drifted: list[Drift]) -> dict[str, Any]:
+    """Bucket anomalies, then every partition whose LOCATION was repaired: drift hides a folder's logs from
+    Athena, and someone with glue:UpdatePartition can cause it on purpose, so each repair is reported."""
+    repairs = [{"kind": "partition_location_repaired",
+                "key": f"{builder.describe(d)} pointed at {d.location}"[:ANOMALY_KEY_CHARS]} for d in drifted]
+    bucket = [{"kind": a.kind, "key": a.key[:ANOMALY_KEY_CHARS]} for a in found.anomaly_sample]
     return {
-        "count": found.anomaly_count,
-        "sample": [{"kind": a.kind, "key": a.key[:ANOMALY_KEY_CHARS]} for a in found.anomaly_sample],
+        "count": found.anomaly_count + len(drifted),
+        "sample": (repairs + bucket)[:ANOMALY_SAMPLE],
     }

@@ -22,6 +22,7 @@ from typing import Any
 from trailkeeper import allowlist, aws
 from trailkeeper.config import Settings
 from trailkeeper.ddl import statement_header
+from trailkeeper.discovery import no_data_alarm
 from trailkeeper.envelope import cause_message
 from trailkeeper.errors import InvalidInput, ShardsFailed
 from trailkeeper.inputs import RunRequest
@@ -124,14 +125,17 @@ def plan_shards(request: RunRequest, settings: Settings, clients: Clients, run_i
     failed backfill is finished without redoing (or even re-planning) the shards that were done.
     """
     request_key, items_key = backfill_key(run_id), shards_key(run_id)  # the run id is checked before any work
+    alarm = None  # a resumed backfill's alarm was its first run's
     if request.resume is not None:
         shards, already_done = _unfinished_shards(request, settings, clients)
     else:
         scheme, found, _ = discover_pairs(request, settings, clients)
         shards = split_within_limits(request, found.regions_by_account, scheme, settings)
         already_done = 0
+        alarm = no_data_alarm(found, settings)
     aws.put_json(clients.s3, settings.RESULTS_BUCKET, request_key, {
         "request": replace(request, resume=None).to_json(), "shards": len(shards), "already_done": already_done,
+        "no_data_alarm": alarm,
     })
     aws.put_json(clients.s3, settings.RESULTS_BUCKET, items_key, [s.to_json() for s in shards])
     return {
@@ -184,7 +188,9 @@ def summarise_shards(request: RunRequest, settings: Settings, clients: Clients, 
         "days": len(Window(request.start, request.end)),
         **{field: sum(int(outcome[field]) for outcome in done)
            for field in ("expected", "existing", "missing", "added", "statements")},
+        "relocated": sum(int(outcome.get("relocated", 0)) for outcome in done),  # each shard its own partitions
         "anomalies": {"count": max((int(o["anomalies"]["count"]) for o in done), default=0)},
+        "no_data_alarm": backfill.get("no_data_alarm"),
         "runs_prefix": prefix,
     }
     aws.put_json(clients.s3, settings.RESULTS_BUCKET, summary_key(run_id), summary)

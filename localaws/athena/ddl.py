@@ -2,7 +2,11 @@
 
     ALTER TABLE [db.]table ADD [IF NOT EXISTS] PARTITION (k='v', ...) [LOCATION 's3://...'] [PARTITION ...]...
     ALTER TABLE [db.]table DROP [IF EXISTS] PARTITION (k='v', ...) [, PARTITION (...)]... [PURGE]
+    ALTER TABLE [db.]table [PARTITION (k='v', ...)] SET LOCATION 's3://...'
     SHOW PARTITIONS [db.]table
+
+SET LOCATION is Athena's `ALTER TABLE SET LOCATION` (Athena user guide, alter-table-set-location.html): one
+partition, named by its full spec, or the table itself; a partition that does not exist fails the query.
 
 sqlglot 30.30 parses `ADD PARTITION` only as an opaque Command, so this is a strict tokenizer and a grammar
 that consumes every character: anything it does not expect (a stray quote, a backslash escape, a second
@@ -69,7 +73,15 @@ class ShowPartitions:
     table: str
 
 
-Statement = AddPartitions | DropPartitions | ShowPartitions
+@dataclass(frozen=True)
+class SetLocation:
+    database: str | None
+    table: str
+    spec: tuple[tuple[str, str], ...] | None  # None: the table's own LOCATION
+    location: str
+
+
+Statement = AddPartitions | DropPartitions | ShowPartitions | SetLocation
 
 
 def tokenize(sql: str) -> list[Token]:
@@ -203,8 +215,17 @@ class _Parser:
             self.keyword("PURGE")
             self.end()
             return DropPartitions(database, table, if_exists, tuple(specs))
+        partition = self.spec() if self.keyword("PARTITION") else None
+        if self.keyword("SET", "LOCATION"):
+            if self.tokens[self.index].kind != "string":
+                raise self.fail("a quoted LOCATION")
+            location = self.value()
+            self.end()
+            return SetLocation(database, table, partition, location)
         raise self.fail(
-            "ADD PARTITION or DROP PARTITION (other ALTER TABLE forms are not supported by the embedded engine)"
+            "SET LOCATION" if partition is not None else
+            "ADD PARTITION, DROP PARTITION or SET LOCATION (other ALTER TABLE forms are not supported by the "
+            "embedded engine)"
         )
 
 
@@ -234,9 +255,36 @@ def _run(statement: Statement, glue: GlueBackend, default_database: str) -> list
         )
     if isinstance(statement, AddPartitions):
         _add(statement, table, definition, keys)
+    elif isinstance(statement, SetLocation):
+        _set_location(statement, table, definition, keys)
     else:
         _drop(statement, table, keys)
     return []
+
+
+def _set_location(statement: SetLocation, table: FakeTable, definition: dict[str, Any], keys: list[str]) -> None:
+    """Only the LOCATION changes; the rest of the partition's (or table's) StorageDescriptor is kept."""
+    if statement.spec is None:
+        descriptor = {**(definition.get("StorageDescriptor") or {}), "Location": statement.location}
+        table.update({**_table_input(definition), "StorageDescriptor": descriptor})
+        return
+    values = _full_spec(statement.spec, keys)
+    try:
+        partition = table.get_partition(list(values))  # type: ignore[arg-type]  # moto annotates values as str
+    except PartitionNotFoundException as error:
+        raise QueryFailed(
+            f"FAILED: SemanticException [Error 10006]: Partition not found {_describe_spec(statement.spec)}"
+        ) from error
+    current = copy.deepcopy(partition.partition_input)
+    current["StorageDescriptor"] = {**(current.get("StorageDescriptor") or {}), "Location": statement.location}
+    table.update_partition(list(values), current)  # type: ignore[arg-type]
+
+
+def _table_input(definition: dict[str, Any]) -> dict[str, Any]:
+    """A TableInput from GetTable's Table: the fields UpdateTable accepts."""
+    accepted = ("Name", "Description", "Owner", "Retention", "StorageDescriptor", "PartitionKeys", "TableType",
+                "Parameters", "ViewOriginalText", "ViewExpandedText", "TargetTable")
+    return {k: copy.deepcopy(v) for k, v in definition.items() if k in accepted}
 
 
 def _add(statement: AddPartitions, table: FakeTable, definition: dict[str, Any], keys: list[str]) -> None:

@@ -260,6 +260,26 @@ class World:
         self.http.clear()
         self.lambdas.faults.clear()
 
+    @contextlib.contextmanager
+    def environment(self, **variables: str) -> Iterator[None]:
+        """Every function of the stack with these environment variables changed (a redeploy with other
+        parameters, without a new stack); restored on the way out."""
+        lambda_ = self.aws.client("lambda")
+        functions = [resource.physical for resource in self.aws.stack.resources.values()
+                     if resource.type in {"AWS::Lambda::Function", "AWS::Serverless::Function"}]
+        with uncounted():
+            originals = {f: lambda_.get_function_configuration(FunctionName=f)["Environment"]["Variables"]
+                         for f in functions}
+            for function, original in originals.items():
+                lambda_.update_function_configuration(FunctionName=function,
+                                                      Environment={"Variables": {**original, **variables}})
+        try:
+            yield
+        finally:
+            with uncounted():
+                for function, original in originals.items():
+                    lambda_.update_function_configuration(FunctionName=function, Environment={"Variables": original})
+
     def fail_lambda(self, function: str, error: Callable[[], Exception], times: int = 1) -> LambdaFault:
         fault = LambdaFault(function, error, times)
         self.lambdas.faults.append(fault)

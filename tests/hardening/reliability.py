@@ -23,6 +23,11 @@ CATEGORIES = (
     "redrives after failure",
     "resumed backfills after a failed shard",
     "concurrent scenarios",
+    "time bounds",
+    "region names",
+    "catalog drift",
+    "bucket layouts",
+    "silent configurations",
     "operator CLI",
 )
 REPORT = Path("out") / "reliability.json"

@@ -28,6 +28,9 @@ REFUSED_BY_THE_TEMPLATE = {
     "report title with markup": {"ReportTitle": "<b>urgent</b>"},
     "database name with SQL": {"DatabaseName": "db`; DROP TABLE x"},
     "lookback beyond 90 days": {"LookbackDays": "91"},
+    "schedule at hour 25 (never fires)": {"ScheduleExpression": "cron(30 25 * * ? *)"},
+    "schedule with both day fields (never fires)": {"ScheduleExpression": "cron(30 1 * * * *)"},
+    "schedule as a five-field Unix cron": {"ScheduleExpression": "cron(30 1 * * ?)"},
 }
 RECIPIENTS = {
     "51 recipients": ",".join(f"person{i}@example.com" for i in range(51)),

@@ -216,6 +216,57 @@ def test_drop_partition_removes_it_from_glue(aws: Aws) -> None:
     assert aws.partition_values() == [[ACCOUNT, REGION, "2024-01-06"]]
 
 
+def test_set_location_points_a_partition_at_another_folder_and_athena_reads_that_folder(aws: Aws) -> None:
+    aws.put_log(ACCOUNT, REGION, "2024-01-05", [record()])
+    spec = f"PARTITION (account='{ACCOUNT}', region='{REGION}', dt='2024-01-05')"
+    elsewhere = f"s3://{TRAIL}/{folder(ACCOUNT, REGION, '2024-01-06')}"
+    aws.add_partitions((ACCOUNT, REGION, "2024-01-05"))
+    count = f"SELECT count(*) AS n FROM {TABLE} WHERE dt = '2024-01-05'"
+    assert aws.rows(count) == [["1"]]
+
+    hidden = aws.run(f"ALTER TABLE `{DATABASE}`.`{TABLE}` {spec} SET LOCATION '{elsewhere}'")
+    assert hidden["Status"]["State"] == "SUCCEEDED", hidden["Status"].get("StateChangeReason")
+    assert aws.rows(count) == [["0"]]
+    [partition] = aws.glue.get_partitions(DatabaseName=DATABASE, TableName=TABLE)["Partitions"]
+    assert partition["StorageDescriptor"]["Location"] == elsewhere
+    assert partition["StorageDescriptor"]["SerdeInfo"]  # only the LOCATION changed
+
+    home = f"s3://{TRAIL}/{folder(ACCOUNT, REGION, '2024-01-05')}"
+    repaired = aws.run(f"ALTER TABLE {TABLE} {spec} SET LOCATION '{home}'")
+    assert repaired["Status"]["State"] == "SUCCEEDED"
+    assert aws.rows(count) == [["1"]]
+
+
+def test_set_location_of_a_partition_that_does_not_exist_fails(aws: Aws) -> None:
+    execution = aws.run(f"ALTER TABLE {TABLE} PARTITION (account='{ACCOUNT}', region='{REGION}', dt='2024-01-05') "
+                        f"SET LOCATION 's3://{TRAIL}/x/'")
+
+    assert execution["Status"]["State"] == "FAILED"
+    assert "Partition not found" in execution["Status"]["StateChangeReason"]
+    assert aws.partition_values() == []
+
+
+@pytest.mark.parametrize("tail", ["SET LOCATION s3://trail-bucket/x/", "SET LOCATION 's3://x/' PURGE",
+                                  "SET LOCATION", "LOCATION 's3://trail-bucket/x/'"])
+def test_set_location_with_unexpected_text_fails_as_a_syntax_error(aws: Aws, tail: str) -> None:
+    aws.add_partitions((ACCOUNT, REGION, "2024-01-05"))
+
+    spec = f"PARTITION (account='{ACCOUNT}', region='{REGION}', dt='2024-01-05')"
+    execution = aws.run(f"ALTER TABLE {TABLE} {spec} {tail}")
+
+    assert execution["Status"]["State"] == "FAILED"
+    assert execution["Status"]["StateChangeReason"].startswith("SYNTAX_ERROR")
+
+
+def test_set_location_without_a_partition_moves_the_table(aws: Aws) -> None:
+    execution = aws.run(f"ALTER TABLE {TABLE} SET LOCATION 's3://{TRAIL}/elsewhere/'")
+
+    assert execution["Status"]["State"] == "SUCCEEDED"
+    table = aws.glue.get_table(DatabaseName=DATABASE, Name=TABLE)["Table"]
+    assert table["StorageDescriptor"]["Location"] == f"s3://{TRAIL}/elsewhere/"
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["account", "region", "dt"]
+
+
 def test_show_partitions_lists_registered_partitions_without_a_header(aws: Aws) -> None:
     aws.add_partitions((ACCOUNT, REGION, "2024-01-06"), (ACCOUNT, REGION, "2024-01-05"))
 

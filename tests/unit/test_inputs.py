@@ -10,14 +10,14 @@ import pytest
 
 from tests.helpers import FIXTURES
 from trailkeeper.errors import InvalidInput
-from trailkeeper.inputs import RunRequest, parse_execution_input
+from trailkeeper.inputs import DELIVERY_LAG, EARLIEST_DAY, RunRequest, parse_execution_input
 
-TODAY = dt.date(2024, 6, 1)
+NOW = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)
 BAD_INPUTS = {k: v for k, v in json.loads((FIXTURES / "bad_execution_inputs.json").read_text()).items() if k[0] != "_"}
 
 
-def parse(raw: Any, lookback_days: int = 3) -> RunRequest:
-    return parse_execution_input(raw, lookback_days=lookback_days, today=TODAY)
+def parse(raw: Any, lookback_days: int = 3, now: dt.datetime = NOW) -> RunRequest:
+    return parse_execution_input(raw, lookback_days=lookback_days, now=now)
 
 
 @pytest.mark.parametrize(("raw", "field"), BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
@@ -49,9 +49,50 @@ def test_scheduled_window_crosses_a_month_boundary_without_leap_day() -> None:
     assert request.days == [dt.date(2023, 2, 27), dt.date(2023, 2, 28), dt.date(2023, 3, 1), dt.date(2023, 3, 2)]
 
 
-def test_zero_lookback_covers_only_today_and_tomorrow() -> None:
+def test_zero_lookback_still_covers_the_report_day_and_the_day_after() -> None:
     request = parse({"time": "2024-03-10T01:30:00Z"}, lookback_days=0)
-    assert (request.start, request.end) == (dt.date(2024, 3, 10), dt.date(2024, 3, 11))
+    assert (request.start, request.end) == (dt.date(2024, 3, 9), dt.date(2024, 3, 11))
+    assert request.report_day is not None and {request.report_day, dt.date(2024, 3, 10)} <= set(request.days)
+
+
+@pytest.mark.parametrize("lookback_days", [0, 1, 3, 90])
+def test_every_lookback_covers_the_days_the_report_reads(lookback_days: int) -> None:
+    request = parse({"time": "2024-03-10T01:30:00Z"}, lookback_days=lookback_days)
+    assert request.report_day is not None
+    assert {request.report_day, request.report_day + dt.timedelta(days=1)} <= set(request.days)
+
+
+def test_the_window_never_starts_before_cloudtrail_existed() -> None:
+    request = parse({"time": "2013-11-03T01:30:00Z"}, lookback_days=30)
+    assert request.start == EARLIEST_DAY and request.report_day == dt.date(2013, 11, 2)
+
+
+@pytest.mark.parametrize(("raw", "now", "message"), [
+    ({"report_date": "2024-06-01"}, NOW, "report_date: report day 2024-06-01 has not ended"),
+    ({"report_date": "2024-05-31"}, dt.datetime(2024, 6, 1, 0, 59, 59, tzinfo=dt.UTC),
+     "report_date: report day 2024-05-31 has not ended plus CloudTrail's delivery lag (1 h) until 2024-06-01T01:00"),
+    ({"time": "2024-06-01T12:00:01Z"}, NOW, "time: 2024-06-01T12:00:01Z is not in the past"),
+    ({"time": "2024-06-01T00:10:00Z"}, dt.datetime(2024, 6, 1, 0, 10, tzinfo=dt.UTC),
+     "time: report day 2024-05-31 has not ended plus CloudTrail's delivery lag"),
+    ({"time": "9999-12-31T23:59:59Z"}, NOW, "time: 9999-12-31T23:59:59Z is not in the past"),
+    ({"report_date": "9999-12-31"}, NOW, "report_date: report day 9999-12-31 has not ended"),
+    ({"report_date": "0001-01-01"}, NOW, "report_date: report day 0001-01-01 is before CloudTrail existed"),
+    ({"time": "0001-01-01T00:00:00Z"}, NOW, "time: 0001-01-01T00:00:00Z reports on a day before CloudTrail existed"),
+    ({"time": "2013-11-01T01:30:00Z"}, NOW, "before CloudTrail existed"),
+    ({"report_date": "2013-10-31"}, NOW, "before CloudTrail existed"),
+])
+def test_a_report_day_must_have_ended_plus_the_delivery_lag_and_follow_cloudtrails_start(
+    raw: dict[str, Any], now: dt.datetime, message: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse(raw, now=now)
+    assert message in str(refused.value)
+
+
+def test_a_report_day_is_accepted_the_moment_its_delivery_lag_has_passed() -> None:
+    delivered = dt.datetime(2024, 6, 1, 0, 0, tzinfo=dt.UTC) + DELIVERY_LAG
+    assert parse({"report_date": "2024-05-31"}, now=delivered).report_day == dt.date(2024, 5, 31)
+    assert parse({"time": "2024-06-01T01:00:00Z"}, now=delivered).report_day == dt.date(2024, 5, 31)
 
 
 def test_report_date_runs_the_night_after_that_day() -> None:
@@ -88,7 +129,7 @@ def test_request_between_states_is_validated_again() -> None:
 
 def test_a_backfill_may_name_the_execution_it_resumes() -> None:
     request = parse_execution_input({"start": "2024-01-01", "end": "2024-01-31", "resume": "backfill-1"},
-                                    lookback_days=3, today=dt.date(2024, 3, 1))
+                                    lookback_days=3, now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
     assert request.resume == "backfill-1"
     assert RunRequest.from_json(request.to_json()) == request
 
@@ -97,4 +138,4 @@ def test_a_backfill_may_name_the_execution_it_resumes() -> None:
 def test_resume_must_be_an_execution_name(resume: object) -> None:
     with pytest.raises(InvalidInput, match=r"resume: .* is not an execution name"):
         parse_execution_input({"start": "2024-01-01", "end": "2024-01-31", "resume": resume},
-                              lookback_days=3, today=dt.date(2024, 3, 1))
+                              lookback_days=3, now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))

@@ -18,10 +18,15 @@ A1, A2 = "111111111111", "222222222222"
 REQUEST = RunRequest(mode="backfill", start=dt.date(2024, 1, 30), end=dt.date(2024, 2, 1))
 
 
-def add_to_glue(glue: Any, *refs: tuple[str, str, str]) -> None:
+def folder_of(ref: tuple[str, str, str]) -> str:
+    """The partition's own CloudTrail folder (make_settings: trail-bucket, AWSLogs/o-exampleorg1/)."""
+    account, region, day = ref
+    return f"s3://trail-bucket/{make_settings().logs_root}{account}/CloudTrail/{region}/{day.replace('-', '/')}/"
+
+
+def add_to_glue(glue: Any, *refs: tuple[str, str, str], location: str | None = None) -> None:
     glue.batch_create_partition(DatabaseName="trailkeeper", TableName="cloudtrail", PartitionInputList=[
-        {"Values": list(ref), "StorageDescriptor": {"Location": f"s3://trail-bucket/x/{'/'.join(ref)}/"}}
-        for ref in refs
+        {"Values": list(ref), "StorageDescriptor": {"Location": location or folder_of(ref)}} for ref in refs
     ])
 
 
@@ -113,3 +118,38 @@ def test_dropped_table_is_a_clear_error(aws: Clients) -> None:
     aws.glue.delete_table(DatabaseName="trailkeeper", Name="cloudtrail")
     with pytest.raises(TableNotFound, match=r"trailkeeper\.cloudtrail"):
         plan_run(REQUEST, make_settings(), aws, "run-1")
+
+
+def statement_texts(aws_clients: Clients, summary: dict[str, Any]) -> list[str]:
+    return [aws.get_text(aws_clients.s3, "results-bucket", f"{summary['statements_prefix']}{i}.sql")
+            for i in range(summary["statements"])]
+
+
+def test_a_partition_pointing_at_another_folder_is_relocated_and_reported(aws: Clients) -> None:
+    put_logs(aws.s3, log_key(A1, "us-east-1"))
+    add_to_glue(aws.glue, (A1, "us-east-1", "2024-01-31"), location="s3://trail-bucket/empty/")
+    summary = plan_run(REQUEST, make_settings(), aws, "run-1")
+    assert (summary["missing"], summary["relocated"], summary["statements"]) == (2, 1, 2)
+    relocation = statement_texts(aws, summary)[-1]
+    assert relocation == (
+        "ALTER TABLE `trailkeeper`.`cloudtrail` PARTITION (account='111111111111', region='us-east-1', "
+        f"dt='2024-01-31') SET LOCATION '{folder_of((A1, 'us-east-1', '2024-01-31'))}'")
+    assert summary["anomalies"]["sample"][0] == {
+        "kind": "partition_location_repaired",
+        "key": "111111111111/us-east-1/2024-01-31 pointed at s3://trail-bucket/empty/"}
+
+
+def test_a_location_without_its_trailing_slash_is_the_same_folder(aws: Clients) -> None:
+    put_logs(aws.s3, log_key(A1, "us-east-1"))
+    ref = (A1, "us-east-1", "2024-01-31")
+    add_to_glue(aws.glue, ref, location=folder_of(ref).rstrip("/"))
+    assert plan_run(REQUEST, make_settings(), aws, "run-1")["relocated"] == 0
+
+
+def test_verify_fails_while_a_partition_still_points_elsewhere(aws: Clients) -> None:
+    put_logs(aws.s3, log_key(A1, "us-east-1"))
+    add_to_glue(aws.glue, *((A1, "us-east-1", d) for d in ("2024-01-30", "2024-02-01")))
+    add_to_glue(aws.glue, (A1, "us-east-1", "2024-01-31"), location="s3://trail-bucket/empty/")
+    plan_run(REQUEST, make_settings(), aws, "run-1")
+    with pytest.raises(PartitionsStillMissing, match="1 partitions still point away from their folder"):
+        verify_run(REQUEST, make_settings(), aws, "run-1")
