@@ -195,7 +195,10 @@ def test_ctrl_c_during_a_local_run_is_one_line_exit_130_and_the_next_run_converg
     process.send_signal(signal.SIGINT)
     _, rest_err = process.communicate(timeout=CLI_SUBPROCESS_SECONDS)
     err = "".join(seen) + rest_err
-    last = one_line(err)
+    assert "Traceback" not in err
+    # The message is the CLI's last line; the emulator's interpreter thread, stopped on the way out, may still log
+    # a warning of its own after it.
+    [last] = [line for line in err.splitlines() if line.startswith("trailkeeper: ")]
     reliability.record(
         "operator CLI", "Ctrl-C during a local run", f"exit {process.returncode}: {shown(last, tmp_path)}"
     )
@@ -234,9 +237,11 @@ def test_the_clis_local_timeout_default_is_the_runners() -> None:
     assert cli.LOCAL_TIMEOUT_SECONDS == local_run.DEFAULT_TIMEOUT_SECONDS
 
 
-def test_a_non_utf8_name_and_a_day_folder_that_is_not_a_date_are_anomalies_and_a_rerun_converges(
-    fixture_logs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], reliability: Recorder
+def test_a_rerun_over_a_non_utf8_name_and_a_day_folder_that_is_not_a_date_converges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], reliability: Recorder
 ) -> None:
+    """That the first run finishes and names what it skipped is test_local_runs.py's; here: no traceback, and
+    the same command again gives the same outputs."""
     logs = tmp_path / "logs"
     materialise_fixture(FIXTURES / "trail-bucket-src", logs)
     region = logs / REGION
@@ -246,19 +251,16 @@ def test_a_non_utf8_name_and_a_day_folder_that_is_not_a_date_are_anomalies_and_a
         stream.write(gzip.compress(b'{"Records": []}'))
     out = tmp_path / "out"
     code = cli.main(run_argv(logs, out))
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
     first = outputs(out)
-    status = first[f"{NIGHT}/execution.json"]["status"]  # type: ignore[index]
+    rerun = cli.main(run_argv(logs, out))
+    err = capsys.readouterr().err
     reliability.record(
-        "operator CLI", "local run over a non-UTF-8 name and a day folder 2024/02/30", f"exit {code}, {status}"
+        "operator CLI",
+        "local run twice over a non-UTF-8 name and a day folder 2024/02/30",
+        f"exit {code} then {rerun}, same outputs: {outputs(out) == first}",
     )
-    assert code == 0 and status == "SUCCEEDED"
-    assert (
-        "anomaly: 1 file(s) skipped, their names are not UTF-8 and no S3 key can hold them: "
-        f"{REGION}/2024/03/09/\\xff.json.gz" in err
-    )
-    assert cli.main(run_argv(logs, out)) == 0
+    assert "Traceback" not in err
+    assert code == rerun == 0
     assert outputs(out) == first
 
 
