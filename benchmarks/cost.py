@@ -64,22 +64,11 @@ def from_run(run: Run, label: str) -> Cost:
     )
 
 
-def extrapolated(small: Run, large: Run, accounts: int, label: str) -> Cost:
-    """A nightly run at `accounts`, continuing the per-account growth between two measured nights.
-    Transitions, Lambda requests and the daily query are taken as measured at the larger scale (flat)."""
-    def grow(a: float, b: float) -> float:
-        return b + (b - a) / (large.accounts - small.accounts) * (accounts - large.accounts)
-    base = from_run(large, label)
-    return Cost(
-        label=label, transitions=base.transitions,
-        lambda_gb_seconds=grow(small.lambda_gb_seconds, large.lambda_gb_seconds),
-        lambda_requests=base.lambda_requests, athena_bytes=base.athena_bytes, athena_queries=base.athena_queries,
-        s3_requests=grow(small.api_calls.get("s3", 0), large.api_calls.get("s3", 0)),
-        glue_requests=grow(small.api_calls.get("glue", 0), large.api_calls.get("glue", 0)),
-    )
-
-
 def report(costs: list[Cost]) -> list[str]:
+    for cost in costs:
+        negative = {service: value for service, value in cost.dollars.items() if value < 0}
+        if negative:
+            raise ValueError(f"{cost.label}: a cost below zero {negative}; an extrapolation is wrong")
     columns = list(costs[0].dollars)
     lines = [f"  {'':44}" + "".join(f"{c:>16}" for c in columns) + f"{'total':>12}"]
     for cost in costs:

@@ -133,22 +133,24 @@ def backfill(accounts: int, days: int) -> Run:
                         {"start": START.isoformat(), "end": end.isoformat()}, "backfill")
 
 
-def growth(small: Run, large: Run, accounts: int, label: str) -> Run:
-    """A backfill at `accounts`, continuing every count's growth between two measured backfills of the same
-    days (linear: statements, partitions and calls grow with accounts; shards, one a month, do not until a
-    month of the organization outgrows BackfillShardPartitions)."""
-    def at(a: float, b: float) -> float:
-        return b + (b - a) / (large.accounts - small.accounts) * (accounts - large.accounts)
-    services = set(small.api_calls) | set(large.api_calls)
+def scaled(measured: Run, accounts: int, label: str, flat: frozenset[str] = frozenset()) -> Run:
+    """A run at `accounts`, from the measured run's per-account figures (each count / its accounts), except
+    the `flat` ones, taken as measured. Counts only scale by a non-negative factor, so nothing extrapolated
+    can fall below zero; for counts with a fixed part this is an upper bound."""
+    factor = accounts / measured.accounts
+
+    def at(name: str, value: float) -> float:
+        return value if name in flat else value * factor
     return Run(
         label=label, accounts=accounts, status="(extrapolated)",
-        transitions=round(at(small.transitions, large.transitions)), retries=round(at(small.retries, large.retries)),
-        api_calls={s: round(at(small.api_calls.get(s, 0), large.api_calls.get(s, 0))) for s in services},
-        lambda_invocations=round(at(small.lambda_invocations, large.lambda_invocations)),
-        lambda_gb_seconds=at(small.lambda_gb_seconds, large.lambda_gb_seconds),
-        statements=round(at(small.statements, large.statements)),
-        partitions_added=round(at(small.partitions_added, large.partitions_added)), seconds=0.0,
-        shards=large.shards,
+        transitions=round(at("transitions", measured.transitions)), retries=round(at("retries", measured.retries)),
+        api_calls={s: round(at(s, n)) for s, n in measured.api_calls.items()},
+        lambda_invocations=round(at("lambda_invocations", measured.lambda_invocations)),
+        lambda_gb_seconds=at("lambda_gb_seconds", measured.lambda_gb_seconds),
+        statements=round(at("statements", measured.statements)),
+        partitions_added=round(at("partitions_added", measured.partitions_added)), seconds=0.0,
+        shards=measured.shards, query_bytes=round(at("query_bytes", measured.query_bytes)),
+        query_objects=round(at("query_objects", measured.query_objects)),
     )
 
 

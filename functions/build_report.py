@@ -1,4 +1,4 @@
-"""BuildReport: save the day's result once, diff it against the baseline, render and store the report."""
+"""BuildReport: save the day's result once, compare it with the baseline ledger, render and store the report."""
 
 from __future__ import annotations
 
@@ -28,5 +28,6 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
                            Settings.from_env(), ReportSettings.from_env(), s3)
     metrics.add_metric(name="NewActivityRows", unit=MetricUnit.Count, value=summary["new_rows"])
     metrics.add_metric(name="SilentAccountRegions", unit=MetricUnit.Count, value=summary["went_silent"])
+    metrics.add_metric(name="NoActivity", unit=MetricUnit.Count, value=1 if summary["no_activity"] else 0)
     logger.info("built report", extra={"summary": summary})
     return summary

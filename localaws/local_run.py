@@ -2,7 +2,8 @@
 
 The directory holds objects exactly as they sit in a trail bucket (`aws s3 sync s3://bucket DIR`).
 Night D is the scheduled execution whose report day is D: it starts on D+1 at the schedule's time,
-and sees the objects delivered by then (folders dated up to D+1). State is kept across nights.
+and sees only the objects delivered by then: the delivery time is in every CloudTrail file name, so a
+file delivered at 03:10 on D+1 waits for night D+1, as it would on AWS. State is kept across nights.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ LOCAL_PARAMETERS = {
     "ReportSender": "trailkeeper@example.com",
     "ReportRecipients": "security-team@example.com",
 }
-FOLDER_DAY = re.compile(r"/CloudTrail/[^/]+/([0-9]{4})/([0-9]{2})/([0-9]{2})/[^/]+$")
+FOLDER_DAY = re.compile(r"/CloudTrail[^/]*/[^/]+/([0-9]{4})/([0-9]{2})/([0-9]{2})/[^/]+$")
+# <account>_CloudTrail_<region>_YYYYMMDDTHHmmZ_<unique>.json.gz, and digests' ..._YYYYMMDDTHHmmssZ.json.gz
+# (docs/aws-facts.md): the UTC time CloudTrail delivered the file.
+DELIVERY_TIME = re.compile(r"_([0-9]{8}T[0-9]{4}(?:[0-9]{2})?)Z(?:_[A-Za-z0-9]+)?\.json(?:\.gz)?$")
 ORGANIZATION_FOLDER = re.compile(r"o-[a-z0-9]{10,32}")
 ACCOUNT_FOLDER = re.compile(r"[0-9]{12}")
 PREFIX_DEPTH = 4
@@ -92,26 +96,42 @@ def _dirs_named(root: Path, name: str, depth: int = PREFIX_DEPTH) -> Iterator[Pa
         yield from _dirs_named(child, name, depth - 1)
 
 
-def trail_objects(logs: Path) -> list[tuple[str, Path, dt.date | None]]:
-    """(key, file, folder day or None) for every file under logs that S3 can hold, key = its relative POSIX path.
+TrailObject = tuple[str, Path, dt.datetime | None]
 
-    A file in a folder that is not a calendar date (`2024/02/30/`) is still an object of the bucket (delivered
-    with the first night, day None): the product meets it as CloudTrail-shaped noise, never a crash here.
+
+def delivery_time(key: str) -> dt.datetime | None:
+    """When CloudTrail delivered the object: from its file name, else the start of its dated folder's day
+    (a file CloudTrail did not name), else None (not in a dated folder: there from the start)."""
+    named = DELIVERY_TIME.search(key.rsplit("/", 1)[-1])
+    if named:
+        stamp = named.group(1)
+        try:
+            return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S" if len(stamp) == 15 else "%Y%m%dT%H%M")
+        except ValueError:
+            pass  # not a real time: fall back to the folder
+    folder = FOLDER_DAY.search("/" + key)
+    if folder:
+        try:
+            year, month, day = (int(part) for part in folder.groups())
+            return dt.datetime(year, month, day)
+        except ValueError:
+            return None
+    return None
+
+
+def trail_objects(logs: Path) -> list[TrailObject]:
+    """(key, file, delivery time or None) for every file under logs that S3 can hold, key = its relative POSIX path.
+
+    A file in a folder that is not a calendar date (`2024/02/30/`) is still an object of the bucket (there from the
+    first night): the product meets it as CloudTrail-shaped noise, never a crash here.
     """
-    objects = []
-    for path in sorted(p for p in logs.rglob("*") if p.is_file()):
-        key = path.relative_to(logs).as_posix()
-        if unstorable_name(key):
-            continue
-        match = FOLDER_DAY.search("/" + key)
-        day = None
-        if match:
-            try:
-                day = dt.date(*map(int, match.groups()))
-            except ValueError:
-                day = None
-        objects.append((key, path, day))
-    return objects
+    return [(key, path, delivery_time(key)) for path in sorted(p for p in logs.rglob("*") if p.is_file())
+            for key in [path.relative_to(logs).as_posix()] if not unstorable_name(key)]
+
+
+def delivered_by(objects: list[TrailObject], moment: dt.datetime) -> list[tuple[str, Path]]:
+    """The objects CloudTrail had delivered at `moment` (UTC)."""
+    return [(key, path) for key, path, delivered in objects if delivered is None or delivered <= moment]
 
 
 def unstorable_name(key: str) -> bool:
@@ -164,12 +184,12 @@ def run_nights(
         try:
             while day <= last:
                 run_day = day + dt.timedelta(days=1)
-                delivered = [(key, path) for key, path, folder_day in objects
-                             if key not in uploaded and (folder_day is None or folder_day <= run_day)]
+                starts = dt.datetime.combine(run_day, run_time)
+                delivered = [(key, path) for key, path in delivered_by(objects, starts) if key not in uploaded]
                 aws.upload_files(delivered, bucket)
                 uploaded.update(key for key, _ in delivered)
                 progress(f"night {day}: {len(delivered)} new objects, running ...")
-                execution = _run_within(aws, {"time": f"{run_day.isoformat()}T{run_time}Z"},
+                execution = _run_within(aws, {"time": f"{starts:%Y-%m-%dT%H:%M:%S}Z"},
                                         f"nightly-{day.isoformat()}", timeout, out / day.isoformat(), day)
                 outputs = write_execution(aws, execution, out / day.isoformat(), report_day=day)
                 results.append(NightResult(day, execution, outputs))
@@ -310,12 +330,15 @@ def describe(label: str, execution: ExecutionResult) -> str:
     elif isinstance(report, dict) and report.get("baseline_state") == "established":
         parts.append(f"report: baseline established ({report.get('rows', 0)} activity rows)")
     elif isinstance(report, dict):
-        parts.append(f"report: {report.get('new_rows', 0)} new, {report.get('went_silent', 0)} went silent, "
-                     f"{report.get('first_seen_accounts', 0) + report.get('first_seen_regions', 0)} first seen")
+        if report.get("no_activity"):
+            parts.append("report: NO ACTIVITY in any account (alarm)")
+        first_seen = sum(report.get(f"first_seen_{what}", 0) for what in ("accounts", "regions", "principals"))
+        parts.append(f"report: {report.get('new_rows', 0)} new, {report.get('went_silent', 0)} silent, "
+                     f"{first_seen} first seen")
     return "; ".join(parts)
 
 
-def _schedule_time(expression: str) -> str:
-    """HH:MM:SS of a daily `cron(M H * * ? *)` schedule; 01:30:00 when it is not that simple."""
+def _schedule_time(expression: str) -> dt.time:
+    """The time of day of a daily `cron(M H * * ? *)` schedule; 01:30 when it is not that simple."""
     match = re.fullmatch(r"cron\(([0-9]{1,2}) ([0-9]{1,2}) \* \* \? \*\)", expression)
-    return f"{int(match.group(2)):02d}:{int(match.group(1)):02d}:00" if match else "01:30:00"
+    return dt.time(int(match.group(2)), int(match.group(1))) if match else dt.time(1, 30)

@@ -33,7 +33,7 @@ from moto import mock_aws
 from moto.s3.models import s3_backends
 
 from localaws.counters import Counters
-from localaws.patches import Undo, awslambda, core, glue, stepfunctions
+from localaws.patches import Undo, asl_parser, awslambda, core, glue, stepfunctions
 from localaws.patches.awslambda import FaultInjector, LocalFunction, LocalFunctions
 from localaws.patches.core import uncounted
 from localaws.patches.environ import restore_environment
@@ -475,6 +475,7 @@ def _install(
         undos.append(stepfunctions.stop_before_the_worker_starts())
         undos.append(stepfunctions.aws_sdk_error_prefixes())
         undos.append(stepfunctions.scale_waits(scale, counters))
+        undos.append(asl_parser.integer_tolerated_failure_percentage())
         athena_engine = _athena_engine()
         if athena_engine is not None:
             undos.append(athena_engine(counters))

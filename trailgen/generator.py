@@ -32,7 +32,7 @@ import random
 import re
 import string
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -223,7 +223,7 @@ class ActivityKey(NamedTuple):
 @dataclass(frozen=True)
 class ActivityStats:
     events: int
-    errors: int  # records with an errorCode
+    failures: int  # records that failed (failed())
     first_event_time: datetime  # UTC
 
 
@@ -255,25 +255,93 @@ class GroundTruth:
         """Activity of events whose eventTime falls on `day` (UTC), whatever folder delivered them."""
         return dict(self.activity_by_day.get(day, {}))
 
+    def expected_report(self, reported: Sequence[date], day: date, baseline_days: int) -> dict[str, Any]:
+        """What the report of `day` must say when the nights of `reported` (in order, `day` among them) ran:
+        new rows (absent from the reported days of the window), silent pairs with their first quiet day, and
+        what is seen for the first time since the first reported night. Written from the definitions (README,
+        "The baseline window") with sets, independently of the product's ledger."""
+        earlier = [d for d in reported if d < day]
+        window = [d for d in earlier if d >= day - timedelta(days=baseline_days)]
+        today = self.activity(day)
+        pairs_today = {(k.account, k.region) for k in today}
+        last_active: dict[tuple[str, str], date] = {}
+        for d in earlier:
+            for k in self.activity(d):
+                last_active[(k.account, k.region)] = d
+        seen_keys = {k for d in window for k in self.activity(d)}
+        principals_before = {(k.account, k.principal) for d in earlier for k in self.activity(d)}
+        if not window:
+            return {"state": "established", "new_activity": [], "silent": [],
+                    "first_seen": {"accounts": [], "regions": [], "principals": []}}
+        return {
+            "state": "compared",
+            "new_activity": sorted(
+                [k.account, k.region, k.principal, k.eventsource, k.eventname, s.events, s.failures,
+                 s.first_event_time.strftime("%Y-%m-%dT%H:%M:%SZ")]
+                for k, s in today.items() if k not in seen_keys
+            ),
+            "silent": sorted([a, r, (last + timedelta(days=1)).isoformat()]
+                             for (a, r), last in last_active.items() if (a, r) not in pairs_today),
+            "first_seen": {
+                "accounts": sorted({a for a, _ in pairs_today} - {a for a, _ in last_active}),
+                "regions": sorted([a, r] for a, r in pairs_today - set(last_active)),
+                "principals": sorted([a, p] for a, p in {(k.account, k.principal) for k in today} - principals_before),
+            },
+        }
+
 
 def principal_of(user_identity: Mapping[str, Any] | None) -> str:
-    """The normalised principal; the product's SQL (sql/daily_activity.sql) implements the same rule.
+    """The principal of a record; the product's SQL (sql/daily_activity.sql) implements the same rules.
 
-    A missing or empty field falls back to the identity type, as the SQL's coalesce(nullif(x, ''), type)
-    does, so a failed console sign-in (an IAMUser without an ARN) is "IAMUser", never NULL.
+    One actor is one principal, two actors are never one (README, "Principals and failures"): the role for
+    AssumedRole (the session too for IAM Identity Center permission sets, AWSReservedSSO_*, whose session is
+    the person), the user ARN for IAMUser (the user name without one), `root`, the invokedBy service,
+    `account:<id>` or `anonymous` for AWSAccount, the federated-user ARN, `saml:`/`web:<provider>/<user>`,
+    `identitycenter:<identity store>/<user id>`, and otherwise the best of invokedBy/userName/type.
     """
     identity = user_identity or {}
     kind = str(identity.get("type") or "")
+    arn = str(identity.get("arn") or "")
+    on_behalf = identity.get("onBehalfOf") or {}
+    center = (f"identitycenter:{on_behalf.get('identityStoreArn') or ''}/{on_behalf['userId']}"
+              if on_behalf.get("userId") else "")
     if kind == "AssumedRole":
-        issuer = (identity.get("sessionContext") or {}).get("sessionIssuer") or {}
-        return str(issuer.get("arn") or kind)
+        issuer = str(((identity.get("sessionContext") or {}).get("sessionIssuer") or {}).get("arn") or "")
+        role = arn if "/AWSReservedSSO_" in issuer and arn else issuer or arn or kind
+        return f"{role} on behalf of {center}" if center else role
     if kind == "IAMUser":
-        return str(identity.get("arn") or kind)
+        return arn or str(identity.get("userName") or "") or kind
     if kind == "Root":
         return "root"
     if kind == "AWSService":
-        return str(identity.get("invokedBy") or kind)
-    return kind or "Unknown"
+        return str(identity.get("invokedBy") or "") or kind
+    if kind == "AWSAccount":
+        account, principal = str(identity.get("accountId") or ""), str(identity.get("principalId") or "")
+        if "ANONYMOUS_PRINCIPAL" in (account, principal):
+            return "anonymous"
+        return f"account:{account or principal or 'unknown'}"
+    if kind == "FederatedUser":
+        return arn or str(identity.get("principalId") or "") or kind
+    if kind in ("SAMLUser", "WebIdentityUser"):
+        user = str(identity.get("userName") or "") or str(identity.get("principalId") or "")
+        return f"{'saml' if kind == 'SAMLUser' else 'web'}:{identity.get('identityProvider') or ''}/{user}"
+    if center:
+        return center
+    return str(identity.get("invokedBy") or "") or str(identity.get("userName") or "") or kind or "Unknown"
+
+
+_SIGN_IN_STEPS = ("CredentialChallenge", "CredentialVerification", "UserAuthentication")
+
+
+def failed(record: Mapping[str, Any]) -> bool:
+    """An errorCode, an errorMessage, or a documented failure outcome (the SQL's rule, written again)."""
+    response, details = record.get("responseElements"), record.get("serviceEventDetails")
+    response = response if isinstance(response, dict) else {}
+    details = details if isinstance(details, dict) else {}
+    return bool(
+        record.get("errorCode") or record.get("errorMessage") or response.get("ConsoleLogin") == "Failure"
+        or any(details.get(step) == "Failure" for step in _SIGN_IN_STEPS)
+    )
 
 
 def threat_keys(spec: TrailSpec, account: str) -> tuple[HostileKey, ...]:
@@ -461,11 +529,11 @@ class _Truth:
                           record["eventSource"], record["eventName"])
         day = self.activity.setdefault(when.date(), {})
         old = day.get(key)
-        error = 1 if record.get("errorCode") else 0
+        failure = 1 if failed(record) else 0
         if old is None:
-            day[key] = ActivityStats(1, error, when)
+            day[key] = ActivityStats(1, failure, when)
         else:
-            day[key] = ActivityStats(old.events + 1, old.errors + error, min(old.first_event_time, when))
+            day[key] = ActivityStats(old.events + 1, old.failures + failure, min(old.first_event_time, when))
 
 
 class _Bucket:
@@ -658,10 +726,12 @@ class _Role:
     ec2: bool = False
 
 
+_PEOPLE = ("alice@corp.example", "bob@corp.example")
 _ROLES: dict[str, _Role] = {
-    # IAM Identity Center: a path in the role ARN (absent from the assumed-role ARN), people as sessions.
+    # IAM Identity Center: a path in the role ARN (absent from the assumed-role ARN), people as sessions:
+    # one person per account/region, so the principal (role + person) is part of the routine.
     "sso": _Role("AWSReservedSSO_AdministratorAccess_5f1e2d3c4b5a6978", "/aws-reserved/sso.amazonaws.com/",
-                 lambda c, t: c.rng.choice(["alice@corp.example", "bob@corp.example"])),
+                 lambda c, t: _PEOPLE[int(_stable_hex(2, c.account, c.region), 16) % 2]),
     # CI through web identity: a new session name on every run.
     "ci": _Role("github-actions-deploy", "/", lambda c, t: f"GitHubActions-{c.rng.randrange(10**9, 10**10)}",
                 web_identity=True),
@@ -1004,9 +1074,9 @@ def _as_aws_internal(ctx: _Ctx, t: datetime) -> Record:
 
 
 def _as_failed_sign_in(ctx: _Ctx, t: datetime) -> Record:
-    # A failed sign-in names no ARN (and hides unknown user names), as CloudTrail writes it: whichever
-    # name is drawn, the principal is "IAMUser".
-    name = ctx.rng.choice(["alice", "HIDDEN_DUE_TO_SECURITY_REASONS"])
+    # A failed sign-in names no ARN (and hides unknown user names), as CloudTrail writes it: the principal
+    # is the user name, one per account so the routine keeps its keys from day to day.
+    name = ("alice", "HIDDEN_DUE_TO_SECURITY_REASONS")[int(_stable_hex(2, ctx.account), 16) % 2]
     return {"type": "IAMUser", "principalId": "", "accountId": ctx.account, "accessKeyId": "", "userName": name}
 
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
@@ -184,3 +184,29 @@ def send_email(sesv2: Any, sender: str, recipients: tuple[str, ...], subject: st
         )
         message_id: str = response["MessageId"]
         return message_id
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+    """Every key directly under `prefix` (not in its sub-folders), every page."""
+    with translated_errors(f"listing s3://{bucket}/{prefix}"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            for item in page.get("Contents", []):
+                yield str(item["Key"])
+
+
+def download_if_exists(s3: Any, bucket: str, key: str, fileobj: IO[bytes]) -> bool:
+    """Stream an object into `fileobj` (never all of it in memory); False if there is no such object."""
+    try:
+        with translated_errors(f"reading s3://{bucket}/{key}"):
+            s3.download_fileobj(bucket, key, fileobj)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            return False
+        raise
+    return True
+
+
+def upload_file(s3: Any, bucket: str, key: str, path: str, content_type: str) -> None:
+    """Stream a local file to S3 (multipart when large)."""
+    with translated_errors(f"writing s3://{bucket}/{key}"):
+        s3.upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type})

@@ -15,9 +15,13 @@ from trailkeeper import allowlist
 from trailkeeper.errors import ConfigurationError
 
 ATHENA_QUERY_LIMIT_BYTES = 262_144
-# A statement travels once through a Step Functions state (whose input is also capped at 262,144
-# bytes) on its way to Athena, so the default leaves room for the small JSON envelope around it.
-DEFAULT_MAX_STATEMENT_BYTES = ATHENA_QUERY_LIMIT_BYTES - 1_024
+STATE_PAYLOAD_LIMIT_BYTES = 262_144  # Step Functions, each state's input and each task's raw output
+# A statement is a task output twice: the s3:getObject that loads it and the athena .sync that runs it,
+# whose output is the whole GetQueryExecution response (it repeats the query). Overflowing either is
+# States.DataLimitExceeded, which no Catch sees (docs/aws-facts.md). The cap leaves room for the largest
+# response the service models allow plus headroom (tests/unit/test_payload_limits.py computes it).
+MAX_STATEMENT_BYTES_CAP = 232 * 1_024  # 237,568
+DEFAULT_MAX_STATEMENT_BYTES = MAX_STATEMENT_BYTES_CAP
 # Athena allows about 20 active DDL queries per account, queued ones included.
 ATHENA_ACTIVE_DDL_LIMIT = 20
 MIN_STATEMENT_BYTES = 1_024
@@ -63,7 +67,7 @@ class Settings:
             LOOKBACK_DAYS=_int(env, "LOOKBACK_DAYS", default=3, low=0, high=90),
             MAX_STATEMENT_BYTES=_int(
                 env, "MAX_STATEMENT_BYTES", default=DEFAULT_MAX_STATEMENT_BYTES,
-                low=MIN_STATEMENT_BYTES, high=ATHENA_QUERY_LIMIT_BYTES,
+                low=MIN_STATEMENT_BYTES, high=MAX_STATEMENT_BYTES_CAP,
             ),
             ATHENA_DDL_CONCURRENCY=_int(env, "ATHENA_DDL_CONCURRENCY", default=5, low=1, high=ATHENA_ACTIVE_DDL_LIMIT),
             BACKFILL_SHARD_PARTITIONS=_int(env, "BACKFILL_SHARD_PARTITIONS", default=200_000, low=100, high=1_000_000),
@@ -186,7 +190,7 @@ class ReportSettings:
             REPORT_SENDER=sender,
             REPORT_RECIPIENTS=recipients,
             REPORT_TITLE=title,
-            BASELINE_DAYS=_int(env, "BASELINE_DAYS", default=1, low=1, high=30),
+            BASELINE_DAYS=_int(env, "BASELINE_DAYS", default=14, low=1, high=90),
             REPORT_MAX_ROWS=_int(env, "REPORT_MAX_ROWS", default=200, low=1, high=2_000),
             SEND_WHEN_NOTHING_NEW=send_when_nothing_new == "true",
         )

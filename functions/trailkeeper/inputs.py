@@ -186,6 +186,21 @@ def _backfill(raw: dict[str, Any], today: dt.date) -> RunRequest:
     )
 
 
+def check_execution_name(name: Any) -> str:
+    """The execution's own name, refused at the first state unless every later reader accepts it.
+
+    Step Functions accepts far more (1-80 characters, most of Unicode, '.', '!', '@', ...), but the run's
+    S3 keys, a later resume and CloudWatch logging need 1-80 letters, digits, _ or - (the set Step Functions
+    itself names for logging). Refusing here fails the execution before anything is written.
+    """
+    if not isinstance(name, str) or allowlist.EXECUTION_NAME.fullmatch(name) is None:
+        raise InvalidInput(
+            f"execution name: {_shown(name)} is accepted by Step Functions but trailkeeper keeps a run's files "
+            "under its name: start it with a name of 1-80 letters, digits, _ or -"
+        )
+    return name
+
+
 def _execution_name(raw: dict[str, Any], field: str) -> str | None:
     value = raw.get(field)
     if value is None:

@@ -10,8 +10,12 @@
     summary.json                   a backfill's totals
   map-runs/                        the Distributed Map's own result writer (ResultWriter, in the ASL)
   athena/                          Athena's raw query results (the workgroup's OutputLocation, in the template)
-  activity/D.csv                   day D's query result, written once; the following days' baseline
-  reports/D/report.txt, report.html, new_activity.csv, email.json, sent.json   day D's report and email marker
+  activity/D.csv                   day D's query result, written once (a report may rest on it)
+  ledger/D/keys.csv                the baseline ledger after D: every activity key seen in the window, last day
+  ledger/D/principals.csv          every (account, principal) ever seen, with its first day
+  ledger/D.json                    the rest (account-region pairs, first/last day); written last: ledger D complete
+  reports/D/report.json            day D's report as data (README, "report.json"); the email's subject
+  reports/D/report.txt, report.html, new_activity.csv, sent.json   day D's report and email marker
 
 Run ids and shard ids are checked against their allow-lists before they become part of a key.
 The template's lifecycle rules and IAM resources name the same top-level prefixes (a test compares them).
@@ -30,15 +34,17 @@ MAP_RUNS_PREFIX = "map-runs/"
 ATHENA_RESULTS_PREFIX = "athena/"
 ACTIVITY_PREFIX = "activity/"
 REPORTS_PREFIX = "reports/"
-TOP_LEVEL_PREFIXES = (RUNS_PREFIX, MAP_RUNS_PREFIX, ATHENA_RESULTS_PREFIX, ACTIVITY_PREFIX, REPORTS_PREFIX)
+LEDGER_PREFIX = "ledger/"
+TOP_LEVEL_PREFIXES = (RUNS_PREFIX, MAP_RUNS_PREFIX, ATHENA_RESULTS_PREFIX, ACTIVITY_PREFIX, REPORTS_PREFIX,
+                      LEDGER_PREFIX)
 
+REPORT_JSON = "report.json"
 REPORT_TEXT = "report.txt"
 REPORT_HTML = "report.html"
 NEW_ACTIVITY_CSV = "new_activity.csv"
-EMAIL_JSON = "email.json"
 SENT_MARKER = "sent.json"
 # What a person reads of day D's report (the local runner copies these out of the bucket).
-REPORT_FILES = (REPORT_TEXT, REPORT_HTML, NEW_ACTIVITY_CSV)
+REPORT_FILES = (REPORT_JSON, REPORT_TEXT, REPORT_HTML, NEW_ACTIVITY_CSV)
 
 _REPORT_DAY_PREFIX = re.compile(re.escape(REPORTS_PREFIX) + r"([0-9]{4}-[0-9]{2}-[0-9]{2})/")
 
@@ -138,3 +144,34 @@ def report_day(prefix: str) -> dt.date | None:
         return dt.date.fromisoformat(match.group(1))
     except ValueError:
         return None
+
+
+def report_json_key(day: dt.date) -> str:
+    return report_key(day, REPORT_JSON)
+
+
+# ------------------------------------------------------------------------------------------------ ledger/
+
+
+def ledger_keys_key(day: dt.date) -> str:
+    return f"{LEDGER_PREFIX}{day.isoformat()}/keys.csv"
+
+
+def ledger_principals_key(day: dt.date) -> str:
+    return f"{LEDGER_PREFIX}{day.isoformat()}/principals.csv"
+
+
+def ledger_state_key(day: dt.date) -> str:
+    return f"{LEDGER_PREFIX}{day.isoformat()}.json"
+
+
+def ledger_day(key: str) -> dt.date | None:
+    """The day of a `ledger/D.json` key (the marker of a complete ledger), None for any other key."""
+    name = key.removeprefix(LEDGER_PREFIX)
+    if key == name or not name.endswith(".json") or "/" in name:
+        return None
+    try:
+        day = dt.date.fromisoformat(name.removesuffix(".json"))
+    except ValueError:
+        return None
+    return day if ledger_state_key(day) == key else None

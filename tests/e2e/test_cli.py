@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from localaws.local_run import delivered_by, trail_objects
 from tests.e2e.conftest import days
 from tests.helpers import FIXTURES
 from trailgen.generator import materialise_fixture
@@ -40,8 +41,16 @@ def test_run_reconciles_and_reports_each_night_of_a_hand_written_bucket(logs: Pa
     assert (catalog["database"], catalog["table"], catalog["partition_keys"]) == (
         "trailkeeper", "cloudtrail", ["account", "region", "dt"])
     pairs = {(account, region) for account, region, _ in EXPECTED["log_partitions"]}
-    window = days(dt.date(2024, 3, 7), dt.date(2024, 3, 12))  # night 1 from 03-07, night 2 up to 03-12
-    assert {tuple(p["values"].values()) for p in catalog["partitions"]} == {(a, r, d) for a, r in pairs for d in window}
+    # Night 1 (starts 2024-03-10 01:30) sees only what was delivered by then: a pair whose first file came
+    # later (111122223333 eu-west-1, delivered 11:17) is found by night 2, whose window starts on 03-08.
+    by_night_1 = {tuple(key.split("/")[2:5:2]) for key, _ in delivered_by(trail_objects(logs),
+                                                                             dt.datetime(2024, 3, 10, 1, 30))
+                  if key.split("/")[3:4] == ["CloudTrail"]}
+    assert pairs - by_night_1 == {("111122223333", "eu-west-1")}
+    window = {pair: days(dt.date(2024, 3, 7) if pair in by_night_1 else dt.date(2024, 3, 8), dt.date(2024, 3, 12))
+              for pair in pairs}  # night 1 from 03-07, night 2 from 03-08, up to 03-12
+    assert {tuple(p["values"].values()) for p in catalog["partitions"]} == {
+        (a, r, d) for (a, r), pair_days in window.items() for d in pair_days}
 
     first = json.loads((out / "2024-03-09" / "execution.json").read_text())
     assert first["status"] == "SUCCEEDED" and first["output"]["report"]["baseline_state"] == "established"

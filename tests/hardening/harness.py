@@ -352,8 +352,8 @@ class World:
         saved = self.text(layout.activity_key(day))
         if saved is None:
             return False
-        rows = {row.key: (row.events, row.errors, row.first_seen) for row in parse_activity_csv(saved)}
-        truth = {tuple(key): (s.events, s.errors, s.first_event_time.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        rows = {row.key: (row.events, row.failures, row.first_at) for row in parse_activity_csv(saved)}
+        truth = {tuple(key): (s.events, s.failures, s.first_event_time.strftime("%Y-%m-%dT%H:%M:%SZ"))
                  for key, s in self.truth.activity(day).items()}
         return rows == truth
 

@@ -33,6 +33,7 @@ from tests.hardening.reliability import Recorder
 from trailgen.generator import TrailSpec
 from trailkeeper import layout
 from trailkeeper.errors import TransientAwsError
+from trailkeeper.layout import ledger_keys_key, ledger_state_key
 
 SPEC = TrailSpec(start=dt.date(2024, 3, 1), days=4, accounts=1, regions=("us-east-1", "eu-west-1"))
 DAY, PREVIOUS_DAY = dt.date(2024, 3, 3), dt.date(2024, 3, 2)
@@ -237,7 +238,7 @@ def test_s3_slow_down_loading_a_statement_is_retried_by_the_state_machine(fresh:
 def test_a_missing_baseline_is_reported_as_established(fresh: World, reliability: Recorder) -> None:
     assert fresh.run(nightly(PREVIOUS_DAY), "previous").status == "SUCCEEDED"
     with uncounted():
-        fresh.aws.client("s3").delete_object(Bucket=fresh.results_bucket, Key=layout.activity_key(PREVIOUS_DAY))
+        fresh.aws.client("s3").delete_object(Bucket=fresh.results_bucket, Key=ledger_state_key(PREVIOUS_DAY))
     result = fresh.run(nightly(DAY), "baseline-missing")
     baseline_state = (result.output or {}).get("report", {}).get("baseline_state")
     reliability.record("faults injected", "baseline object deleted", f"{result.status}, baseline {baseline_state}",
@@ -249,10 +250,10 @@ def test_a_missing_baseline_is_reported_as_established(fresh: World, reliability
 def test_a_corrupt_baseline_fails_the_report_keeps_the_days_result_and_sends_nothing(
     fresh: World, reliability: Recorder
 ) -> None:
-    """Decision: the day's own result is a complete, parsed query result and is saved before the baseline is
-    read, so it stays (tomorrow compares against it); the report for the day is not sent and not marked sent."""
+    """Decision: the day's own result is a complete, parsed query result and is saved before the baseline (the
+    previous day's ledger) is read, so it stays; the report for the day is not sent and not marked sent."""
     assert fresh.run(nightly(PREVIOUS_DAY), "previous").status == "SUCCEEDED"
-    baseline_key = layout.activity_key(PREVIOUS_DAY)
+    baseline_key = ledger_keys_key(PREVIOUS_DAY)
     baseline = fresh.text(baseline_key) or ""
     fresh.put_text(baseline_key, "account,region\n\"unterminated")
     result = fresh.run(nightly(DAY), "baseline-corrupt")

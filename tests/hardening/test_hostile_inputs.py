@@ -60,6 +60,19 @@ def test_a_bad_execution_input_ends_at_input_rejected_naming_the_field_with_noth
     assert nothing_written(fresh) and fresh.notifications() == []
 
 
+@pytest.mark.parametrize("name", ["night.2024-03-04", "nächte", "run!1"])
+def test_an_execution_name_step_functions_accepts_but_a_run_cannot_keep_ends_at_input_rejected(
+    name: str, fresh: World, reliability: Recorder
+) -> None:
+    result = fresh.run(NIGHT, name)
+    reliability.record("bad inputs", f"execution name {name!r}", f"{result.status} {result.error} at "
+                       f"{failed_state(result)}")
+    assert (result.status, result.error) == ("FAILED", "InvalidInput")
+    assert result.states == ["ValidateInput", "InputRejected"]
+    assert cause_message(result).startswith("execution name: ")
+    assert nothing_written(fresh) and fresh.notifications() == []
+
+
 def test_malformed_json_input_is_refused_by_start_execution_itself(fresh: World, reliability: Recorder) -> None:
     with pytest.raises(ClientError) as refused:
         fresh.aws.run_execution(raw_input="{", name="malformed-json")

@@ -110,7 +110,8 @@ def test_a_hostile_value_is_inert_in_the_html_text_csv_and_subject(
     shown = inert_text(value)
     rendered_in_html = html.escape(shown, quote=True) in report["report.html"]
     csv_cells = [cell for row in csv.reader(io.StringIO(report["new_activity.csv"], newline="")) for cell in row]
-    # the row's sampled agents (values that differ only in control characters show alike: "\t=1" and "\r=1")
+    # the row's sampled agents, and for a planted session name its sampled sessions too (values that differ
+    # only in control characters show alike: "\t=1" and "\r=1")
     cells = [c for c in csv_cells if shown in c.removeprefix("'").split(" | ")]
     reliability.record("hostile records", f"{record_id} ({BY_ID[record_id]['threat']})",
                        "escaped/stripped/neutralised" if rendered_in_html else "NOT RENDERED")

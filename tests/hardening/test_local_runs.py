@@ -65,7 +65,7 @@ def test_local_objects_with_names_cloudtrail_never_writes_are_kept_or_skipped_ne
     reliability.record("bucket layouts", "local names: not a date, stray file, non-UTF-8",
                        f"{len(objects)} objects kept, non-UTF-8 skipped")
     base = "AWSLogs/111111111111/CloudTrail/us-east-1/"
-    assert objects == {f"{base}2024/03/03/x.json.gz": dt.date(2024, 3, 3), f"{base}2024/02/30/x.json.gz": None,
+    assert objects == {f"{base}2024/03/03/x.json.gz": dt.datetime(2024, 3, 3), f"{base}2024/02/30/x.json.gz": None,
                        f"{base}2024/13/01/x.json.gz": None, f"{base}stray.txt": None}
     assert skipped_objects(tmp_path) == [f"{base}2024/03/03/\\xff\\xfe.json.gz"]
 

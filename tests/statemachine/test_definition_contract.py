@@ -163,8 +163,3 @@ def test_lambda_tasks_name_template_functions_whose_handlers_exist() -> None:
         assert path.is_file(), f"{logical_id}: {path} missing"
         assert f"def {function_name}(" in path.read_text()
 
-
-def test_statement_limit_parameter_leaves_room_for_the_state_payload() -> None:
-    parameter = template()["Parameters"]["MaxStatementBytes"]
-    assert parameter["MaxValue"] == 262_144
-    assert parameter["Default"] <= 262_144 - 1_024

@@ -31,6 +31,7 @@ from trailgen.generator import (
     SilentFrom,
     TrailSpec,
     account_id,
+    failed,
     generate,
     materialise_fixture,
     principal_of,
@@ -58,16 +59,17 @@ Stats = tuple[int, int, str]  # events, errors, first eventTime
 def principal(identity: dict[str, Any] | None) -> str:
     identity = identity or {}
     match identity.get("type"):
-        case "AssumedRole":
-            return identity.get("sessionContext", {}).get("sessionIssuer", {}).get("arn") or "AssumedRole"
+        case "AssumedRole":  # Identity Center permission sets keep the person (the session)
+            issuer = identity.get("sessionContext", {}).get("sessionIssuer", {}).get("arn") or "AssumedRole"
+            return identity["arn"] if "/AWSReservedSSO_" in issuer else issuer
         case "IAMUser":
-            return identity.get("arn") or "IAMUser"
+            return identity.get("arn") or identity.get("userName") or "IAMUser"
         case "Root":
             return "root"
         case "AWSService":
             return identity.get("invokedBy") or "AWSService"
         case None | "":
-            return "Unknown"
+            return identity.get("invokedBy") or identity.get("userName") or "Unknown"
         case other:
             return str(other)
 
@@ -107,13 +109,13 @@ def reread(root: Path, skip: frozenset[str] = frozenset()) -> Reread:
                      record["eventName"])
             day = result.activity.setdefault(when.date(), {})
             events, errors, first = day.get(group, (0, 0, record["eventTime"]))
-            day[group] = (events + 1, errors + (1 if record.get("errorCode") else 0), min(first, record["eventTime"]))
+            day[group] = (events + 1, errors + (1 if failed(record) else 0), min(first, record["eventTime"]))
     return result
 
 
 def truth_activity(truth: GroundTruth, day: date) -> dict[tuple[str, str, str | None, str, str], Stats]:
     return {(k.account, k.region, k.principal, k.eventsource, k.eventname):
-            (s.events, s.errors, s.first_event_time.strftime(TIME_FORMAT)) for k, s in truth.activity(day).items()}
+            (s.events, s.failures, s.first_event_time.strftime(TIME_FORMAT)) for k, s in truth.activity(day).items()}
 
 
 def all_records(root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -633,14 +635,16 @@ def test_role_sessions_change_daily_while_the_normalised_principal_stays(tmp_pat
     [
         ({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/R/s",
           "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::1:role/p/R"}}}, "arn:aws:iam::1:role/p/R"),
+        ({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/AWSReservedSSO_A_1/ann",
+          "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::1:role/aws-reserved/AWSReservedSSO_A_1"}}},
+         "arn:aws:sts::1:assumed-role/AWSReservedSSO_A_1/ann"),
         ({"type": "IAMUser", "arn": "arn:aws:iam::1:user/u"}, "arn:aws:iam::1:user/u"),
-        ({"type": "IAMUser", "userName": "HIDDEN_DUE_TO_SECURITY_REASONS"}, "IAMUser"),
+        ({"type": "IAMUser", "userName": "HIDDEN_DUE_TO_SECURITY_REASONS"}, "HIDDEN_DUE_TO_SECURITY_REASONS"),
         ({"type": "Root", "arn": "arn:aws:iam::1:root"}, "root"),
         ({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}, "ec2.amazonaws.com"),
         ({"type": "AWSService"}, "AWSService"),
-        ({"type": "FederatedUser", "arn": "arn:aws:sts::1:federated-user/f"}, "FederatedUser"),
-        ({"type": "", "invokedBy": "AWS Internal"}, "Unknown"),
-        ({"invokedBy": "AWS Internal"}, "Unknown"),
+        ({"type": "", "invokedBy": "AWS Internal"}, "AWS Internal"),
+        ({"invokedBy": "AWS Internal"}, "AWS Internal"),
         (None, "Unknown"),
     ],
 )
@@ -673,7 +677,7 @@ def test_fixture_expected_ground_truth_matches_a_reread_of_its_records(tmp_path:
     for day, rows in expected["activity"].items():
         assert seen.activity[date.fromisoformat(day)] == {
             (r["account"], r["region"], r["principal"], r["eventsource"], r["eventname"]):
-                (r["events"], r["errors"], r["first_event_time"]) for r in rows
+                (r["events"], r["failures"], r["first_event_time"]) for r in rows
         }
     noise = set(keys_on_disk(tmp_path)) - {k for k in keys_on_disk(tmp_path) if LOG_KEY.fullmatch(k)}
     assert noise == set(expected["noise_keys"])

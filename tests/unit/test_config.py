@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import make_settings
-from trailkeeper.config import DEFAULT_MAX_STATEMENT_BYTES
+from trailkeeper.config import ATHENA_QUERY_LIMIT_BYTES, DEFAULT_MAX_STATEMENT_BYTES, MAX_STATEMENT_BYTES_CAP
 from trailkeeper.errors import ConfigurationError
 
 BAD_CONFIG = {
@@ -21,6 +21,8 @@ BAD_CONFIG = {
     "table name with backtick": ({"TABLE_NAME": "cloudtrail`"}, "TABLE_NAME"),
     "missing results bucket": ({"RESULTS_BUCKET": ""}, "RESULTS_BUCKET"),
     "statement limit above Athena's": ({"MAX_STATEMENT_BYTES": "262145"}, "MAX_STATEMENT_BYTES"),
+    "statement limit above the payload cap": ({"MAX_STATEMENT_BYTES": str(MAX_STATEMENT_BYTES_CAP + 1)},
+                                              "MAX_STATEMENT_BYTES"),
     "lookback not a number": ({"LOOKBACK_DAYS": "three"}, "LOOKBACK_DAYS"),
 }
 
@@ -41,8 +43,10 @@ def test_logs_root_joins_prefix_and_organization() -> None:
     assert make_settings(ORGANIZATION_ID="").logs_root == "AWSLogs/"
 
 
-def test_statement_limit_defaults_below_athena_limit_for_the_state_envelope() -> None:
-    assert make_settings().MAX_STATEMENT_BYTES == DEFAULT_MAX_STATEMENT_BYTES == 262_144 - 1_024
+def test_statement_limit_defaults_to_the_cap_that_fits_step_functions_payloads() -> None:
+    """The cap itself is computed against the payload limit in test_payload_limits.py."""
+    assert make_settings().MAX_STATEMENT_BYTES == DEFAULT_MAX_STATEMENT_BYTES == MAX_STATEMENT_BYTES_CAP
+    assert MAX_STATEMENT_BYTES_CAP < ATHENA_QUERY_LIMIT_BYTES
 
 
 def test_shards_times_statements_at_once_must_fit_athena_ddl_limit() -> None:

@@ -44,6 +44,8 @@ ALLOWED = {
         "DescribeExecution/StopExecution grant is execution:<state machine>/*, as AWS documents for Distributed "
         "Map; parliament knows only execution:<state machine>:<name>.",
 }
+TRAIL_REGION = "eu-west-1"
+assert TRAIL_REGION != REGION
 REQUIRED = {"TrailBucketName": "trail-bucket", "ReportSender": "reports@example.com",
             "ReportRecipients": "security@example.com"}
 EVERY_OPTION = {
@@ -52,7 +54,8 @@ EVERY_OPTION = {
     "OrganizationId": "o-a1b2c3d4e5",
     "AccountAllowList": "111111111111,222222222222",
     "RegionAllowList": "us-east-1,eu-west-1",
-    "TrailKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/11111111-2222-3333-4444-555555555555",
+    # The trail bucket, and so its key, in another region than the stack's.
+    "TrailKmsKeyArn": f"arn:aws:kms:{TRAIL_REGION}:{ACCOUNT_ID}:key/11111111-2222-3333-4444-555555555555",
     "TracingEnabled": "true",
     "FailureNotificationEmail": "oncall@example.com",
     "CreateTable": "false",
@@ -159,3 +162,25 @@ def test_readme_lists_each_reviewed_finding() -> None:
     for holder, issue, actions in ALLOWED:
         assert issue in section and holder in section
         assert all(action in section.lower() for action in actions)
+
+
+def test_trail_logs_encrypted_in_another_region_can_be_decrypted_through_s3_there() -> None:
+    [kms] = [s for p in policies(EVERY_OPTION) if p.holder == "TrailkeeperStateMachineRole"
+             for s in p.document["Statement"] if s["Action"] == "kms:Decrypt"]
+    assert kms["Resource"] == EVERY_OPTION["TrailKmsKeyArn"]
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{TRAIL_REGION}.amazonaws.com"}}
+
+
+def test_the_transformed_template_gives_no_resource_a_fixed_name_that_two_stacks_would_share() -> None:
+    """SAM names a ScheduleV2 schedule <StateMachine><Event> unless OmitName (SAM issue #3109): two stacks in
+    one account and region would collide. Every name the transform writes must vary with the stack."""
+    named = {"AWS::Scheduler::Schedule": "Name", "AWS::Serverless::StateMachine": "Name",
+             "AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::IAM::Role": "RoleName",
+             "AWS::Athena::WorkGroup": "Name", "AWS::Logs::LogGroup": "LogGroupName",
+             "AWS::Lambda::Function": "FunctionName", "AWS::S3::Bucket": "BucketName"}
+    resources = deployed_template()["Resources"]
+    assert [r for r in resources.values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    for logical_id, resource in resources.items():
+        name = resource.get("Properties", {}).get(named.get(resource["Type"], ""))
+        if name is not None:
+            assert isinstance(name, dict), (logical_id, name)  # built from the stack's names, not a literal

@@ -7,10 +7,13 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.helpers import FIXTURES
 from trailkeeper.errors import InvalidInput
-from trailkeeper.inputs import DELIVERY_LAG, EARLIEST_DAY, RunRequest, parse_execution_input
+from trailkeeper.inputs import DELIVERY_LAG, EARLIEST_DAY, RunRequest, check_execution_name, parse_execution_input
+from trailkeeper.layout import run_prefix, shards_key
 
 NOW = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)
 BAD_INPUTS = {k: v for k, v in json.loads((FIXTURES / "bad_execution_inputs.json").read_text()).items() if k[0] != "_"}
@@ -139,3 +142,36 @@ def test_resume_must_be_an_execution_name(resume: object) -> None:
     with pytest.raises(InvalidInput, match=r"resume: .* is not an execution name"):
         parse_execution_input({"start": "2024-01-01", "end": "2024-01-31", "resume": resume},
                               lookback_days=3, now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+
+
+# Step Functions' rule for execution names (StartExecution API reference): 1-80 characters, none of these.
+SFN_FORBIDDEN = set(' <>{}[]?*"#%\\^|~`$&,;:/') | {chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))}
+sfn_names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Zl", "Zp"), blacklist_characters=SFN_FORBIDDEN),
+    min_size=1, max_size=80,
+)
+
+
+@given(sfn_names)
+def test_an_execution_name_step_functions_accepts_is_refused_at_validate_input_or_read_back_everywhere(
+        name: str) -> None:
+    """Never pass ValidateInput and fail later: what check_execution_name lets through, every reader of a run's
+    name accepts (its S3 keys, a resume of it)."""
+    try:
+        check_execution_name(name)
+    except InvalidInput as refused:
+        assert str(refused).startswith("execution name: ")
+        return
+    assert run_prefix(name) == f"runs/{name}/" and shards_key(name).startswith(run_prefix(name))
+    assert parse({"start": "2024-05-01", "end": "2024-05-02", "resume": name}).resume == name
+
+
+@pytest.mark.parametrize("name", ["night.2024-03-04", "backfill@2024", "résumé", "a" * 81, ""])
+def test_names_step_functions_takes_but_a_run_cannot_keep_are_refused_naming_the_execution_name(name: str) -> None:
+    with pytest.raises(InvalidInput, match=r"^execution name: "):
+        check_execution_name(name)
+
+
+def test_a_generated_uuid_name_is_accepted() -> None:
+    """Step Functions names an unnamed execution (the schedule's) with a UUID."""
+    assert check_execution_name("0f8e2b4c-6a1d-4e39-9b7a-2c5d8e1f3a6b") == "0f8e2b4c-6a1d-4e39-9b7a-2c5d8e1f3a6b"

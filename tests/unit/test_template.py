@@ -24,9 +24,10 @@ GOLDEN_ACTIONS = {
         "lambda:InvokeFunction", "s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation",
         "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "states:StartExecution",
         "states:DescribeExecution", "states:StopExecution", "athena:StartQueryExecution", "athena:GetQueryExecution",
-        "athena:StopQueryExecution", "glue:GetDatabase", "glue:GetTable", "glue:GetPartition",
-        "glue:GetPartitions", "glue:CreatePartition", "glue:BatchCreatePartition", "glue:UpdatePartition",
-        "sns:Publish", "kms:Decrypt",
+        "athena:StopQueryExecution", "athena:GetDataCatalog", "s3:ListBucketMultipartUploads", "glue:GetDatabase",
+        "glue:GetTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:CreatePartition",
+        "glue:BatchCreatePartition", "glue:UpdatePartition", "lakeformation:GetDataAccess", "sns:Publish",
+        "kms:Decrypt",
         "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
         "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
@@ -34,7 +35,33 @@ GOLDEN_ACTIONS = {
     },
 }
 # Actions AWS only grants on "*" (no resource-level permissions).
-STAR_ONLY = {a for a in GOLDEN_ACTIONS["TrailkeeperStateMachine"] if a.startswith(("logs:", "xray:"))}
+STAR_ONLY = {a for a in GOLDEN_ACTIONS["TrailkeeperStateMachine"] if a.startswith(("logs:", "xray:", "lakeformation:"))}
+# What Step Functions generates for an athena:startQueryExecution.sync task (AWS Step Functions developer
+# guide, "IAM policies for Amazon Athena"), each action either granted or named with why it is not needed.
+ATHENA_SYNC_GENERATED = {
+    "athena:startQueryExecution", "athena:stopQueryExecution", "athena:getQueryExecution", "athena:getDataCatalog",
+    "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket", "s3:ListBucketMultipartUploads",
+    "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload", "s3:CreateBucket", "s3:PutObject",
+    "glue:CreateDatabase", "glue:GetDatabase", "glue:GetDatabases", "glue:UpdateDatabase", "glue:DeleteDatabase",
+    "glue:CreateTable", "glue:UpdateTable", "glue:GetTable", "glue:GetTables", "glue:DeleteTable",
+    "glue:BatchDeleteTable", "glue:BatchCreatePartition", "glue:CreatePartition", "glue:UpdatePartition",
+    "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:DeletePartition",
+    "glue:BatchDeletePartition", "lakeformation:GetDataAccess",
+}
+NOT_NEEDED = {
+    "s3:CreateBucket": "the WorkGroup writes to the stack's own results bucket, which exists",
+    "glue:CreateDatabase": "the stack creates the database (CreateTable=true) or it already exists",
+    "glue:GetDatabases": "the queries name their database; nothing lists databases",
+    "glue:UpdateDatabase": "no statement alters a database",
+    "glue:DeleteDatabase": "no statement drops a database",
+    "glue:CreateTable": "the stack creates the table; no statement does",
+    "glue:UpdateTable": "ADD PARTITION changes partitions, not the table",
+    "glue:GetTables": "the queries name their table; nothing lists tables",
+    "glue:DeleteTable": "no statement drops a table",
+    "glue:BatchDeleteTable": "no statement drops a table",
+    "glue:DeletePartition": "trailkeeper never drops a partition",
+    "glue:BatchDeletePartition": "trailkeeper never drops a partition",
+}
 
 
 def statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -146,3 +173,25 @@ def test_readme_configuration_table_matches_the_template_parameters() -> None:
     section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `([A-Za-z]+)` \|", section, flags=re.MULTILINE)
     assert documented == list(template()["Parameters"])
+
+
+def test_every_action_aws_generates_for_athena_sync_is_granted_or_named_as_not_needed() -> None:
+    granted = {a.lower() for s in statements(RESOURCES["TrailkeeperStateMachine"]) for a in actions(s)}
+    for action in ATHENA_SYNC_GENERATED:
+        assert (action.lower() in granted) != (action in NOT_NEEDED), action
+    assert set(NOT_NEEDED) <= ATHENA_SYNC_GENERATED
+
+
+def test_no_athena_glue_or_lake_formation_action_is_granted_beyond_what_aws_generates_for_athena_sync() -> None:
+    generated = {a.lower() for a in ATHENA_SYNC_GENERATED}
+    granted = {a for s in statements(RESOURCES["TrailkeeperStateMachine"]) for a in actions(s)
+               if a.startswith(("athena:", "glue:", "lakeformation:"))}
+    assert {a.lower() for a in granted} <= generated
+
+
+def test_trail_key_decryption_is_allowed_through_s3_in_the_keys_region_not_the_stacks() -> None:
+    """An SSE-KMS key is in its bucket's region (docs/aws-facts.md), which need not be the stack's."""
+    [kms] = [s for s in statements(RESOURCES["TrailkeeperStateMachine"]) if "kms:Decrypt" in actions(s)]
+    text, variables = kms["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Sub"]
+    assert "AWS::Region" not in text and text.startswith("s3.")
+    assert variables["KeyRegion"] == {"Fn::Select": [3, {"Fn::Split": [":", {"Ref": "TrailKmsKeyArn"}]}]}

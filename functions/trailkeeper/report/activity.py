@@ -17,7 +17,7 @@ from trailkeeper.errors import BaselineUnreadable
 
 COLUMNS = (
     "account", "region", "principal", "eventsource", "eventname",
-    "events", "errors", "first_seen", "sample_source_ips", "sample_user_agents",
+    "events", "failures", "first_at", "sample_source_ips", "sample_user_agents", "sample_sessions",
 )
 # Only plain ASCII digits: int() would also accept ' 7', '+7', '1_000' and other scripts' digits.
 _COUNT = re.compile(r"[0-9]{1,18}")
@@ -27,7 +27,7 @@ _SHOWN_CHARS = 40
 ActivityKey = tuple[str, str, str, str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a day of an organization is 10^5-10^6 rows in memory
 class ActivityRow:
     account: str
     region: str
@@ -35,10 +35,11 @@ class ActivityRow:
     eventsource: str
     eventname: str
     events: int
-    errors: int
-    first_seen: str
+    failures: int  # events with an errorCode or a documented failure outcome (sql/daily_activity.sql)
+    first_at: str
     sample_source_ips: str
     sample_user_agents: str
+    sample_sessions: str = ""  # role session names (not the principal) and source identities
 
     @property
     def key(self) -> ActivityKey:
@@ -72,10 +73,11 @@ def _row(fields: list[str], source: str, number: int) -> ActivityRow:
         eventsource=values["eventsource"],
         eventname=values["eventname"],
         events=_count(values, "events", source, number),
-        errors=_count(values, "errors", source, number),
-        first_seen=values["first_seen"],
+        failures=_count(values, "failures", source, number),
+        first_at=values["first_at"],
         sample_source_ips=values["sample_source_ips"],
         sample_user_agents=values["sample_user_agents"],
+        sample_sessions=values["sample_sessions"],
     )
 
 

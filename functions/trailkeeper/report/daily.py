@@ -1,42 +1,47 @@
 """The daily report, step by step, on clients passed in: prepare the query, build the report, send it once.
 
-Keys in the results bucket (all dated by the report day D, UTC; trailkeeper.layout builds them):
-  activity/D.csv            the day's query result, written once; tomorrow's baseline
-  reports/D/report.txt      plain-text report      reports/D/report.html   HTML report
-  reports/D/new_activity.csv  new rows for people (formula cells neutralised)
-  reports/D/email.json      subject and counts of the rendered report
-  reports/D/sent.json       marker: the email for D went out (MessageId); absent until it did. While an
-                            execution sends, it holds {"state": "sending", "execution", "claimed_at"}: a claim
-                            that its own retry, or after CLAIM_LIFETIME any execution, may take over.
+Keys in the results bucket: trailkeeper/layout.py. While an execution sends, reports/D/sent.json holds
+{"state": "sending", "execution", "claimed_at"}: a claim that its own retry, or after CLAIM_LIFETIME any
+execution, may take over; {"state": "sent", ...} once the email went out.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from trailkeeper import aws
 from trailkeeper.config import ReportSettings, Settings
-from trailkeeper.errors import InvalidInput
+from trailkeeper.errors import BaselineUnreadable, InvalidInput
 from trailkeeper.layout import (
-    EMAIL_JSON,
+    LEDGER_PREFIX,
     NEW_ACTIVITY_CSV,
     REPORT_HTML,
     REPORT_TEXT,
     SENT_MARKER,
     activity_key,
+    ledger_day,
+    ledger_keys_key,
+    ledger_principals_key,
+    ledger_state_key,
+    report_json_key,
     report_key,
     report_prefix,
 )
-from trailkeeper.report.activity import parse_activity_csv
-from trailkeeper.report.diff import diff_activity
+from trailkeeper.report.activity import ActivityRow, parse_activity_csv
+from trailkeeper.report.diff import ActivityDiff, LedgerState, advance, read_keys, read_principals, write_row
 from trailkeeper.report.query import build_daily_activity_query
 from trailkeeper.report.render import render_report
+from trailkeeper.schemes import scheme_for_table
 
 # Lambda's maximum timeout: no SendReport invocation can still hold a claim this old (its owner crashed).
 CLAIM_LIFETIME = dt.timedelta(minutes=15)
 _CLAIM_TIME = "%Y-%m-%dT%H:%M:%SZ"
+REPORT_JSON_VERSION = 1
 
 
 def prepare_query(report_day: dt.date, resend: bool, settings: Settings, s3: Any, glue: Any) -> dict[str, Any]:
@@ -45,8 +50,10 @@ def prepare_query(report_day: dt.date, resend: bool, settings: Settings, s3: Any
     if sent is not None and not resend and _claim(sent) is None:  # a "sending" claim is no sent email
         return {"report_day": report_day.isoformat(), "skip": True, "reason": "already sent"}
     table = aws.get_table(glue, settings.DATABASE_NAME, settings.TABLE_NAME)
-    keys = tuple(str(k["Name"]).lower() for k in table.get("PartitionKeys", []))
-    sql, parameters = build_daily_activity_query(settings.DATABASE_NAME, settings.TABLE_NAME, keys, report_day)
+    scheme = scheme_for_table(table, settings)  # a single-account table's account comes from its LOCATION
+    sql, parameters = build_daily_activity_query(
+        settings.DATABASE_NAME, settings.TABLE_NAME, scheme.keys, report_day, scheme.fixed_account
+    )
     return {"report_day": report_day.isoformat(), "skip": False, "query": sql, "parameters": parameters}
 
 
@@ -58,7 +65,7 @@ def build_report(
     report_settings: ReportSettings,
     s3: Any,
 ) -> dict[str, Any]:
-    """Save D's result once, diff it against the baseline days, render and store the report."""
+    """Save D's result once, compare it with the baseline ledger, advance the ledger, render and store."""
     bucket = settings.RESULTS_BUCKET
     fresh = aws.get_text(s3, bucket, _results_key(result_location, bucket))
     parse_activity_csv(fresh, source=f"query result {result_location}")  # never save what cannot be read
@@ -67,37 +74,111 @@ def build_report(
         # A re-run keeps the result the first run saved: an earlier report may rest on it.
         fresh = aws.get_text(s3, bucket, saved_key)
     today = parse_activity_csv(fresh, source=f"s3://{bucket}/{saved_key}")
-
-    baselines = []
-    for days_back in range(1, report_settings.BASELINE_DAYS + 1):
-        key = activity_key(report_day - dt.timedelta(days=days_back))
-        text = aws.get_text_if_exists(s3, bucket, key)
-        if text is not None:
-            baselines.append(parse_activity_csv(text, source=f"baseline s3://{bucket}/{key}"))
-    diff = diff_activity(today, baselines or None)
+    del fresh
+    diff = advance_ledger(report_day, today, report_settings.BASELINE_DAYS, bucket, s3)
 
     rendered = render_report(
         diff, report_day=report_day, reconciliation=reconciliation, max_rows=report_settings.REPORT_MAX_ROWS,
         full_result_uri=f"s3://{bucket}/{report_key(report_day, NEW_ACTIVITY_CSV)}",
         title=report_settings.REPORT_TITLE,
     )
-    summary = {
+    document = report_document(report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation)
+    aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
+    aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
+    aws.put_text(s3, bucket, report_key(report_day, NEW_ACTIVITY_CSV), rendered.csv, "text/csv; charset=utf-8")
+    aws.put_text(s3, bucket, report_json_key(report_day), json.dumps(document, indent=1) + "\n",
+                 "application/json")
+    return {
         "report_day": report_day.isoformat(),
         "baseline_state": diff.baseline_state,
         "baseline_days": diff.baseline_days,
         "rows": diff.rows_today,
+        "events": diff.events_today,
+        "no_activity": diff.no_activity,
         "new_rows": len(diff.new_rows),
-        "went_silent": len(diff.went_silent),
+        "went_silent": len(diff.silent),
+        "resumed": len(diff.resumed),
         "first_seen_accounts": len(diff.first_seen_accounts),
         "first_seen_regions": len(diff.first_seen_regions),
+        "first_seen_principals": len(diff.first_seen_principals),
         "nothing_new": diff.nothing_new,
         "location": f"s3://{bucket}/{report_prefix(report_day)}",
     }
-    aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
-    aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
-    aws.put_text(s3, bucket, report_key(report_day, NEW_ACTIVITY_CSV), rendered.csv, "text/csv; charset=utf-8")
-    aws.put_json(s3, bucket, report_key(report_day, EMAIL_JSON), {"subject": rendered.subject, **summary})
-    return summary
+
+
+def advance_ledger(day: dt.date, today: list[ActivityRow], baseline_days: int, bucket: str, s3: Any) -> ActivityDiff:
+    """Compare `today` with the ledger of the latest earlier day and write the ledger of `day`.
+
+    The ledger's large files are streamed through local files (Lambda's /tmp), so memory holds one day's rows
+    and the account-region pairs, whatever the window. Ledger D is rebuilt from the previous day's on every
+    run of D, never from itself: re-running a day gives the same ledger and the same report.
+    """
+    earlier = [d for key in aws.list_keys(s3, bucket, LEDGER_PREFIX) if (d := ledger_day(key)) and d < day]
+    with tempfile.TemporaryDirectory(prefix="trailkeeper-ledger-") as work:
+        folder = Path(work)
+        previous: LedgerState | None = None
+        inputs = {"keys": folder / "previous-keys.csv", "principals": folder / "previous-principals.csv"}
+        for path in inputs.values():
+            path.touch()
+        if earlier:
+            last = max(earlier)
+            previous = LedgerState.from_json(aws.get_json(s3, bucket, ledger_state_key(last)),
+                                             f"s3://{bucket}/{ledger_state_key(last)}")
+            for name, key in (("keys", ledger_keys_key(last)), ("principals", ledger_principals_key(last))):
+                with inputs[name].open("wb") as sink:
+                    if not aws.download_if_exists(s3, bucket, key, sink):
+                        raise BaselineUnreadable(f"s3://{bucket}/{key} is missing: the ledger of {last} is incomplete")
+        outputs = {"keys": folder / "keys.csv", "principals": folder / "principals.csv"}
+        with (inputs["keys"].open(newline="", encoding="utf-8") as keys_in,
+              inputs["principals"].open(newline="", encoding="utf-8") as principals_in,
+              outputs["keys"].open("w", newline="", encoding="utf-8") as keys_out,
+              outputs["principals"].open("w", newline="", encoding="utf-8") as principals_out):
+            keys_writer, principals_writer = csv.writer(keys_out), csv.writer(principals_out)
+            source = previous.day if previous else day
+            diff, state = advance(
+                day, today, previous,
+                read_keys(keys_in, f"s3://{bucket}/{ledger_keys_key(source)}"),
+                read_principals(principals_in, f"s3://{bucket}/{ledger_principals_key(source)}"),
+                baseline_days,
+                lambda key, seen: write_row(keys_writer, key, seen),
+                lambda key, first: write_row(principals_writer, key, first),
+            )
+        aws.upload_file(s3, bucket, ledger_keys_key(day), str(outputs["keys"]), "text/csv")
+        aws.upload_file(s3, bucket, ledger_principals_key(day), str(outputs["principals"]), "text/csv")
+    aws.put_json(s3, bucket, ledger_state_key(day), state.to_json())  # last: ledger D is now complete
+    return diff
+
+
+def report_document(
+    day: dt.date, subject: str, diff: ActivityDiff, window_days: int, reconciliation: dict[str, Any]
+) -> dict[str, Any]:
+    """report.json: the day's report as data (schema in the README, "report.json")."""
+    anomalies = reconciliation.get("anomalies") if isinstance(reconciliation.get("anomalies"), dict) else {}
+    return {
+        "version": REPORT_JSON_VERSION,
+        "report_day": day.isoformat(),
+        "subject": subject,
+        "baseline": {"state": diff.baseline_state, "days": diff.baseline_days, "window_days": window_days},
+        "no_activity": diff.no_activity,
+        "nothing_new": diff.nothing_new,
+        "totals": {"rows": diff.rows_today, "events": diff.events_today, "accounts": diff.accounts_today,
+                   "account_regions": diff.regions_today},
+        "new_activity": [
+            {"account": r.account, "region": r.region, "principal": r.principal, "eventsource": r.eventsource,
+             "eventname": r.eventname, "events": r.events, "failures": r.failures, "first_at": r.first_at,
+             "sample_source_ips": r.sample_source_ips, "sample_user_agents": r.sample_user_agents,
+             "sample_sessions": r.sample_sessions}
+            for r in diff.new_rows
+        ],
+        "silent": [{"account": p.account, "region": p.region, "since": p.since.isoformat()} for p in diff.silent],
+        "resumed": [{"account": p.account, "region": p.region, "quiet_days": p.quiet_days} for p in diff.resumed],
+        "first_seen": {
+            "accounts": list(diff.first_seen_accounts),
+            "regions": [list(pair) for pair in diff.first_seen_regions],
+            "principals": [list(pair) for pair in diff.first_seen_principals],
+        },
+        "reconciliation": {"added": reconciliation.get("added"), "anomalies": (anomalies or {}).get("count")},
+    }
 
 
 def send_report(
@@ -106,7 +187,7 @@ def send_report(
 ) -> dict[str, Any]:
     """Email D's stored report exactly once; an SES failure leaves D unsent so a redrive sends it."""
     bucket = settings.RESULTS_BUCKET
-    email = json.loads(aws.get_text(s3, bucket, report_key(report_day, EMAIL_JSON)))
+    email = json.loads(aws.get_text(s3, bucket, report_json_key(report_day)))
     if email["nothing_new"] and not report_settings.SEND_WHEN_NOTHING_NEW:
         return {"sent": False, "reason": "nothing new (SendWhenNothingNew is false)"}
     marker = report_key(report_day, SENT_MARKER)

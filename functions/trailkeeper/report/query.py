@@ -16,16 +16,20 @@ from trailkeeper.errors import ConfigurationError, UnsupportedPartitionScheme
 from trailkeeper.schemes import ORGANIZATION_KEYS, SINGLE_ACCOUNT_KEYS, TRAILKEEPER_KEYS
 
 SQL_FILE = "daily_activity.sql"
+ACCOUNT_PLACEHOLDER = "{account}"
 TABLE_PLACEHOLDER = "{table}"
 FILTER_PLACEHOLDER = "{partition_filter}"
 
 
 def build_daily_activity_query(
-    database: str, table: str, partition_keys: tuple[str, ...], report_day: dt.date
+    database: str, table: str, partition_keys: tuple[str, ...], report_day: dt.date,
+    fixed_account: str | None = None,
 ) -> tuple[str, list[str]]:
     """(sql, execution_parameters) reading the partitions of `report_day` and the next day only.
 
     The parameters are in the order of the `?` in the text: partition values first, then the day bounds.
+    Every row's account is the partition's: the `account` partition key, or for a single-account table
+    (no account key) `fixed_account`, the account its LOCATION names (schemes.scheme_for_table).
     """
     for what, name in (("database", database), ("table", table)):
         if not allowlist.GLUE_NAME.fullmatch(name):
@@ -37,10 +41,22 @@ def build_daily_activity_query(
     partition_filter, partition_params = _partition_filter(partition_keys, days)
     sql = (
         _template()
+        .replace(ACCOUNT_PLACEHOLDER, _account_expression(partition_keys, fixed_account))
         .replace(TABLE_PLACEHOLDER, f'"{database}"."{table}"')
         .replace(FILTER_PLACEHOLDER, partition_filter)
     )
     return sql, [*partition_params, *(_literal(day.isoformat()) for day in days)]
+
+
+def _account_expression(partition_keys: tuple[str, ...], fixed_account: str | None) -> str:
+    if "account" in (key.lower() for key in partition_keys):
+        return '"account"'
+    if fixed_account is None or not allowlist.is_account_id(fixed_account):
+        raise ConfigurationError(
+            f"a table without an account partition key needs the 12-digit account of its LOCATION, "
+            f"not {fixed_account!r}"
+        )
+    return _literal(fixed_account)
 
 
 def _partition_filter(partition_keys: tuple[str, ...], days: tuple[dt.date, ...]) -> tuple[str, list[str]]:
@@ -70,7 +86,7 @@ def _literal(value: str) -> str:
 @cache
 def _template() -> str:
     text = resources.files("trailkeeper").joinpath("sql", SQL_FILE).read_text(encoding="utf-8")
-    for placeholder in (TABLE_PLACEHOLDER, FILTER_PLACEHOLDER):
+    for placeholder in (ACCOUNT_PLACEHOLDER, TABLE_PLACEHOLDER, FILTER_PLACEHOLDER):
         if text.count(placeholder) != 1:
             raise RuntimeError(f"sql/{SQL_FILE} must contain {placeholder} exactly once")
     # The file's comments document it; the statement Athena receives is the SQL alone (a leading

@@ -23,7 +23,7 @@ from typing import Any
 
 from trailkeeper import sanitise
 from trailkeeper.report.activity import COLUMNS, ActivityRow
-from trailkeeper.report.diff import AccountRegion, ActivityDiff
+from trailkeeper.report.diff import ActivityDiff, Resumed, Silent
 
 MAX_TITLE_CHARS = 80
 ANOMALY_SAMPLE = 5
@@ -69,7 +69,8 @@ def new_activity_csv(rows: Iterable[ActivityRow]) -> str:
         cell = sanitise.csv_cell
         writer.writerow([
             cell(row.account), cell(row.region), cell(row.principal), cell(row.eventsource), cell(row.eventname),
-            row.events, row.errors, cell(row.first_seen), cell(row.sample_source_ips), cell(row.sample_user_agents),
+            row.events, row.failures, cell(row.first_at), cell(row.sample_source_ips), cell(row.sample_user_agents),
+            cell(row.sample_sessions),
         ])
     return buffer.getvalue()
 
@@ -132,14 +133,20 @@ class _View:
     def subject(self) -> str:
         diff = self.diff
         head = f"{sanitise.text(self.title, MAX_TITLE_CHARS) or 'trailkeeper'}: {self.day.isoformat()}"
-        if diff.baseline_state == "established":
+        if diff.no_activity:
+            parts = ["NO ACTIVITY in any account (alarm)"]
+        elif diff.baseline_state == "established":
             parts = [f"baseline established, {_plural(diff.rows_today, 'activity row')}"]
         elif diff.nothing_new:
             parts = ["nothing new"]
         else:
             parts = [f"{len(diff.new_rows):,} new"]
-            if diff.went_silent:
-                parts.append(f"{len(diff.went_silent):,} went silent")
+            if diff.silent:
+                parts.append(f"{len(diff.silent):,} silent")
+            if diff.resumed:
+                parts.append(f"{len(diff.resumed):,} resumed")
+            if diff.first_seen_principals:
+                parts.append(_plural(len(diff.first_seen_principals), "first-seen principal"))
             if diff.first_seen_accounts:
                 parts.append(_plural(len(diff.first_seen_accounts), "first-seen account"))
             if diff.first_seen_regions:
@@ -152,8 +159,8 @@ class _View:
         if self.diff.baseline_state == "established":
             return "Baseline: none available; established today."
         if self.diff.baseline_days == 1:
-            return "Baseline: the previous day's result."
-        return f"Baseline: the union of the previous {self.diff.baseline_days:,} days' results."
+            return "Baseline: the previous day."
+        return f"Baseline: the previous {self.diff.baseline_days:,} days."
 
     def totals_line(self) -> str:
         d = self.diff
@@ -165,10 +172,17 @@ class _View:
     def more_line(self, hidden: int, what: str) -> str:
         return f"… and {hidden:,} more {what}; the full result is at {sanitise.text(self.full_result_uri, 1024)}"
 
+    def no_activity_line(self) -> str:
+        return (
+            f"ALARM: not one CloudTrail event on {self.day.isoformat()} in any account or region. The trail may "
+            f"have stopped, its logs may not be delivered, or the configuration (organization id, allow-lists) "
+            f"matches nothing. This is not a quiet day."
+        )
+
     def nothing_new_line(self) -> str:
         return (
             f"Nothing new on {self.day.isoformat()}: every activity row ({self.diff.rows_today:,}) was already "
-            f"in the baseline, and no account or region went silent or appeared for the first time."
+            f"in the baseline, and no account, region or principal went silent or appeared for the first time."
         )
 
     def established_line(self) -> str:
@@ -177,9 +191,13 @@ class _View:
             f"reported as new for {self.day.isoformat()}. Today's result becomes the next baseline."
         )
 
-    def silent_line(self, pair: AccountRegion, value: Callable[[str], str]) -> str:
-        account, region = value(pair[0]), value(pair[1])
-        return f"{account} {region}: events in the baseline, none on {self.day.isoformat()} - stopped logging?"
+    def silent_line(self, pair: Silent, value: Callable[[str], str]) -> str:
+        quiet = (self.day - pair.since).days + 1
+        return (f"{value(pair.account)} {value(pair.region)}: silent since {pair.since.isoformat()} "
+                f"({_plural(quiet, 'day')} without events) - stopped logging?")
+
+    def resumed_line(self, pair: Resumed, value: Callable[[str], str]) -> str:
+        return f"{value(pair.account)} {value(pair.region)}: resumed after {_plural(pair.quiet_days, 'quiet day')}"
 
     def capped(self, items: Sequence[Any]) -> tuple[Sequence[Any], int]:
         return items[: self.max_rows], max(0, len(items) - self.max_rows)
@@ -195,6 +213,8 @@ class _View:
             self.totals_line(),
             "",
         ]
+        if d.no_activity:
+            lines += ["== NO ACTIVITY (alarm) ==", self.no_activity_line(), ""]
         if d.baseline_state == "established":
             lines += ["== Baseline established ==", self.established_line(), ""]
             lines += self._text_top()
@@ -218,28 +238,39 @@ class _View:
                 for row in group:
                     lines += [
                         f"    - {_t(row.region)} {_t(row.eventsource)} {_t(row.eventname)}: "
-                        f"{_plural(row.events, 'event')}, {_plural(row.errors, 'error')}, "
-                        f"first at {_t(row.first_seen)}",
+                        f"{_plural(row.events, 'event')}, {_plural(row.failures, 'failure')}, "
+                        f"first at {_t(row.first_at)}",
                         f"      source IPs: {_t(row.sample_source_ips)}",
                         f"      user agents: {_t(row.sample_user_agents)}",
                     ]
+                    if row.sample_sessions:
+                        lines.append(f"      sessions: {_t(row.sample_sessions)}")
         if hidden:
             lines.append(self.more_line(hidden, "new activity rows"))
         return [*lines, ""]
 
     def _text_silent(self) -> list[str]:
-        if not self.diff.went_silent:
-            return []
-        pairs, hidden = self.capped(self.diff.went_silent)
-        lines = [f"== Went silent (stopped logging?): {len(self.diff.went_silent):,} =="]
-        lines += [f"  {self.silent_line(pair, _t)}" for pair in pairs]
-        if hidden:
-            lines.append(self.more_line(hidden, "silent account-regions"))
-        return [*lines, ""]
+        lines: list[str] = []
+        if self.diff.silent:
+            pairs, hidden = self.capped(self.diff.silent)
+            lines += [f"== Silent (stopped logging?): {len(self.diff.silent):,} =="]
+            lines += [f"  {self.silent_line(pair, _t)}" for pair in pairs]
+            if hidden:
+                lines.append(self.more_line(hidden, "silent account-regions"))
+            lines.append("")
+        if self.diff.resumed:
+            resumed, hidden = self.capped(self.diff.resumed)
+            lines += [f"== Resumed logging: {len(self.diff.resumed):,} =="]
+            lines += [f"  {self.resumed_line(pair, _t)}" for pair in resumed]
+            if hidden:
+                lines.append(self.more_line(hidden, "resumed account-regions"))
+            lines.append("")
+        return lines
 
     def _text_first_seen(self) -> list[str]:
         accounts, regions = self.diff.first_seen_accounts, self.diff.first_seen_regions
-        if not (accounts or regions):
+        principals = self.diff.first_seen_principals
+        if not (accounts or regions or principals):
             return []
         lines = ["== First seen =="]
         if accounts:
@@ -254,6 +285,12 @@ class _View:
                 lines.append(f"    {_t(account)}: {', '.join(_t(region) for _, region in pairs)}")
             if hidden:
                 lines.append(self.more_line(hidden, "first-seen regions"))
+        if principals:
+            shown, hidden = self.capped(principals)
+            lines.append(f"  Principals ({len(principals):,}):")
+            lines += [f"    {_t(account)}: {_t(principal)}" for account, principal in shown]
+            if hidden:
+                lines.append(self.more_line(hidden, "first-seen principals"))
         return [*lines, ""]
 
     def _text_top(self) -> list[str]:
@@ -292,6 +329,8 @@ class _View:
             f"<p>Daily activity report for {self.day.isoformat()} (UTC)</p>",
             f"<p>{html.escape(self.baseline_line())}<br>{html.escape(self.totals_line())}</p>",
         ]
+        if d.no_activity:
+            parts += ["<h2>NO ACTIVITY (alarm)</h2>", f"<p>{html.escape(self.no_activity_line())}</p>"]
         if d.baseline_state == "established":
             parts += ["<h2>Baseline established</h2>", f"<p>{html.escape(self.established_line())}</p>"]
             parts += self._html_top()
@@ -316,17 +355,18 @@ class _View:
         if rows:
             parts.append(
                 "<table><thead><tr><th>Region</th><th>Event source</th><th>Event name</th><th>Events</th>"
-                "<th>Errors</th><th>First seen (UTC)</th><th>Source IPs (sample)</th>"
-                "<th>User agents (sample)</th></tr></thead><tbody>"
+                "<th>Failures</th><th>First at (UTC)</th><th>Source IPs (sample)</th>"
+                "<th>User agents (sample)</th><th>Sessions (sample)</th></tr></thead><tbody>"
             )
             for account, by_account in itertools.groupby(rows, key=lambda r: r.account):
-                parts.append(f'<tr class="account"><th colspan="8">Account {_h(account)}</th></tr>')
+                parts.append(f'<tr class="account"><th colspan="9">Account {_h(account)}</th></tr>')
                 for principal, group in itertools.groupby(by_account, key=lambda r: r.principal):
-                    parts.append(f'<tr class="principal"><td colspan="8">{_h(principal)}</td></tr>')
+                    parts.append(f'<tr class="principal"><td colspan="9">{_h(principal)}</td></tr>')
                     parts += [
                         f"<tr><td>{_h(r.region)}</td><td>{_h(r.eventsource)}</td><td>{_h(r.eventname)}</td>"
-                        f"<td>{r.events:,}</td><td>{r.errors:,}</td><td>{_h(r.first_seen)}</td>"
-                        f"<td>{_h(r.sample_source_ips)}</td><td>{_h(r.sample_user_agents)}</td></tr>"
+                        f"<td>{r.events:,}</td><td>{r.failures:,}</td><td>{_h(r.first_at)}</td>"
+                        f"<td>{_h(r.sample_source_ips)}</td><td>{_h(r.sample_user_agents)}</td>"
+                        f"<td>{_h(r.sample_sessions)}</td></tr>"
                         for r in group
                     ]
             parts.append("</tbody></table>")
@@ -337,19 +377,27 @@ class _View:
         return parts
 
     def _html_silent(self) -> list[str]:
-        if not self.diff.went_silent:
-            return []
-        pairs, hidden = self.capped(self.diff.went_silent)
-        parts = [f"<h2>Went silent (stopped logging?): {len(self.diff.went_silent):,}</h2><ul>"]
-        parts += [f"<li>{self.silent_line(pair, _h)}</li>" for pair in pairs]
-        parts.append("</ul>")
-        if hidden:
-            parts.append(self._html_more(hidden, "silent account-regions"))
+        parts: list[str] = []
+        if self.diff.silent:
+            pairs, hidden = self.capped(self.diff.silent)
+            parts += [f"<h2>Silent (stopped logging?): {len(self.diff.silent):,}</h2><ul>"]
+            parts += [f"<li>{html.escape(self.silent_line(pair, _t))}</li>" for pair in pairs]
+            parts.append("</ul>")
+            if hidden:
+                parts.append(self._html_more(hidden, "silent account-regions"))
+        if self.diff.resumed:
+            resumed, hidden = self.capped(self.diff.resumed)
+            parts += [f"<h2>Resumed logging: {len(self.diff.resumed):,}</h2><ul>"]
+            parts += [f"<li>{html.escape(self.resumed_line(pair, _t))}</li>" for pair in resumed]
+            parts.append("</ul>")
+            if hidden:
+                parts.append(self._html_more(hidden, "resumed account-regions"))
         return parts
 
     def _html_first_seen(self) -> list[str]:
         accounts, regions = self.diff.first_seen_accounts, self.diff.first_seen_regions
-        if not (accounts or regions):
+        principals = self.diff.first_seen_principals
+        if not (accounts or regions or principals):
             return []
         parts = ["<h2>First seen</h2>"]
         if accounts:
@@ -365,6 +413,13 @@ class _View:
             parts.append("</ul>")
             if hidden:
                 parts.append(self._html_more(hidden, "first-seen regions"))
+        if principals:
+            shown, hidden = self.capped(principals)
+            parts.append(f"<p>Principals ({len(principals):,}):</p><ul>")
+            parts += [f"<li>{_h(account)}: {_h(principal)}</li>" for account, principal in shown]
+            parts.append("</ul>")
+            if hidden:
+                parts.append(self._html_more(hidden, "first-seen principals"))
         return parts
 
     def _html_top(self) -> list[str]:

@@ -1,9 +1,11 @@
--- trailkeeper daily activity, version 1.
+-- trailkeeper daily activity, version 2.
 -- One row per (account, region, principal, eventsource, eventname) for one report day D (UTC).
 --
 -- Filled in by trailkeeper/report/query.py, never by hand:
---   the two brace placeholders: the validated "database"."table" reference, and the partition filter
---     built from the table's partition keys (identifiers cannot be bound as parameters);
+--   the three brace placeholders: the account expression (the "account" partition column, or the one
+--     account of a single-account table as a literal read from its LOCATION), the validated
+--     "database"."table" reference, and the partition filter built from the table's partition keys
+--     (identifiers cannot be bound as parameters);
 --   the positional parameters, in text order: the partition values of D and D+1, then D and D+1 as
 --     'YYYY-MM-DD' literals (Athena ExecutionParameters, taken from validated dates only).
 -- Full-line comments are removed before the text is sent, so they may say anything but a placeholder.
@@ -11,32 +13,95 @@
 -- Why D and D+1: CloudTrail folders are delivery days, so events of late D sit in D+1 folders.
 -- Why a string comparison on eventtime: it is always 'YYYY-MM-DDTHH:MM:SSZ', which sorts like time,
 -- and 'YYYY-MM-DD' sorts before every instant of that day; nothing is parsed, nothing can fail.
--- Why the principal CASE: sessions must not look new every day (see README, "Principals"); a principal
--- is never NULL, so keys compare cleanly after the CSV round trip.
+-- Why the account of the partition: it is the folder CloudTrail wrote, present on every record;
+-- recipientAccountId is missing from some records (README, "Principals and failures").
+-- Why the principal CASE: one actor is one principal and two actors are never one; sessions that
+-- change every day (instance ids, CI run ids) are not actors and go to the samples instead. The rules
+-- and a published record for each are in the README table "Principals and failures"; the generator's
+-- principal_of() implements them independently for the end-to-end tests. A principal is never NULL.
+-- Why the failure rule: sign-in failures carry no errorCode; AWS documents them as
+-- responseElements.ConsoleLogin = 'Failure', serviceEventDetails.<step> = 'Failure' (CredentialChallenge,
+-- CredentialVerification, UserAuthentication) and an errorMessage such as 'Failed authentication'.
 -- Why sorted, capped samples: the same input gives the same row, byte for byte (diffs and tests).
 -- Every output expression is aliased: Athena would name the others _colN.
 -- count_if gets a never-NULL condition: engines differ on count_if over only NULLs (0 or NULL).
 WITH day_events AS (
     SELECT
-        recipientaccountid AS account,
+        {account} AS account,
         awsregion AS region,
-        CASE useridentity.type
-            WHEN 'AssumedRole' THEN coalesce(nullif(useridentity.sessioncontext.sessionissuer.arn, ''), 'AssumedRole')
-            WHEN 'IAMUser' THEN coalesce(nullif(useridentity.arn, ''), 'IAMUser')
-            WHEN 'Root' THEN 'root'
-            WHEN 'AWSService' THEN coalesce(nullif(useridentity.invokedby, ''), 'AWSService')
-            ELSE coalesce(nullif(useridentity.type, ''), 'Unknown')
-        END AS principal,
+        useridentity AS who,
+        coalesce(strpos(useridentity.sessioncontext.sessionissuer.arn, '/AWSReservedSSO_'), 0) > 0 AS sso,
+        coalesce(useridentity.onbehalfof.userid, '') <> '' AS on_behalf,
         eventsource AS eventsource,
         eventname AS eventname,
         eventtime AS eventtime,
-        errorcode AS errorcode,
+        (
+            coalesce(errorcode, '') <> ''
+            OR coalesce(errormessage, '') <> ''
+            OR coalesce(json_extract_scalar(responseelements, '$.ConsoleLogin'), '') = 'Failure'
+            OR coalesce(json_extract_scalar(serviceeventdetails, '$.CredentialChallenge'), '') = 'Failure'
+            OR coalesce(json_extract_scalar(serviceeventdetails, '$.CredentialVerification'), '') = 'Failure'
+            OR coalesce(json_extract_scalar(serviceeventdetails, '$.UserAuthentication'), '') = 'Failure'
+        ) AS failed,
         sourceipaddress AS sourceipaddress,
         useragent AS useragent
     FROM {table}
     WHERE ({partition_filter})
         AND eventtime >= ?
         AND eventtime < ?
+),
+identified AS (
+    SELECT
+        account AS account,
+        region AS region,
+        CASE who.type
+            WHEN 'AssumedRole' THEN
+                (CASE
+                    WHEN sso AND coalesce(who.arn, '') <> '' THEN who.arn
+                    ELSE coalesce(nullif(who.sessioncontext.sessionissuer.arn, ''), nullif(who.arn, ''), 'AssumedRole')
+                END)
+                || (CASE
+                    WHEN on_behalf THEN ' on behalf of identitycenter:'
+                        || coalesce(who.onbehalfof.identitystorearn, '') || '/' || who.onbehalfof.userid
+                    ELSE ''
+                END)
+            WHEN 'IAMUser' THEN coalesce(nullif(who.arn, ''), nullif(who.username, ''), 'IAMUser')
+            WHEN 'Root' THEN 'root'
+            WHEN 'AWSService' THEN coalesce(nullif(who.invokedby, ''), 'AWSService')
+            WHEN 'AWSAccount' THEN
+                (CASE
+                    WHEN coalesce(who.accountid, '') = 'ANONYMOUS_PRINCIPAL'
+                        OR coalesce(who.principalid, '') = 'ANONYMOUS_PRINCIPAL' THEN 'anonymous'
+                    ELSE 'account:' || coalesce(nullif(who.accountid, ''), nullif(who.principalid, ''), 'unknown')
+                END)
+            WHEN 'FederatedUser' THEN coalesce(nullif(who.arn, ''), nullif(who.principalid, ''), 'FederatedUser')
+            WHEN 'SAMLUser' THEN 'saml:' || coalesce(who.identityprovider, '') || '/'
+                || coalesce(nullif(who.username, ''), who.principalid, '')
+            WHEN 'WebIdentityUser' THEN 'web:' || coalesce(who.identityprovider, '') || '/'
+                || coalesce(nullif(who.username, ''), who.principalid, '')
+            ELSE
+                (CASE
+                    WHEN on_behalf THEN 'identitycenter:' || coalesce(who.onbehalfof.identitystorearn, '') || '/'
+                        || who.onbehalfof.userid
+                    ELSE coalesce(nullif(who.invokedby, ''), nullif(who.username, ''), nullif(who.type, ''), 'Unknown')
+                END)
+        END AS principal,
+        (CASE
+            WHEN who.type = 'AssumedRole' AND NOT sso THEN regexp_extract(coalesce(who.arn, ''), '[^/]*$')
+            ELSE ''
+        END)
+        || (CASE
+            WHEN coalesce(who.sessioncontext.sourceidentity, '') <> ''
+                THEN ' (source identity ' || who.sessioncontext.sourceidentity || ')'
+            ELSE ''
+        END) AS session,
+        eventsource AS eventsource,
+        eventname AS eventname,
+        eventtime AS eventtime,
+        failed AS failed,
+        sourceipaddress AS sourceipaddress,
+        useragent AS useragent
+    FROM day_events
 )
 SELECT
     account AS account,
@@ -45,8 +110,8 @@ SELECT
     eventsource AS eventsource,
     eventname AS eventname,
     count(*) AS events,
-    count_if(coalesce(errorcode, '') <> '') AS errors,
-    min(eventtime) AS first_seen,
+    count_if(coalesce(failed, false)) AS failures,
+    min(eventtime) AS first_at,
     array_join(
         slice(array_sort(array_agg(DISTINCT sourceipaddress) FILTER (WHERE sourceipaddress <> '')), 1, 3),
         ' | '
@@ -54,7 +119,11 @@ SELECT
     array_join(
         slice(array_sort(array_agg(DISTINCT useragent) FILTER (WHERE useragent <> '')), 1, 3),
         ' | '
-    ) AS sample_user_agents
-FROM day_events
+    ) AS sample_user_agents,
+    array_join(
+        slice(array_sort(array_agg(DISTINCT session) FILTER (WHERE session <> '')), 1, 3),
+        ' | '
+    ) AS sample_sessions
+FROM identified
 GROUP BY account, region, principal, eventsource, eventname
 ORDER BY account, region, principal, eventsource, eventname

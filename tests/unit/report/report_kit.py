@@ -6,30 +6,23 @@ import csv
 import datetime as dt
 import io
 import json
+import tempfile
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import sqlglot
 
-from tests.helpers import FIXTURES
+from localaws.athena.catalog import CatalogTable, Column, StagedObject, create_view
+from localaws.athena.hive import parse_hive_type
+from tests.helpers import FIXTURES, table_input
 from trailkeeper.report.activity import COLUMNS, ActivityRow
 from trailkeeper.report.query import build_daily_activity_query
 
 DATABASE, TABLE = "trailkeeper", "cloudtrail"
 ACCOUNT = "111111111111"
 REGION = "us-east-1"
-
-# The AWS-documented CloudTrail columns the query reads, in the Athena table's lower-case shapes.
-_COLUMNS_DDL = """
-    useridentity STRUCT(
-        type VARCHAR, principalid VARCHAR, arn VARCHAR, accountid VARCHAR, invokedby VARCHAR,
-        sessioncontext STRUCT(sessionissuer STRUCT(type VARCHAR, principalid VARCHAR, arn VARCHAR))
-    ),
-    eventtime VARCHAR, eventsource VARCHAR, eventname VARCHAR, awsregion VARCHAR,
-    sourceipaddress VARCHAR, useragent VARCHAR, errorcode VARCHAR, recipientaccountid VARCHAR
-"""
-
 
 @dataclass(frozen=True)
 class Event:
@@ -54,6 +47,28 @@ def event(folder: str, eventtime: str, **fields: Any) -> Event:
     return Event(folder, eventtime, **fields)
 
 
+def record_of(e: Event) -> dict[str, Any]:
+    """The CloudTrail record an Event stands for (JSON spellings, as CloudTrail writes them)."""
+    identity: dict[str, Any] = {"type": e.identity_type, "principalId": "AIDAEXAMPLE", "arn": e.arn,
+                                "accountId": e.account, "invokedBy": e.invokedby}
+    if e.issuer_arn is not None:
+        identity["sessionContext"] = {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE",
+                                                        "arn": e.issuer_arn}}
+    return {"userIdentity": identity, "eventTime": e.eventtime, "eventSource": e.eventsource,
+            "eventName": e.eventname, "awsRegion": e.region, "sourceIPAddress": e.sourceip,
+            "userAgent": e.useragent, "errorCode": e.errorcode, "recipientAccountId": e.account}
+
+
+@dataclass(frozen=True)
+class Found:
+    """A published (or synthetic) record in the partition folder it was found in."""
+
+    folder: str
+    account: str  # the partition's account (the log folder's)
+    region: str
+    record: dict[str, Any]
+
+
 def substitute_parameters(sql: str, params: list[str]) -> str:
     """What Athena does with ExecutionParameters: each `?`, in order, replaced by its literal text."""
     pieces = sql.split("?")
@@ -66,37 +81,44 @@ def to_duckdb(sql: str) -> str:
 
 
 def run_daily_activity(
-    events: list[Event], report_day: dt.date, partition_keys: tuple[str, ...] = ("account", "region", "dt")
+    events: list[Event], report_day: dt.date, partition_keys: tuple[str, ...] = ("account", "region", "dt"),
+    fixed_account: str | None = ACCOUNT,
 ) -> list[tuple[Any, ...]]:
-    """Load `events` into an in-memory table partitioned by `partition_keys`; run the report query for the day."""
+    """Run the report query for the day over `events` in a table partitioned by `partition_keys`."""
+    found = [Found(e.folder, e.account, e.region, record_of(e)) for e in events]
+    return run_records(found, report_day, partition_keys, fixed_account)
+
+
+def run_records(
+    found: list[Found], report_day: dt.date, partition_keys: tuple[str, ...] = ("account", "region", "dt"),
+    fixed_account: str | None = ACCOUNT,
+) -> list[tuple[Any, ...]]:
+    """The report query on DuckDB over records read as Athena reads them: the template's columns, CloudTrail's
+    JSON spellings (the embedded runtime's reader, localaws/athena/catalog.create_view), one file per record."""
+    storage = table_input()["StorageDescriptor"]
+    columns = tuple(Column(c["Name"], parse_hive_type(c["Type"])) for c in storage["Columns"])
+    keys = tuple(Column(k, parse_hive_type("string")) for k in partition_keys)
+    table = CatalogTable(DATABASE, TABLE, columns, keys, storage["Location"], ())
     con = duckdb.connect(":memory:")
-    try:
-        con.execute(f"CREATE SCHEMA {DATABASE}")
-        partitions = ", ".join(f'"{key}" VARCHAR' for key in partition_keys)
-        con.execute(f"CREATE TABLE {DATABASE}.{TABLE} ({_COLUMNS_DDL}, {partitions})")
-        for e in events:
-            con.execute(
-                f"INSERT INTO {DATABASE}.{TABLE} VALUES ({', '.join('?' for _ in range(9 + len(partition_keys)))})",
-                [_identity(e), e.eventtime, e.eventsource, e.eventname, e.region, e.sourceip, e.useragent,
-                 e.errorcode, e.account, *_partition_values(e, partition_keys)],
-            )
-        sql, params = build_daily_activity_query(DATABASE, TABLE, partition_keys, report_day)
-        return con.execute(to_duckdb(substitute_parameters(sql, params))).fetchall()
-    finally:
-        con.close()
+    with tempfile.TemporaryDirectory() as directory:
+        staged = []
+        for number, item in enumerate(found):
+            path = Path(directory) / f"{number:05d}.json"
+            path.write_text(json.dumps({"Records": [item.record]}))
+            staged.append(StagedObject(path, f"s3://trail/{number}", path.stat().st_size,
+                                       tuple(_partition_values(item, partition_keys))))
+        try:
+            create_view(con, table, staged, 0, None)
+            sql, params = build_daily_activity_query(DATABASE, TABLE, partition_keys, report_day, fixed_account)
+            return con.execute(to_duckdb(substitute_parameters(sql, params))).fetchall()
+        finally:
+            con.close()
 
 
-def _identity(e: Event) -> dict[str, Any]:
-    return {
-        "type": e.identity_type, "principalid": "AIDAEXAMPLE", "arn": e.arn, "accountid": e.account,
-        "invokedby": e.invokedby,
-        "sessioncontext": {"sessionissuer": {"type": "Role", "principalid": "AROAEXAMPLE", "arn": e.issuer_arn}},
-    }
-
-
-def _partition_values(e: Event, keys: tuple[str, ...]) -> list[str]:
-    year, month, day = e.folder.split("-")
-    by_key = {"account": e.account, "region": e.region, "dt": e.folder, "year": year, "month": month, "day": day}
+def _partition_values(item: Found, keys: tuple[str, ...]) -> list[str]:
+    year, month, day = item.folder.split("-")
+    by_key = {"account": item.account, "region": item.region, "dt": item.folder,
+              "year": year, "month": month, "day": day}
     return [by_key[key] for key in keys]
 
 
@@ -110,8 +132,8 @@ def athena_csv(rows: list[tuple[Any, ...]], header: tuple[str, ...] = COLUMNS) -
 
 _BASE_ROW = ActivityRow(
     account=ACCOUNT, region=REGION, principal=f"arn:aws:iam::{ACCOUNT}:user/alice",
-    eventsource="iam.amazonaws.com", eventname="ListUsers", events=1, errors=0,
-    first_seen="2024-01-05T10:00:00Z", sample_source_ips="192.0.2.1", sample_user_agents="aws-cli/2.15",
+    eventsource="iam.amazonaws.com", eventname="ListUsers", events=1, failures=0,
+    first_at="2024-01-05T10:00:00Z", sample_source_ips="192.0.2.1", sample_user_agents="aws-cli/2.15",
 )
 
 

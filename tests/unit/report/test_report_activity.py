@@ -12,12 +12,12 @@ ALICE = ("111111111111", "us-east-1", "arn:aws:iam::111111111111:user/alice", "i
 
 
 def test_athena_csv_parses_into_rows_with_integer_counts() -> None:
-    text = athena_csv([(*ALICE, "12", "3", "2024-01-05T10:00:00Z", "192.0.2.1", "aws-cli/2.15")])
-    assert parse_activity_csv(text) == [row(events=12, errors=3)]
+    text = athena_csv([(*ALICE, "12", "3", "2024-01-05T10:00:00Z", "192.0.2.1", "aws-cli/2.15", "")])
+    assert parse_activity_csv(text) == [row(events=12, failures=3)]
 
 
 def test_null_values_read_as_empty_strings() -> None:
-    [parsed] = parse_activity_csv(athena_csv([(*ALICE, "1", "0", "2024-01-05T10:00:00Z", None, None)]))
+    [parsed] = parse_activity_csv(athena_csv([(*ALICE, "1", "0", "2024-01-05T10:00:00Z", None, None, None)]))
     assert (parsed.sample_source_ips, parsed.sample_user_agents) == ("", "")
 
 
@@ -27,13 +27,13 @@ def test_header_only_is_a_day_without_activity() -> None:
 
 def test_quoted_line_break_stays_inside_its_value() -> None:
     agent = "Mozilla\r\nBcc: attacker@evil.example\u2028\"next\""
-    [parsed] = parse_activity_csv(athena_csv([(*ALICE, "1", "0", "2024-01-05T10:00:00Z", "192.0.2.1", agent)]))
+    [parsed] = parse_activity_csv(athena_csv([(*ALICE, "1", "0", "2024-01-05T10:00:00Z", "192.0.2.1", agent, "")]))
     assert parsed.sample_user_agents == agent
 
 
 def test_key_compares_parsed_values_not_the_raw_quoting() -> None:
-    quoted = athena_csv([(*ALICE, "1", "0", "2024-01-05T10:00:00Z", "192.0.2.1", "a")])
-    unquoted = ",".join(COLUMNS) + "\n" + ",".join(ALICE) + ",7,1,2024-01-05T11:00:00Z,,b\n"
+    quoted = athena_csv([(*ALICE, "1", "0", "2024-01-05T10:00:00Z", "192.0.2.1", "a", "")])
+    unquoted = ",".join(COLUMNS) + "\n" + ",".join(ALICE) + ",7,1,2024-01-05T11:00:00Z,,b,\n"
     assert parse_activity_csv(quoted)[0].key == parse_activity_csv(unquoted)[0].key == ALICE
 
 
@@ -50,13 +50,13 @@ def test_wrong_header_is_unreadable() -> None:
 
 def test_row_with_missing_values_is_unreadable() -> None:
     text = athena_csv([]) + '"111111111111","us-east-1","x"\n'
-    with pytest.raises(BaselineUnreadable, match="3 values, expected 10"):
+    with pytest.raises(BaselineUnreadable, match="3 values, expected 11"):
         parse_activity_csv(text)
 
 
 @pytest.mark.parametrize("count", ["abc", "", "-1", " 7", "+7", "1_000", "1.0", "\u0663"])
 def test_count_that_is_not_plain_digits_is_unreadable(count: str) -> None:
-    text = athena_csv([(*ALICE, count, "0", "2024-01-05T10:00:00Z", "", "")])
+    text = athena_csv([(*ALICE, count, "0", "2024-01-05T10:00:00Z", "", "", "")])
     with pytest.raises(BaselineUnreadable, match=r"events .* is not a whole number"):
         parse_activity_csv(text)
 
@@ -68,7 +68,7 @@ def test_malformed_quoting_is_unreadable() -> None:
 
 
 def test_unreadable_message_names_the_source_and_escapes_the_bad_value() -> None:
-    text = athena_csv([(*ALICE, "1\r\nBcc: attacker@evil.example", "0", "2024-01-05T10:00:00Z", "", "")])
+    text = athena_csv([(*ALICE, "1\r\nBcc: attacker@evil.example", "0", "2024-01-05T10:00:00Z", "", "", "")])
     with pytest.raises(BaselineUnreadable) as raised:
         parse_activity_csv(text, source="s3://results/daily/2024-01-04.csv")
     message = str(raised.value)

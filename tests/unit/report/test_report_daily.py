@@ -17,7 +17,7 @@ from tests.unit.report.report_kit import ACCOUNT, athena_csv
 from trailkeeper import layout
 from trailkeeper.config import ReportSettings
 from trailkeeper.errors import BaselineUnreadable, ConfigurationError, EmailRejected, InvalidInput
-from trailkeeper.layout import activity_key
+from trailkeeper.layout import activity_key, ledger_keys_key, ledger_principals_key, ledger_state_key
 from trailkeeper.report.daily import build_report, prepare_query, send_report
 
 DAY = dt.date(2024, 3, 9)
@@ -25,9 +25,9 @@ SETTINGS = make_settings()
 REPORT = ReportSettings.from_env({"REPORT_SENDER": "trailkeeper@example.com",
                                   "REPORT_RECIPIENTS": "security@example.com,soc@example.com"})
 ALICE = (ACCOUNT, "us-east-1", f"arn:aws:iam::{ACCOUNT}:user/alice", "iam.amazonaws.com", "ListUsers",
-         "3", "0", "2024-03-09T10:00:00Z", "192.0.2.1", "aws-cli/2.15")
+         "3", "0", "2024-03-09T10:00:00Z", "192.0.2.1", "aws-cli/2.15", "")
 BOB = (ACCOUNT, "us-east-1", f"arn:aws:iam::{ACCOUNT}:user/bob", "s3.amazonaws.com", "GetObject",
-       "1", "1", "2024-03-09T11:00:00Z", "192.0.2.2", "aws-cli/2.15")
+       "1", "1", "2024-03-09T11:00:00Z", "192.0.2.2", "aws-cli/2.15", "")
 RECONCILIATION = {"added": 4, "anomalies": {"count": 0, "sample": []}}
 
 
@@ -91,10 +91,48 @@ def test_the_days_result_is_saved_once_and_a_rerun_keeps_it(aws: Aws) -> None:
     assert summary["rows"] == 1
 
 
-def test_a_corrupt_baseline_fails_loudly_instead_of_making_everything_new(aws: Aws) -> None:
-    aws.s3.put_object(Bucket="results-bucket", Key=activity_key(DAY - dt.timedelta(days=1)), Body=b"not,a,result\n")
-    with pytest.raises(BaselineUnreadable, match="baseline"):
+def test_a_corrupt_ledger_fails_loudly_instead_of_making_everything_new(aws: Aws) -> None:
+    aws.s3.put_object(Bucket="results-bucket", Key=ledger_state_key(DAY - dt.timedelta(days=1)), Body=b'{"x": 1}')
+    with pytest.raises(BaselineUnreadable, match="not a trailkeeper ledger"):
         build(aws, aws.query_result(ALICE))
+
+
+def test_a_tampered_ledger_out_of_key_order_fails_loudly(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE, BOB, name="yesterday"), day=DAY - dt.timedelta(days=1))
+    key = ledger_keys_key(DAY - dt.timedelta(days=1))
+    lines = aws.text(key).splitlines(keepends=True)
+    aws.s3.put_object(Bucket="results-bucket", Key=key, Body="".join(reversed(lines)).encode())
+    with pytest.raises(BaselineUnreadable, match="out of order"):
+        build(aws, aws.query_result(ALICE))
+
+
+def test_a_rerun_of_a_day_rebuilds_the_same_ledger_from_the_previous_day(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE, name="yesterday"), day=DAY - dt.timedelta(days=1))
+    build(aws, aws.query_result(ALICE, BOB))
+    first = [aws.text(k) for k in (ledger_keys_key(DAY), ledger_principals_key(DAY), ledger_state_key(DAY))]
+    again = build(aws, aws.query_result(ALICE, BOB, name="q2"))
+    assert [aws.text(k) for k in (ledger_keys_key(DAY), ledger_principals_key(DAY), ledger_state_key(DAY))] == first
+    assert (again["baseline_state"], again["new_rows"]) == ("compared", 1)
+
+
+def test_report_json_is_saved_beside_the_email_with_the_day_as_data(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE, name="yesterday"), day=DAY - dt.timedelta(days=1))
+    build(aws, aws.query_result(ALICE, BOB))
+    report = json.loads(aws.text("reports/2024-03-09/report.json"))
+    assert (report["report_day"], report["baseline"]) == ("2024-03-09", {"state": "compared", "days": 1,
+                                                                          "window_days": REPORT.BASELINE_DAYS})
+    assert [(r["principal"], r["events"], r["failures"], r["first_at"]) for r in report["new_activity"]] == [
+        (BOB[2], 1, 1, BOB[7])]
+    assert report["first_seen"] == {"accounts": [], "regions": [], "principals": [[ACCOUNT, BOB[2]]]}
+    assert report["subject"].startswith("trailkeeper: 2024-03-09")
+
+
+def test_a_day_without_any_event_is_an_alarm_never_nothing_new(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE, name="yesterday"), day=DAY - dt.timedelta(days=1))
+    summary = build(aws, aws.query_result())
+    report = json.loads(aws.text("reports/2024-03-09/report.json"))
+    assert (summary["no_activity"], summary["nothing_new"], report["no_activity"]) == (True, False, True)
+    assert "NO ACTIVITY" in report["subject"] and "ALARM" in aws.text("reports/2024-03-09/report.txt")
 
 
 def test_an_unreadable_query_result_is_not_saved_as_a_baseline(aws: Aws) -> None:

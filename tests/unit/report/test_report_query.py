@@ -34,13 +34,13 @@ ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
 
 @pytest.mark.parametrize("keys", SCHEMES.values(), ids=SCHEMES.keys())
 def test_query_parses_as_trino(keys: tuple[str, ...]) -> None:
-    sql, _ = build_daily_activity_query(DATABASE, TABLE, keys, DAY)
+    sql, _ = build_daily_activity_query(DATABASE, TABLE, keys, DAY, ACCOUNT)
     assert isinstance(sqlglot.parse_one(sql, read="trino"), exp.Query)
 
 
 @pytest.mark.parametrize("keys", SCHEMES.values(), ids=SCHEMES.keys())
 def test_one_parameter_per_placeholder(keys: tuple[str, ...]) -> None:
-    sql, params = build_daily_activity_query(DATABASE, TABLE, keys, DAY)
+    sql, params = build_daily_activity_query(DATABASE, TABLE, keys, DAY, ACCOUNT)
     assert sql.count("?") == len(params)
 
 
@@ -57,7 +57,7 @@ def test_year_month_day_parameters_cross_the_year_end() -> None:
 def test_table_is_the_quoted_database_and_table() -> None:
     sql, _ = build_daily_activity_query(DATABASE, TABLE, SCHEMES["trailkeeper"], DAY)
     tables = {(table.db, table.name) for table in sqlglot.parse_one(sql, read="trino").find_all(exp.Table)}
-    assert tables == {(DATABASE, TABLE), ("", "day_events")}  # the table, and the query's own CTE
+    assert tables == {(DATABASE, TABLE), ("", "day_events"), ("", "identified")}  # the table and its CTEs
     assert '"trailkeeper"."cloudtrail"' in sql
 
 
@@ -79,7 +79,8 @@ def test_sql_file_has_each_placeholder_exactly_once() -> None:
     text = resources.files("trailkeeper").joinpath("sql", "daily_activity.sql").read_text()
     assert text.count("{table}") == 1
     assert text.count("{partition_filter}") == 1
-    assert text.count("{") == 2
+    assert text.count("{account}") == 1
+    assert text.count("{") == 3
 
 
 @pytest.mark.parametrize("keys", [("timestamp",), ("dt",), ("account", "region", "year", "month"), ()])
@@ -136,32 +137,34 @@ def test_only_the_report_day_and_next_day_folders_are_read(keys: tuple[str, ...]
     ({"identity_type": "AWSService", "arn": None, "invokedby": "cloudtrail.amazonaws.com"},
      "cloudtrail.amazonaws.com"),
     ({"identity_type": "AWSService", "arn": None, "invokedby": None}, "AWSService"),
-    ({"identity_type": "FederatedUser", "arn": f"arn:aws:sts::{ACCOUNT}:federated-user/bob"}, "FederatedUser"),
+    ({"identity_type": "FederatedUser", "arn": f"arn:aws:sts::{ACCOUNT}:federated-user/bob"},
+     f"arn:aws:sts::{ACCOUNT}:federated-user/bob"),
     ({"identity_type": None, "arn": None}, "Unknown"),
     ({"identity_type": "", "arn": None}, "Unknown"),
 ], ids=["assumed role -> role", "assumed role without issuer", "iam user -> arn", "root", "aws service -> invokedBy",
-        "aws service without invokedBy", "other type -> type", "null type", "empty type"])
+        "aws service without invokedBy", "federated user -> arn", "null type", "empty type"])
 def test_principal_is_normalised_by_identity_type(fields: dict[str, str | None], principal: str) -> None:
     [row] = run_daily_activity([event("2024-01-05", "2024-01-05T10:00:00Z", **fields)], DAY)
     assert row[2] == principal
 
 
-def test_sessions_of_one_role_are_one_principal() -> None:
+def test_sessions_of_one_role_are_one_principal_and_show_in_the_samples() -> None:
     role = f"arn:aws:iam::{ACCOUNT}:role/Deploy"
     sessions = [
         event("2024-01-05", f"2024-01-05T1{n}:00:00Z", identity_type="AssumedRole", issuer_arn=role,
               arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/Deploy/session-{n}")
-        for n in range(3)
+        for n in range(4)
     ]
-    assert [(r[2], r[5]) for r in run_daily_activity(sessions, DAY)] == [(role, 3)]
+    assert [(r[2], r[5], r[10]) for r in run_daily_activity(sessions, DAY)] == [
+        (role, 4, "session-0 | session-1 | session-2")]
 
 
-def test_errors_count_events_with_a_non_empty_error_code() -> None:
+def test_failures_count_events_with_a_non_empty_error_code() -> None:
     events = [event("2024-01-05", "2024-01-05T10:00:00Z", errorcode=code) for code in ("AccessDenied", "", None)]
     assert [(r[5], r[6]) for r in run_daily_activity(events, DAY)] == [(3, 1)]
 
 
-def test_errors_are_zero_not_null_when_nothing_failed() -> None:
+def test_failures_are_zero_not_null_when_nothing_failed() -> None:
     [row] = run_daily_activity([event("2024-01-05", "2024-01-05T10:00:00Z", errorcode=None)], DAY)
     assert row[6] == 0
 
@@ -186,7 +189,7 @@ def test_null_and_empty_values_are_left_out_of_samples() -> None:
     assert (row[8], row[9]) == ("192.0.2.1", None)
 
 
-def test_first_seen_is_the_earliest_event_time_of_the_day() -> None:
+def test_first_at_is_the_earliest_event_time_of_the_day() -> None:
     events = [event("2024-01-06", "2024-01-05T23:59:59Z"), event("2024-01-05", "2024-01-05T03:04:05Z")]
     [row] = run_daily_activity(events, DAY)
     assert row[7] == "2024-01-05T03:04:05Z"
@@ -210,6 +213,6 @@ def test_result_parses_into_activity_rows() -> None:
     rows = run_daily_activity([event("2024-01-05", "2024-01-05T10:00:00Z", useragent=agent)], DAY)
     assert parse_activity_csv(athena_csv(rows)) == [ActivityRow(
         account=ACCOUNT, region="us-east-1", principal=ALICE, eventsource="iam.amazonaws.com", eventname="ListUsers",
-        events=1, errors=0, first_seen="2024-01-05T10:00:00Z", sample_source_ips="192.0.2.1",
-        sample_user_agents=agent,
+        events=1, failures=0, first_at="2024-01-05T10:00:00Z", sample_source_ips="192.0.2.1",
+        sample_user_agents=agent, sample_sessions="",
     )]

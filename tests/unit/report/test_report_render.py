@@ -21,8 +21,8 @@ DAY = dt.date(2024, 1, 5)
 URI = "s3://results-bucket/daily/2024-01-05/result.csv"
 RECONCILIATION = {"added": 4, "anomalies": {"count": 0, "sample": []}}
 B = "222222222222"
-STRING_FIELDS = ("account", "region", "principal", "eventsource", "eventname", "first_seen",
-                 "sample_source_ips", "sample_user_agents")
+STRING_FIELDS = ("account", "region", "principal", "eventsource", "eventname", "first_at",
+                 "sample_source_ips", "sample_user_agents", "sample_sessions")
 # Every tag and attribute the HTML body is built from; anything else came from data.
 OUR_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "br", "table", "thead", "tbody",
             "tr", "th", "td", "ul", "li", "code"}
@@ -144,9 +144,9 @@ def test_no_csv_cell_starts_like_a_formula(record: dict[str, str]) -> None:
 
 
 def test_plain_csv_values_are_kept_as_they_are() -> None:
-    _, data = parse_csv(render(diff_activity([row(events=7, errors=2)], [[]])).csv)
+    _, data = parse_csv(render(diff_activity([row(events=7, failures=2)], [[]])).csv)
     assert data == [row().account, row().region, row().principal, "iam.amazonaws.com", "ListUsers", "7", "2",
-                    row().first_seen, row().sample_source_ips, row().sample_user_agents]
+                    row().first_at, row().sample_source_ips, row().sample_user_agents, row().sample_sessions]
 
 
 # ---- shape, caps and totals ------------------------------------------------------------------------
@@ -201,11 +201,17 @@ def test_html_groups_rows_by_account_then_principal() -> None:
     assert first < report.html.index("p-two") < second
 
 
-def test_went_silent_is_reported_as_stopped_logging() -> None:
+def test_silent_pair_is_reported_with_its_first_quiet_day() -> None:
     report = render(diff_activity([row()], [[row(), row(account=B)]]))
-    assert report.subject == "Trailkeeper daily: 2024-01-05 - 0 new, 1 went silent"
+    assert report.subject == "Trailkeeper daily: 2024-01-05 - 0 new, 1 silent"
     for document in (report.text, report.html):
-        assert f"{B} us-east-1: events in the baseline, none on 2024-01-05 - stopped logging?" in document
+        assert f"{B} us-east-1: silent since 2024-01-05 (1 day without events) - stopped logging?" in document
+
+
+def test_a_day_without_events_says_alarm_in_subject_text_and_html() -> None:
+    report = render(diff_activity([], [[row()]]))
+    assert report.subject.startswith("Trailkeeper daily: 2024-01-05 - NO ACTIVITY")
+    assert "NO ACTIVITY (alarm)" in report.text and "NO ACTIVITY (alarm)" in report.html
 
 
 def test_first_seen_lists_accounts_and_regions() -> None:
