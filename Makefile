@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 # Deploy tooling lives apart from .venv: the AWS SAM CLI (locked in requirements/sam.txt), the functions'
-# runtime Python (python3.13, as template.yaml's Runtime) with the test requirements, AWS's ASL language service.
+# runtime Python (python3.13, as template.yaml's Runtime) with the test requirements, AWS's ASL language service,
+# and the reference implementation of log validation (awscli's `aws cloudtrail validate-logs`, requirements/tools.txt).
 TOOLS     := .tools
 SAM_VENV  := $(TOOLS)/sam
 SAM       := $(SAM_VENV)/bin/sam
@@ -17,7 +18,9 @@ PY313 ?= $(shell for p in $$(command -v python3.13) $(HOME)/.pyenv/versions/3.13
 NODE  := $(shell command -v node 2>/dev/null)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: check test demo bench lint lock clean build validate asl-tools runtime-check
+AWSCLI_VENV := $(TOOLS)/awscli
+
+.PHONY: check test demo bench lint lock clean build validate asl-tools runtime-check tools
 
 # `make check`: the product's unit tests and the contract checks of template.yaml and the ASL; nothing here starts
 # the embedded runtime (tests/localaws/, statemachine/test_state_machine.py, e2e/, hardening/ and the operator
@@ -49,12 +52,21 @@ $(RUNTIME_VENV)/.ready: requirements/dev.txt
 	$(RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	touch $@
 
+# The reference implementation (aws cloudtrail validate-logs) in its own virtualenv, apart from the product's pins.
+$(AWSCLI_VENV)/.ready: requirements/tools.txt
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/tools.txt
+	touch $@
+
+## tools: the pinned awscli for the validate-logs cross-check (tests and bench use it)
+tools: $(AWSCLI_VENV)/.ready
+
 ## check: the developer loop, under a minute: ruff, mypy, cfn-lint, product unit tests, template and ASL contracts
 check: lint
 	$(BIN)/python -m pytest $(CHECK_TESTS)
 
 ## test: lint, type-check, cfn-lint and sam validate the template, run every test, then build and check the artifact
-test: lint validate asl-tools
+test: lint validate asl-tools tools
 	$(BIN)/python -m pytest
 	$(MAKE) runtime-check
 
@@ -96,7 +108,7 @@ demo: $(READY)
 	$(BIN)/trailkeeper local demo --out out/demo
 
 ## bench: print the planning, state-transition, pruning and cost figures
-bench: $(READY)
+bench: $(READY) tools
 	$(BIN)/python -m benchmarks
 
 ## lock: recompile the pinned lock files from requirements/*.in (functions/requirements.txt ships to Lambda)
@@ -104,6 +116,7 @@ lock: $(READY)
 	$(PIP_COMPILE) --output-file functions/requirements.txt requirements/functions.in
 	$(PIP_COMPILE) --output-file requirements/dev.txt requirements/dev.in
 	$(PIP_COMPILE) --output-file requirements/sam.txt requirements/sam.in
+	$(PIP_COMPILE) --output-file requirements/tools.txt requirements/tools.in
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam out .pytest_cache .mypy_cache .ruff_cache .hypothesis

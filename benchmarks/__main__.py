@@ -48,7 +48,11 @@ def main() -> None:
     print("Cost in USD (us-east-1 prices; see benchmarks/cost.py for sources). 2 regions per account; Athena at")
     print("the 10 MB per-query minimum, as the generated logs are small: a real daily query costs $5/TB x 2 days")
     print("of the organization's CloudTrail volume.")
-    print("\n".join(cost.report(costs)))
+    print("\n".join(cost.report(costs)), end="\n\n", flush=True)
+
+    from benchmarks import integrity
+
+    print("\n".join(integrity.report([integrity.compare(1), integrity.compare(20)], integrity.throughput())))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from moto import mock_aws
 from moto.s3.models import s3_backends
 
 from localaws.counters import Counters
-from localaws.patches import Undo, asl_parser, awslambda, core, glue, stepfunctions
+from localaws.patches import Undo, asl_parser, awslambda, cloudtrail, core, glue, stepfunctions
 from localaws.patches.awslambda import FaultInjector, LocalFunction, LocalFunctions
 from localaws.patches.core import uncounted
 from localaws.patches.environ import restore_environment
@@ -46,6 +46,7 @@ from localaws.template import (
     render_definition,
     resolve_template,
 )
+from trailgen import digests
 
 log = logging.getLogger(__name__)
 
@@ -209,11 +210,18 @@ class EmbeddedAws:
 
     def upload_files(self, files: Iterable[tuple[str, Path]], bucket: str) -> int:
         """Put each (key, local path) into the bucket. Written straight into moto's S3 backend: ~25x faster than
-        PutObject through the API, and not counted as the product's API calls."""
+        PutObject through the API, and not counted as the product's API calls. A metadata sidecar (a directory
+        cannot hold object metadata: trailgen.digests) is not uploaded; it gives the object beside it its
+        metadata, as `x-amz-meta-*`."""
         backend = s3_backends[ACCOUNT_ID]["aws"]
         count = 0
         for key, path in files:
-            backend.put_object(bucket, key, path.read_bytes())
+            if digests.is_sidecar(path):
+                continue  # metadata of the object beside it, not an object (trailgen.digests)
+            stored = backend.put_object(bucket, key, path.read_bytes())
+            metadata = digests.read_sidecar(path)
+            if metadata:
+                stored.set_metadata({f"x-amz-meta-{name}": value for name, value in metadata.items()})
             count += 1
         return count
 
@@ -476,6 +484,7 @@ def _install(
         undos.append(stepfunctions.aws_sdk_error_prefixes())
         undos.append(stepfunctions.scale_waits(scale, counters))
         undos.append(asl_parser.integer_tolerated_failure_percentage())
+        undos.append(cloudtrail.serve_public_keys())
         athena_engine = _athena_engine()
         if athena_engine is not None:
             undos.append(athena_engine(counters))

@@ -38,6 +38,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeAlias
 
+from trailgen import digests
+
 Record: TypeAlias = dict[str, Any]
 ObjectBody: TypeAlias = bytes  # a name usable inside GroundTruth, whose `bytes` field shadows the builtin
 
@@ -167,8 +169,9 @@ class TrailSpec:
     prefix: str = ""
     seed: int = 7
     events_per_account_region_day: int = 12
-    noise: bool = True
+    noise: bool = True  # also: CloudTrail's digest files (trailgen.digests)
     plants: tuple[Plant, ...] = ()
+    trail_bucket: str = "trailkeeper-local-trail"  # digests name the bucket they are delivered to
 
     def __post_init__(self) -> None:
         if self.days < 1:
@@ -1157,12 +1160,7 @@ def _write_noise(spec: TrailSpec, plan: _Plan, bucket: _Bucket, truth: _Truth) -
     bucket.put(success, b"")
     truth.noise_keys.add(success)
 
-    log_days: dict[tuple[str, str, date], list[str]] = {}
-    for key in sorted(truth.log_keys - truth.corrupt_keys):
-        account, region, folder = _partition_of(spec, key)
-        log_days.setdefault((account, region, folder), []).append(key)
-    for (account, region, folder), keys in sorted(log_days.items()):
-        _put_noise(bucket, truth, *_digest(spec, account, region, folder, keys))
+    _write_digests(spec, plan, bucket, truth)
 
     for account in spec.account_ids:
         _put_noise(bucket, truth, f"{spec.config_root}{account}/Config/ConfigWritabilityCheckFile", b"")
@@ -1183,22 +1181,22 @@ def _partition_of(spec: TrailSpec, key: str) -> tuple[str, str, date]:
     return account, region, date(int(year), int(month), int(day))
 
 
-def _digest(spec: TrailSpec, account: str, region: str, folder: date, log_keys: list[str]) -> tuple[str, bytes]:
-    end = datetime(folder.year, folder.month, folder.day, 23, 15, tzinfo=UTC)
-    key = (f"{spec.logs_root}{account}/CloudTrail-Digest/{region}/{folder:%Y/%m/%d}/"
-           f"{account}_CloudTrail-Digest_{region}_{TRAIL_NAME}_{GLOBAL_REGION}_{end:%Y%m%dT%H%M%SZ}.json.gz")
-    body = {
-        "awsAccountId": account,
-        "digestStartTime": _iso(end - timedelta(days=1)),
-        "digestEndTime": _iso(end),
-        "digestS3Bucket": "trail-bucket",
-        "digestS3Object": key,
-        "digestPublicKeyFingerprint": _stable_hex(32, account, "fingerprint"),
-        "digestSignatureAlgorithm": "SHA256withRSA",
-        "logFiles": [{"s3Bucket": "trail-bucket", "s3Object": k, "hashAlgorithm": "SHA-256",
-                      "hashValue": _stable_hex(64, k)} for k in log_keys],
-    }
-    return key, _gzip_json(body)
+def _write_digests(spec: TrailSpec, plan: _Plan, bucket: _Bucket, truth: _Truth) -> None:
+    """CloudTrail's hourly, signed digests of every account/region's delivery days (trailgen.digests), each
+    with its signature metadata in a sidecar file beside it."""
+    logs: dict[tuple[str, str], list[digests.LogEntry]] = {}
+    for key in sorted(truth.log_keys - truth.corrupt_keys):
+        account, region, _ = _partition_of(spec, key)
+        logs.setdefault((account, region), []).append(digests.log_entry(key, (bucket.root / key).read_bytes()))
+    for account in spec.account_ids:
+        for region in plan.regions_of(account):
+            entries = logs.get((account, region), [])
+            days = {e.delivered.date() for e in entries}
+            days |= {d for d in _days(spec.start, spec.end) if plan.logging(account, region, d)}
+            for digest in digests.pair_digests(spec.trail_bucket, spec.logs_root, account, region, TRAIL_NAME,
+                                               GLOBAL_REGION, digests.runs_of(days), entries, spec.seed):
+                _put_noise(bucket, truth, digest.key, digest.body)
+                digests.write_sidecar(bucket.root / digest.key, digest.metadata)
 
 
 def _config_history(spec: TrailSpec, account: str, day: date) -> tuple[str, bytes]:

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from trailkeeper.discovery import Lister
 from trailkeeper.errors import EmailRejected, TableNotFound, TransientAwsError
+from trailkeeper.integrity.chain import StoredObject
 
 TRANSIENT_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
@@ -210,3 +211,78 @@ def upload_file(s3: Any, bucket: str, key: str, path: str, content_type: str) ->
     """Stream a local file to S3 (multipart when large)."""
     with translated_errors(f"writing s3://{bucket}/{key}"):
         s3.upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type})
+
+
+# --------------------------------------------------------------------------------------------
+# Integrity validation: the trail bucket read-only, CloudTrail's public keys, the bucket's lifecycle.
+
+LOG_CHUNK_BYTES = 1 << 20
+
+
+class S3Store:
+    """trailkeeper.integrity.chain.Store on an S3 client: ListObjectsV2, GetObject (with its metadata)."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        with translated_errors(f"listing s3://{self.bucket}/{prefix}"):
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield obj["Key"]
+
+    def get(self, key: str) -> StoredObject | None:
+        response = self._get(key)
+        if response is None:
+            return None
+        with translated_errors(f"reading s3://{self.bucket}/{key}"):
+            return StoredObject(response["Body"].read(), dict(response.get("Metadata") or {}))
+
+    def chunks(self, key: str) -> Iterator[bytes] | None:
+        response = self._get(key)
+        if response is None:
+            return None
+        body = response["Body"]
+
+        def read() -> Iterator[bytes]:
+            with translated_errors(f"reading s3://{self.bucket}/{key}"):
+                yield from body.iter_chunks(LOG_CHUNK_BYTES)
+
+        return read()
+
+    def _get(self, key: str) -> dict[str, Any] | None:
+        try:
+            with translated_errors(f"reading s3://{self.bucket}/{key}"):
+                response: dict[str, Any] = self.s3.get_object(Bucket=self.bucket, Key=key)
+                return response
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                return None
+            raise
+
+
+def public_keys(cloudtrail: Any, start: Any, end: Any) -> dict[str, bytes]:
+    """cloudtrail:ListPublicKeys over [start, end]: {fingerprint: DER PKCS#1 public key}, every page."""
+    found: dict[str, bytes] = {}
+    with translated_errors("listing CloudTrail public keys"):
+        kwargs: dict[str, Any] = {"StartTime": start, "EndTime": end}
+        while True:
+            page = cloudtrail.list_public_keys(**kwargs)
+            for key in page.get("PublicKeyList", []):
+                found[key["Fingerprint"]] = key["Value"]
+            if not page.get("NextToken"):
+                return found
+            kwargs["NextToken"] = page["NextToken"]
+
+
+def lifecycle_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
+    """The bucket's lifecycle rules; none when it has no lifecycle configuration."""
+    try:
+        with translated_errors(f"reading the lifecycle of s3://{bucket}"):
+            rules: list[dict[str, Any]] = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+            return rules
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NoSuchLifecycleConfiguration":
+            return []
+        raise

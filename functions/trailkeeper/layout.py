@@ -16,6 +16,10 @@
   ledger/D.json                    the rest (account-region pairs, first/last day); written last: ledger D complete
   reports/D/report.json            day D's report as data (README, "report.json"); the email's subject
   reports/D/report.txt, report.html, new_activity.csv, sent.json   day D's report and email marker
+  integrity/anchors/<account>/<region>.json   the last verified digest of each chain of the pair (the anchor)
+  integrity/<night>/pairs.json     the night's integrity batches (the ValidateIntegrity Map's items)
+  integrity/<night>/batches/<b>.json  one batch's per-pair results
+  integrity/<night>/summary.json   the night's integrity summary for the report (README "Integrity")
 
 Run ids and shard ids are checked against their allow-lists before they become part of a key.
 The template's lifecycle rules and IAM resources name the same top-level prefixes (a test compares them).
@@ -35,8 +39,9 @@ ATHENA_RESULTS_PREFIX = "athena/"
 ACTIVITY_PREFIX = "activity/"
 REPORTS_PREFIX = "reports/"
 LEDGER_PREFIX = "ledger/"
+INTEGRITY_PREFIX = "integrity/"
 TOP_LEVEL_PREFIXES = (RUNS_PREFIX, MAP_RUNS_PREFIX, ATHENA_RESULTS_PREFIX, ACTIVITY_PREFIX, REPORTS_PREFIX,
-                      LEDGER_PREFIX)
+                      LEDGER_PREFIX, INTEGRITY_PREFIX)
 
 REPORT_JSON = "report.json"
 REPORT_TEXT = "report.txt"
@@ -175,3 +180,39 @@ def ledger_day(key: str) -> dt.date | None:
     except ValueError:
         return None
     return day if ledger_state_key(day) == key else None
+
+
+# ------------------------------------------------------------------------------------------------ integrity/
+
+_BATCH = re.compile(r"\d{1,6}")
+
+
+def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ValueError(f"{what}: {value!r} is not well-formed")
+    return value
+
+
+def integrity_anchor_key(account: str, region: str) -> str:
+    return (f"{INTEGRITY_PREFIX}anchors/{_checked(allowlist.ACCOUNT_ID, account, 'account')}/"
+            f"{_checked(allowlist.REGION, region, 'region')}.json")
+
+
+def integrity_night_prefix(night: dt.date) -> str:
+    return f"{INTEGRITY_PREFIX}{night.isoformat()}/"
+
+
+def integrity_pairs_key(night: dt.date) -> str:
+    return f"{integrity_night_prefix(night)}pairs.json"
+
+
+def integrity_batches_prefix(night: dt.date) -> str:
+    return f"{integrity_night_prefix(night)}batches/"
+
+
+def integrity_batch_key(night: dt.date, batch: str) -> str:
+    return f"{integrity_batches_prefix(night)}{_checked(_BATCH, batch, 'batch')}.json"
+
+
+def integrity_summary_key(night: dt.date) -> str:
+    return f"{integrity_night_prefix(night)}summary.json"

@@ -151,6 +151,8 @@ FAILURES: dict[str, Callable[[World], object]] = {  # every Task state but Notif
         "FAILED", "HIVE_METASTORE_ERROR: injected", times=None, when=is_ddl),
     "VerifyPartitions": lambda world: world.fail_lambda(
         "VerifyPartitionsFunction", lambda: InjectedFault("Sandbox.Timedout", "Task timed out"), times=100),
+    "PlanIntegrity": lambda_raises("PlanIntegrityFunction"),
+    "SummariseIntegrity": lambda_raises("SummariseIntegrityFunction"),
     "PrepareReport": lambda_raises("PrepareReportFunction"),
     "RunActivityQuery": lambda world: world.http.athena_query_ends(
         "FAILED", "HIVE_BAD_DATA: injected", times=None, when=is_select),

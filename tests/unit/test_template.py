@@ -20,6 +20,10 @@ GOLDEN_ACTIONS = {
     "PrepareReportFunction": {"s3:GetObject", "s3:ListBucket", "glue:GetTable"},
     "BuildReportFunction": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
     "SendReportFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "ses:SendEmail"},
+    "PlanIntegrityFunction": {"s3:ListBucket", "s3:GetObject", "s3:PutObject"},
+    "ValidateIntegrityFunction": {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:GetLifecycleConfiguration",
+                                  "cloudtrail:ListPublicKeys", "kms:Decrypt"},
+    "SummariseIntegrityFunction": {"s3:GetObject", "s3:PutObject"},
     "TrailkeeperStateMachine": {
         "lambda:InvokeFunction", "s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation",
         "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "states:StartExecution",
@@ -34,8 +38,9 @@ GOLDEN_ACTIONS = {
         "xray:GetSamplingTargets",
     },
 }
-# Actions AWS only grants on "*" (no resource-level permissions).
+# Actions AWS only grants on "*" (no resource-level permissions; cloudtrail:ListPublicKeys has none either).
 STAR_ONLY = {a for a in GOLDEN_ACTIONS["TrailkeeperStateMachine"] if a.startswith(("logs:", "xray:", "lakeformation:"))}
+STAR_ONLY.add("cloudtrail:ListPublicKeys")
 # What Step Functions generates for an athena:startQueryExecution.sync task (AWS Step Functions developer
 # guide, "IAM policies for Amazon Athena"), each action either granted or named with why it is not needed.
 ATHENA_SYNC_GENERATED = {
@@ -102,7 +107,8 @@ def test_trail_bucket_access_is_read_only_and_under_the_logs_prefix() -> None:
     trail = [s for lid in GOLDEN_ACTIONS for s in statements(RESOURCES[lid]) if "TrailBucketName" in str(s["Resource"])]
     assert trail
     for statement in trail:
-        assert actions(statement) <= {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject"}
+        assert actions(statement) <= {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject",
+                                      "s3:GetLifecycleConfiguration"}
         if "s3:GetObject" in actions(statement):
             assert all(arn["Fn::Sub"].endswith("AWSLogs/*") for arn in statement["Resource"]["Fn::If"][1:])
         if "s3:ListBucket" in actions(statement):
@@ -195,3 +201,14 @@ def test_trail_key_decryption_is_allowed_through_s3_in_the_keys_region_not_the_s
     text, variables = kms["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Sub"]
     assert "AWS::Region" not in text and text.startswith("s3.")
     assert variables["KeyRegion"] == {"Fn::Select": [3, {"Fn::Split": [":", {"Ref": "TrailKmsKeyArn"}]}]}
+
+
+def test_integrity_alarm_watches_the_metric_summarise_integrity_publishes_and_fires_on_any() -> None:
+    from trailkeeper.integrity.findings import ALARM_METRIC
+
+    powertools = template()["Globals"]["Function"]["Environment"]["Variables"]
+    alarm = RESOURCES["IntegrityFindingsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (powertools["POWERTOOLS_METRICS_NAMESPACE"], ALARM_METRIC)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": powertools["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Statistic"]) == (0, "GreaterThanThreshold", "Sum")
+    assert alarm["AlarmActions"] == [{"Ref": "FailureTopic"}]

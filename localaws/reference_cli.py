@@ -1,0 +1,116 @@
+"""AWS's own validator, `aws cloudtrail validate-logs`, run against moto served on loopback.
+
+The pinned awscli lives in its own virtualenv (`make tools` -> .tools/awscli; it pins its own botocore).
+`loopback_aws()` serves moto (ThreadedMotoServer on 127.0.0.1, a free port) with ListPublicKeys installed
+(localaws.patches.cloudtrail); `validate_logs()` runs the CLI against it with `AWS_ENDPOINT_URL`, so its S3,
+CloudTrail and Organizations clients all reach the server, and parses what it reports.
+
+validate-logs calls: cloudtrail DescribeTrails (to find the trail's bucket and prefix by its ARN),
+organizations DescribeOrganization (organization trails), cloudtrail ListPublicKeys, s3 GetBucketLocation,
+ListObjects (v1, with Marker) over the digest prefix, and GetObject of each digest and log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+
+from localaws.patches import cloudtrail as cloudtrail_keys
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+AWS_CLI = REPO_ROOT / ".tools" / "awscli" / "bin" / "aws"
+_INVALID = re.compile(r"^(?:\(backfill\) )?(Digest|Log) file\ts3://[^/]+/(\S+)\tINVALID: (.+)$")
+_VALID = re.compile(r"^(?:\(backfill\) )?(Digest|Log) file\ts3://[^/]+/(\S+)\tvalid$")
+
+
+@dataclass
+class Loopback:
+    endpoint: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        """A boto3 client on the loopback server."""
+        environment = self.environment()
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region,
+                            aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def loopback_aws() -> Iterator[Loopback]:
+    """moto on 127.0.0.1 (only), empty, with ListPublicKeys serving the local digest key."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    undo = cloudtrail_keys.serve_public_keys()
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=30)  # moto's backends are process-wide: start empty
+        yield Loopback(endpoint)
+    finally:
+        server.stop()
+        undo()
+
+
+@dataclass
+class CliReport:
+    returncode: int
+    valid: dict[str, set[str]] = field(default_factory=lambda: {"Digest": set(), "Log": set()})
+    invalid: dict[str, str] = field(default_factory=dict)  # key -> reason
+    gaps: list[str] = field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+
+
+def validate_logs(
+    loopback: Loopback, trail_arn: str, region: str, start: dt.datetime, end: dt.datetime,
+    account_id: str | None = None, timeout: float = 600,
+) -> CliReport:
+    """`aws cloudtrail validate-logs --verbose` for one account and region; its verdict per object."""
+    if not AWS_CLI.exists():
+        raise FileNotFoundError(f"{AWS_CLI} is missing: run `make tools`")
+    command = [str(AWS_CLI), "cloudtrail", "validate-logs", "--trail-arn", trail_arn, "--region", region,
+               "--start-time", start.strftime("%Y-%m-%dT%H:%M:%SZ"), "--end-time", end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "--verbose"]
+    if account_id:
+        command += ["--account-id", account_id]
+    environment = {"PATH": os.environ.get("PATH", ""), **loopback.environment()}
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=timeout, check=False)  # noqa: S603
+    report = CliReport(done.returncode, stdout=done.stdout, stderr=done.stderr)
+    for line in (done.stdout + "\n" + done.stderr).splitlines():
+        if match := _VALID.match(line):
+            report.valid[match[1]].add(match[2])
+        elif match := _INVALID.match(line):
+            report.invalid[match[2]] = match[3]
+        elif "No log files were delivered" in line:
+            report.gaps.append(line)
+    return report
