@@ -41,5 +41,9 @@ class BaselineUnreadable(TrailkeeperError):
     """A saved daily result exists but cannot be parsed; never treated as 'everything is new'."""
 
 
+class QueryResultUnreadable(TrailkeeperError):
+    """The daily query's fresh result cannot be parsed. Not a baseline: nothing is saved, the day fails loudly."""
+
+
 class EmailRejected(TrailkeeperError):
     """SES refused the report (unverified identity, sandbox recipient, suspended sending). Permanent."""

@@ -10,7 +10,8 @@
     summary.json                   a backfill's totals
   map-runs/                        the Distributed Map's own result writer (ResultWriter, in the ASL)
   athena/                          Athena's raw query results (the workgroup's OutputLocation, in the template)
-  activity/D.csv                   day D's query result, written once (a report may rest on it)
+  activity/D.csv                   day D's query result, written once (a report may rest on it); a re-run
+                                   finding more events revises it, the first kept as a noncurrent version
   ledger/D/keys.csv                the baseline ledger after D: every activity key seen in the window, last day
   ledger/D/principals.csv          every (account, principal) ever seen, with its first day
   ledger/D.json                    the rest (account-region pairs, first/last day); written last: ledger D complete

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from trailkeeper.detections.evaluate import Hit, parse_hits
-from trailkeeper.errors import BaselineUnreadable
+from trailkeeper.errors import BaselineUnreadable, TrailkeeperError
 
 # Version 2 of sql/daily_activity.sql: results saved before the detections still read (as rows without hits).
 COLUMNS_V2 = (
@@ -22,6 +22,14 @@ COLUMNS_V2 = (
     "events", "failures", "first_at", "sample_source_ips", "sample_user_agents", "sample_sessions",
 )
 COLUMNS = (*COLUMNS_V2, "writes", "detections")
+# The query cuts every text value to VALUE_CHARS characters (sql/daily_activity.sql, filled in by
+# report/query.py), so one attacker-long CloudTrail field cannot make a cell the csv module refuses
+# (its default limit is 131,072 characters). The widest cell is a sample column: SAMPLES values joined
+# by SAMPLE_SEPARATOR. Readers of activity results and of the ledger use MAX_CELL_CHARS as their limit.
+VALUE_CHARS = 1024
+SAMPLES = 3
+SAMPLE_SEPARATOR = " | "
+MAX_CELL_CHARS = SAMPLES * VALUE_CHARS + (SAMPLES - 1) * len(SAMPLE_SEPARATOR)
 # Only plain ASCII digits: int() would also accept ' 7', '+7', '1_000' and other scripts' digits.
 _COUNT = re.compile(r"[0-9]{1,18}")
 # Error messages travel to a failure notification: show a little of a bad value, escaped by repr().
@@ -52,8 +60,15 @@ class ActivityRow:
         return (self.account, self.region, self.principal, self.eventsource, self.eventname)
 
 
-def parse_activity_csv(text: str, *, source: str = "activity result") -> list[ActivityRow]:
-    """Rows of an Athena CSV (header row, values double-quoted, NULL as empty); `source` names it in errors."""
+def parse_activity_csv(
+    text: str, *, source: str = "activity result", unreadable: type[TrailkeeperError] = BaselineUnreadable
+) -> list[ActivityRow]:
+    """Rows of an Athena CSV (header row, values double-quoted, NULL as empty); `source` names it in errors.
+
+    `unreadable` is the error raised for a file that cannot be read: BaselineUnreadable for saved results,
+    QueryResultUnreadable for the query's fresh result (a fresh result is no baseline).
+    """
+    read_csv_cells_up_to(MAX_CELL_CHARS)
     # newline="" lets the csv module see quoted line breaks inside values; str.splitlines() would cut
     # a user agent holding '\r\n' (or U+2028) into two forged rows.
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -61,44 +76,54 @@ def parse_activity_csv(text: str, *, source: str = "activity result") -> list[Ac
         header = next(reader, None)
         if header is None or tuple(header) not in (COLUMNS, COLUMNS_V2):
             shown = "no header" if header is None else _shown(",".join(header))
-            raise BaselineUnreadable(f"{source}: expected header {','.join(COLUMNS)}, found {shown}")
+            raise unreadable(f"{source}: expected header {','.join(COLUMNS)}, found {shown}")
         columns = tuple(header)
-        return [_row(fields, columns, source, number) for number, fields in enumerate(reader, start=1)]
+        return [_row(fields, columns, source, number, unreadable) for number, fields in enumerate(reader, start=1)]
     except csv.Error as error:
-        raise BaselineUnreadable(f"{source}: not a readable CSV near line {reader.line_num}: {error}") from error
+        raise unreadable(f"{source}: not a readable CSV near line {reader.line_num}: {error}") from error
 
 
-def _row(fields: list[str], columns: tuple[str, ...], source: str, number: int) -> ActivityRow:
+def _row(
+    fields: list[str], columns: tuple[str, ...], source: str, number: int, unreadable: type[TrailkeeperError]
+) -> ActivityRow:
     if len(fields) != len(columns):
-        raise BaselineUnreadable(f"{source} row {number}: {len(fields)} values, expected {len(columns)}")
+        raise unreadable(f"{source} row {number}: {len(fields)} values, expected {len(columns)}")
     values = dict(zip(columns, fields, strict=True))
     try:
         hits = parse_hits(values.get("detections", ""))
     except BaselineUnreadable as error:
-        raise BaselineUnreadable(f"{source} row {number}: {error}") from error
+        raise unreadable(f"{source} row {number}: {error}") from error
     return ActivityRow(
         account=values["account"],
         region=values["region"],
         principal=values["principal"],
         eventsource=values["eventsource"],
         eventname=values["eventname"],
-        events=_count(values, "events", source, number),
-        failures=_count(values, "failures", source, number),
+        events=_count(values, "events", source, number, unreadable),
+        failures=_count(values, "failures", source, number, unreadable),
         first_at=values["first_at"],
         sample_source_ips=values["sample_source_ips"],
         sample_user_agents=values["sample_user_agents"],
         sample_sessions=values["sample_sessions"],
-        writes=_count(values, "writes", source, number) if "writes" in values else 0,
+        writes=_count(values, "writes", source, number, unreadable) if "writes" in values else 0,
         hits=hits,
     )
 
 
-def _count(values: dict[str, str], column: str, source: str, number: int) -> int:
+def _count(
+    values: dict[str, str], column: str, source: str, number: int, unreadable: type[TrailkeeperError]
+) -> int:
     raw = values[column]
     if not _COUNT.fullmatch(raw):
-        raise BaselineUnreadable(f"{source} row {number}: {column} {_shown(raw)} is not a whole number")
+        raise unreadable(f"{source} row {number}: {column} {_shown(raw)} is not a whole number")
     return int(raw)
 
 
 def _shown(value: str) -> str:
     return repr(value[:_SHOWN_CHARS] + ("…" if len(value) > _SHOWN_CHARS else ""))
+
+
+def read_csv_cells_up_to(chars: int) -> None:
+    """Let the csv module read cells of `chars` characters: it only ever raises the process-wide limit."""
+    if csv.field_size_limit() < chars:
+        csv.field_size_limit(chars)

@@ -19,7 +19,7 @@ from trailkeeper import aws
 from trailkeeper.config import ReportSettings, Settings
 from trailkeeper.detections.attention import Attention, attention
 from trailkeeper.detections.suppressions import parse_suppressions
-from trailkeeper.errors import BaselineUnreadable, InvalidInput
+from trailkeeper.errors import BaselineUnreadable, InvalidInput, QueryResultUnreadable
 from trailkeeper.layout import (
     LEDGER_PREFIX,
     NEW_ACTIVITY_CSV,
@@ -40,6 +40,7 @@ from trailkeeper.report.activity import ActivityRow, parse_activity_csv
 from trailkeeper.report.diff import ActivityDiff, LedgerState, advance, read_keys, read_principals, write_row
 from trailkeeper.report.query import build_daily_activity_query
 from trailkeeper.report.render import render_report
+from trailkeeper.report.revision import Revision, mark_revised, revision_of
 from trailkeeper.schemes import scheme_for_table
 
 # Lambda's maximum timeout: no SendReport invocation can still hold a claim this old (its owner crashed).
@@ -72,11 +73,20 @@ def build_report(
     """Save D's result once, compare it with the baseline ledger, advance the ledger, render and store."""
     bucket = settings.RESULTS_BUCKET
     fresh = aws.get_text(s3, bucket, _results_key(result_location, bucket))
-    parse_activity_csv(fresh, source=f"query result {result_location}")  # never save what cannot be read
+    # Never save what cannot be read; a fresh result is no baseline, so its error says so.
+    fresh_rows = parse_activity_csv(fresh, source=f"query result {result_location}", unreadable=QueryResultUnreadable)
     saved_key = activity_key(report_day)
+    revision: Revision | None = None
     if not aws.put_text_if_absent(s3, bucket, saved_key, fresh, "text/csv"):
-        # A re-run keeps the result the first run saved: an earlier report may rest on it.
-        fresh = aws.get_text(s3, bucket, saved_key)
+        # A re-run keeps the result the first run saved (an earlier report rests on it) unless late logs
+        # added events: then a revision replaces it, the first kept as a noncurrent version (report/revision.py).
+        saved = aws.get_text(s3, bucket, saved_key)
+        revision = revision_of(fresh_rows, parse_activity_csv(saved, source=f"s3://{bucket}/{saved_key}"))
+        if revision is None:
+            fresh = saved
+        else:
+            aws.put_text(s3, bucket, saved_key, fresh, "text/csv")
+    del fresh_rows
     today = parse_activity_csv(fresh, source=f"s3://{bucket}/{saved_key}")
     del fresh
     diff = advance_ledger(report_day, today, report_settings.BASELINE_DAYS, bucket, s3)
@@ -91,8 +101,11 @@ def build_report(
         full_result_uri=f"s3://{bucket}/{report_key(report_day, NEW_ACTIVITY_CSV)}",
         title=report_settings.REPORT_TITLE, found=found,
     )
+    if revision is not None:
+        rendered = mark_revised(rendered, report_day, revision)
     document = report_document(report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation,
                                found)
+    document["revised"] = None if revision is None else revision.as_json()
     aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, NEW_ACTIVITY_CSV), rendered.csv, "text/csv; charset=utf-8")
@@ -114,6 +127,7 @@ def build_report(
         "nothing_new": diff.nothing_new and not found.rows,
         "attention": len(found.rows),
         "suppressed": sum(s.hits for s in found.suppressed),
+        "revised": revision is not None,
         "location": f"s3://{bucket}/{report_prefix(report_day)}",
     }
 

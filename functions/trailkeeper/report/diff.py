@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from trailkeeper.errors import BaselineUnreadable
-from trailkeeper.report.activity import ActivityKey, ActivityRow
+from trailkeeper.report.activity import MAX_CELL_CHARS, ActivityKey, ActivityRow, read_csv_cells_up_to
 
 BaselineState = Literal["compared", "established"]
 AccountRegion = tuple[str, str]
@@ -122,6 +122,7 @@ def read_principals(lines: Iterable[str], source: str) -> Iterator[tuple[Account
 
 def _sorted_rows(lines: Iterable[str], source: str, width: int) -> Iterator[tuple[tuple[str, ...], dt.date]]:
     previous: tuple[str, ...] | None = None
+    read_csv_cells_up_to(MAX_CELL_CHARS)  # ledger cells are activity values (report/activity.py)
     reader = csv.reader(lines, strict=True)
     try:
         for number, fields in enumerate(reader, start=1):

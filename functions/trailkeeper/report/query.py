@@ -21,12 +21,14 @@ from trailkeeper.detections.evaluate import (
     event_flag_names,
 )
 from trailkeeper.errors import ConfigurationError, UnsupportedPartitionScheme
+from trailkeeper.report.activity import VALUE_CHARS
 from trailkeeper.schemes import ORGANIZATION_KEYS, SINGLE_ACCOUNT_KEYS, TRAILKEEPER_KEYS
 
 SQL_FILE = "daily_activity.sql"
 ACCOUNT_PLACEHOLDER = "{account}"
 TABLE_PLACEHOLDER = "{table}"
 FILTER_PLACEHOLDER = "{partition_filter}"
+VALUE_CHARS_PLACEHOLDER = "{value_chars}"  # every text value's cap, as often as the SQL cuts one
 
 
 def build_daily_activity_query(
@@ -57,6 +59,7 @@ def build_daily_activity_query(
         .replace(EVENT_FLAGS_PLACEHOLDER, ",\n        " + event_flag_columns() if detections else "")
         .replace(FLAG_NAMES_PLACEHOLDER, event_flag_names() if detections else "")
         .replace(DETECTIONS_PLACEHOLDER, detections_column() if detections else "''")
+        .replace(VALUE_CHARS_PLACEHOLDER, str(VALUE_CHARS))
     )
     return sql, [*partition_params, *(_literal(day.isoformat()) for day in days)]
 
@@ -103,6 +106,8 @@ def _template() -> str:
                         FLAG_NAMES_PLACEHOLDER, DETECTIONS_PLACEHOLDER):
         if text.count(placeholder) != 1:
             raise RuntimeError(f"sql/{SQL_FILE} must contain {placeholder} exactly once")
+    if VALUE_CHARS_PLACEHOLDER not in text:
+        raise RuntimeError(f"sql/{SQL_FILE} must cut text values to {VALUE_CHARS_PLACEHOLDER} characters")
     # The file's comments document it; the statement Athena receives is the SQL alone (a leading
     # comment can confuse statement-type detection, and no comment can then hold a stray `?`).
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip() + "\n"

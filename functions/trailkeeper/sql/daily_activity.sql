@@ -22,6 +22,9 @@
 -- Why the failure rule: sign-in failures carry no errorCode; AWS documents them as
 -- responseElements.ConsoleLogin = 'Failure', serviceEventDetails.<step> = 'Failure' (CredentialChallenge,
 -- CredentialVerification, UserAuthentication) and an errorMessage such as 'Failed authentication'.
+-- Why every text value is cut to {value_chars} characters (the placeholder is filled from
+-- report/activity.py VALUE_CHARS): one attacker-long field (a 200,000-character user agent) must not make
+-- a cell the csv module refuses to read; the reader's limit is computed from this cap.
 -- Why sorted, capped samples: the same input gives the same row, byte for byte (diffs and tests).
 -- Every output expression is aliased: Athena would name the others _colN.
 -- count_if gets a never-NULL condition: engines differ on count_if over only NULLs (0 or NULL).
@@ -33,13 +36,13 @@
 WITH day_events AS (
     SELECT
         {account} AS account,
-        awsregion AS region,
+        substr(awsregion, 1, {value_chars}) AS region,
         useridentity AS who,
         coalesce(strpos(useridentity.sessioncontext.sessionissuer.arn, '/AWSReservedSSO_'), 0) > 0 AS sso,
         coalesce(useridentity.onbehalfof.userid, '') <> '' AS on_behalf,
-        eventsource AS eventsource,
-        eventname AS eventname,
-        eventtime AS eventtime,
+        substr(eventsource, 1, {value_chars}) AS eventsource,
+        substr(eventname, 1, {value_chars}) AS eventname,
+        substr(eventtime, 1, {value_chars}) AS eventtime,
         (
             coalesce(errorcode, '') <> ''
             OR coalesce(errormessage, '') <> ''
@@ -48,8 +51,8 @@ WITH day_events AS (
             OR coalesce(json_extract_scalar(serviceeventdetails, '$.CredentialVerification'), '') = 'Failure'
             OR coalesce(json_extract_scalar(serviceeventdetails, '$.UserAuthentication'), '') = 'Failure'
         ) AS failed,
-        sourceipaddress AS sourceipaddress,
-        useragent AS useragent,
+        substr(sourceipaddress, 1, {value_chars}) AS sourceipaddress,
+        substr(useragent, 1, {value_chars}) AS useragent,
         readonly AS readonly{detection_flags}
     FROM {table}
     WHERE ({partition_filter})
@@ -60,7 +63,7 @@ identified AS (
     SELECT
         account AS account,
         region AS region,
-        CASE who.type
+        substr(CASE who.type
             WHEN 'AssumedRole' THEN
                 (CASE
                     WHEN sso AND coalesce(who.arn, '') <> '' THEN who.arn
@@ -91,8 +94,8 @@ identified AS (
                         || who.onbehalfof.userid
                     ELSE coalesce(nullif(who.invokedby, ''), nullif(who.username, ''), nullif(who.type, ''), 'Unknown')
                 END)
-        END AS principal,
-        (CASE
+        END, 1, {value_chars}) AS principal,
+        substr((CASE
             WHEN who.type = 'AssumedRole' AND NOT sso THEN regexp_extract(coalesce(who.arn, ''), '[^/]*$')
             ELSE ''
         END)
@@ -100,7 +103,7 @@ identified AS (
             WHEN coalesce(who.sessioncontext.sourceidentity, '') <> ''
                 THEN ' (source identity ' || who.sessioncontext.sourceidentity || ')'
             ELSE ''
-        END) AS session,
+        END), 1, {value_chars}) AS session,
         eventsource AS eventsource,
         eventname AS eventname,
         eventtime AS eventtime,

@@ -16,7 +16,13 @@ from tests.helpers import make_settings, moto_client, table_input
 from tests.unit.report.report_kit import ACCOUNT, athena_csv
 from trailkeeper import layout
 from trailkeeper.config import ReportSettings
-from trailkeeper.errors import BaselineUnreadable, ConfigurationError, EmailRejected, InvalidInput
+from trailkeeper.errors import (
+    BaselineUnreadable,
+    ConfigurationError,
+    EmailRejected,
+    InvalidInput,
+    QueryResultUnreadable,
+)
 from trailkeeper.layout import activity_key, ledger_keys_key, ledger_principals_key, ledger_state_key
 from trailkeeper.report.daily import build_report, prepare_query, send_report
 
@@ -84,11 +90,12 @@ def test_rows_absent_from_the_previous_day_are_new(aws: Aws) -> None:
     assert "bob" in aws.text(layout.report_key(DAY, layout.NEW_ACTIVITY_CSV))
 
 
-def test_the_days_result_is_saved_once_and_a_rerun_keeps_it(aws: Aws) -> None:
-    build(aws, aws.query_result(ALICE))
-    summary = build(aws, aws.query_result(ALICE, BOB, name="q2"))
-    assert aws.text(activity_key(DAY)) == athena_csv([ALICE])
-    assert summary["rows"] == 1
+def test_a_rerun_that_finds_fewer_events_keeps_the_saved_result(aws: Aws) -> None:
+    """Logs are never un-delivered: fewer events is a deletion to investigate, not a correction."""
+    build(aws, aws.query_result(ALICE, BOB))
+    summary = build(aws, aws.query_result(ALICE, name="q2"))
+    assert aws.text(activity_key(DAY)) == athena_csv([ALICE, BOB])
+    assert (summary["rows"], summary["revised"]) == (2, False)
 
 
 def test_a_corrupt_ledger_fails_loudly_instead_of_making_everything_new(aws: Aws) -> None:
@@ -148,9 +155,9 @@ def test_a_night_that_discovered_accounts_has_no_no_data_alarm_in_report_json(aw
     assert json.loads(aws.text("reports/2024-03-09/report.json"))["no_data_alarm"] is None
 
 
-def test_an_unreadable_query_result_is_not_saved_as_a_baseline(aws: Aws) -> None:
+def test_an_unreadable_query_result_is_not_saved_and_not_called_a_baseline(aws: Aws) -> None:
     aws.s3.put_object(Bucket="results-bucket", Key="athena/bad.csv", Body=b"garbage")
-    with pytest.raises(BaselineUnreadable):
+    with pytest.raises(QueryResultUnreadable, match="query result"):
         build(aws, "s3://results-bucket/athena/bad.csv")
     assert aws.s3.list_objects_v2(Bucket="results-bucket", Prefix=layout.ACTIVITY_PREFIX)["KeyCount"] == 0
 
@@ -220,3 +227,21 @@ def test_bad_report_configuration_fails_at_start_up(overrides: dict[str, str]) -
     env = {"REPORT_SENDER": "trailkeeper@example.com", "REPORT_RECIPIENTS": "security@example.com", **overrides}
     with pytest.raises(ConfigurationError):
         ReportSettings.from_env(env)
+
+
+def test_a_re_run_that_finds_more_events_revises_the_result_and_says_so(aws: Aws) -> None:
+    aws.s3.put_bucket_versioning(Bucket="results-bucket", VersioningConfiguration={"Status": "Enabled"})
+    first = build(aws, aws.query_result(ALICE))
+    late = build(aws, aws.query_result(ALICE, BOB, name="q2"))
+    report = json.loads(aws.text(layout.report_json_key(DAY)))
+    text = aws.text(layout.report_key(DAY, layout.REPORT_TEXT))
+    versions = aws.s3.list_object_versions(Bucket="results-bucket", Prefix=activity_key(DAY))["Versions"]
+    assert (first["revised"], late["revised"], late["events"], len(versions)) == (False, True, 4, 2)
+    assert report["subject"].startswith("REVISED ") and text.startswith("Revised report: ")
+    assert report["revised"] == {"events_before": 3, "events_now": 4}
+
+
+def test_a_re_run_that_finds_the_same_events_keeps_the_first_result(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE, BOB))
+    again = build(aws, aws.query_result(BOB, ALICE, name="q2"))
+    assert again["revised"] is False and "REVISED" not in json.loads(aws.text(layout.report_json_key(DAY)))["subject"]

@@ -18,7 +18,7 @@ from tests.unit.report.report_kit import (
     run_daily_activity,
 )
 from trailkeeper.errors import ConfigurationError, UnsupportedPartitionScheme
-from trailkeeper.report.activity import COLUMNS, ActivityRow, parse_activity_csv
+from trailkeeper.report.activity import COLUMNS, MAX_CELL_CHARS, VALUE_CHARS, ActivityRow, parse_activity_csv
 from trailkeeper.report.query import build_daily_activity_query
 
 DAY = dt.date(2024, 1, 5)
@@ -83,7 +83,14 @@ def test_sql_file_has_each_placeholder_exactly_once() -> None:
     assert text.count("{detection_flags}") == 1
     assert text.count("{detection_flag_names}") == 1
     assert text.count("{detections_column}") == 1
-    assert text.count("{") == 6
+    assert text.count("{") == 6 + text.count("{value_chars}")  # the text cap: once per value it cuts
+
+
+def test_every_text_value_of_the_query_is_cut_so_no_cell_exceeds_the_readers_limit() -> None:
+    sql, _ = build_daily_activity_query(DATABASE, TABLE, ("account", "region", "year", "month", "day"), DAY)
+    assert "{" not in sql and sql.count(f", 1, {VALUE_CHARS})") == 8
+    # The widest cell: three sampled values and two separators; the csv module's default limit is larger.
+    assert MAX_CELL_CHARS == 3 * VALUE_CHARS + 2 * len(" | ") <= 131_072
 
 
 @pytest.mark.parametrize("keys", [("timestamp",), ("dt",), ("account", "region", "year", "month"), ()])
