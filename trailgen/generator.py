@@ -110,6 +110,16 @@ class SilentFrom:
 
 
 @dataclass(frozen=True)
+class QuietFrom:
+    """No event (so no log file) for the account-region from `day` on, while the trail keeps running: its
+    hourly digests keep arriving, empty (a quiet pair, as opposed to SilentFrom's broken one)."""
+
+    day: date
+    account: str
+    region: str
+
+
+@dataclass(frozen=True)
 class LateEvent:
     """An event at `day`T23:59:59Z, delivered in the `day + 1` folder."""
 
@@ -147,7 +157,7 @@ class CorruptObject:
     kind: CorruptKind
 
 
-Plant: TypeAlias = NewPrincipal | NewRegion | SilentFrom | LateEvent | HostileRecord | HostileKey | CorruptObject
+Plant: TypeAlias = NewPrincipal | NewRegion | SilentFrom | QuietFrom | LateEvent | HostileRecord | HostileKey | CorruptObject
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,7 +390,7 @@ def generate(spec: TrailSpec, out_dir: Path) -> GroundTruth:
         for region in plan.regions_of(account):
             routine = _routine(spec, account, region)
             for day in _days(spec.start, spec.end):
-                if plan.logging(account, region, day):
+                if plan.has_events(account, region, day):
                     _write_partition_day(spec, plan, bucket, truth, routine, account, region, day)
     for index, plant in enumerate(spec.plants):
         if isinstance(plant, CorruptObject):
@@ -445,6 +455,7 @@ class _Plan:
     first_day: dict[tuple[str, str], date]
     silent_from: dict[tuple[str, str | None], date]
     plants_on: dict[tuple[str, str, date], list[tuple[int, Plant]]]
+    quiet_from: dict[tuple[str, str], date] = field(default_factory=dict)
 
     @classmethod
     def of(cls, spec: TrailSpec) -> _Plan:
@@ -476,6 +487,10 @@ class _Plan:
             return
         if plant.region is not None and plant.region not in self.regions_of(plant.account):
             raise ValueError(f"{plant!r}: region is neither a spec region nor added by a NewRegion plant")
+        if isinstance(plant, QuietFrom):
+            quiet = (plant.account, plant.region)
+            self.quiet_from[quiet] = min(plant.day, self.quiet_from.get(quiet, plant.day))
+            return
         if isinstance(plant, SilentFrom):
             scope = (plant.account, plant.region)
             self.silent_from[scope] = min(plant.day, self.silent_from.get(scope, plant.day))
@@ -500,6 +515,10 @@ class _Plan:
         if first is None and region not in self.spec.regions:
             return False
         return (first is None or day >= first) and day < self.silent_day(account, region)
+
+    def has_events(self, account: str, region: str, day: date) -> bool:
+        """True when the trail delivers log files for account/region on `day` (logging, and not QuietFrom)."""
+        return self.logging(account, region, day) and day < self.quiet_from.get((account, region), date.max)
 
     def silent_day(self, account: str, region: str) -> date:
         """The first delivery day on which nothing is delivered (date.max when never silent)."""
