@@ -157,7 +157,8 @@ class CorruptObject:
     kind: CorruptKind
 
 
-Plant: TypeAlias = NewPrincipal | NewRegion | SilentFrom | QuietFrom | LateEvent | HostileRecord | HostileKey | CorruptObject
+Plant: TypeAlias = (NewPrincipal | NewRegion | SilentFrom | QuietFrom | LateEvent | HostileRecord | HostileKey
+                    | CorruptObject)
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,13 +488,8 @@ class _Plan:
             return
         if plant.region is not None and plant.region not in self.regions_of(plant.account):
             raise ValueError(f"{plant!r}: region is neither a spec region nor added by a NewRegion plant")
-        if isinstance(plant, QuietFrom):
-            quiet = (plant.account, plant.region)
-            self.quiet_from[quiet] = min(plant.day, self.quiet_from.get(quiet, plant.day))
-            return
-        if isinstance(plant, SilentFrom):
-            scope = (plant.account, plant.region)
-            self.silent_from[scope] = min(plant.day, self.silent_from.get(scope, plant.day))
+        if isinstance(plant, SilentFrom | QuietFrom):
+            self._add_stop(plant)
             return
         if isinstance(plant, HostileRecord) and plant.field not in HOSTILE_FIELDS:
             raise ValueError(f"{plant!r}: field must be one of {HOSTILE_FIELDS}")
@@ -505,6 +501,14 @@ class _Plan:
             return
         if isinstance(plant, LateEvent | HostileRecord):
             self.plants_on.setdefault((plant.account, plant.region, plant.day), []).append((index, plant))
+
+    def _add_stop(self, plant: SilentFrom | QuietFrom) -> None:
+        if isinstance(plant, QuietFrom):
+            quiet = (plant.account, plant.region)
+            self.quiet_from[quiet] = min(plant.day, self.quiet_from.get(quiet, plant.day))
+        else:
+            scope = (plant.account, plant.region)
+            self.silent_from[scope] = min(plant.day, self.silent_from.get(scope, plant.day))
 
     def regions_of(self, account: str) -> tuple[str, ...]:
         return self.spec.regions + tuple(sorted(self.extra_regions.get(account, set()) - set(self.spec.regions)))
