@@ -279,6 +279,10 @@ def describe(label: str, execution: ExecutionResult) -> str:
     anomalies = output.get("anomalies", {}).get("count", 0)
     if anomalies:
         parts.append(f"{anomalies} bucket anomalies")
+    checked = output.get("integrity")  # SummariseIntegrity's counts (README "Integrity")
+    if isinstance(checked, dict) and "pairs" in checked:
+        parts.append(f"integrity: {checked.get('pairs', 0)} account-region(s) verified, "
+                     f"{checked.get('alarming_findings', 0)} alarming finding(s)")
     report = output.get("report")
     if isinstance(report, dict) and "skipped" in report:
         parts.append(f"report skipped: {report['skipped']}")
