@@ -120,6 +120,16 @@ class QuietFrom:
 
 
 @dataclass(frozen=True)
+class LateLogFile:
+    """The first log file of account/region delivered on `day` from 12:00 UTC is processed late by CloudTrail:
+    the hourly digest does not list it, a `_backfill` digest (its own chain) does."""
+
+    day: date
+    account: str
+    region: str
+
+
+@dataclass(frozen=True)
 class LateEvent:
     """An event at `day`T23:59:59Z, delivered in the `day + 1` folder."""
 
@@ -157,8 +167,8 @@ class CorruptObject:
     kind: CorruptKind
 
 
-Plant: TypeAlias = (NewPrincipal | NewRegion | SilentFrom | QuietFrom | LateEvent | HostileRecord | HostileKey
-                    | CorruptObject)
+Plant: TypeAlias = (NewPrincipal | NewRegion | SilentFrom | QuietFrom | LateLogFile | LateEvent | HostileRecord
+                    | HostileKey | CorruptObject)
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,6 +467,7 @@ class _Plan:
     silent_from: dict[tuple[str, str | None], date]
     plants_on: dict[tuple[str, str, date], list[tuple[int, Plant]]]
     quiet_from: dict[tuple[str, str], date] = field(default_factory=dict)
+    late_logs: dict[tuple[str, str], set[date]] = field(default_factory=dict)  # LateLogFile days
 
     @classmethod
     def of(cls, spec: TrailSpec) -> _Plan:
@@ -488,7 +499,7 @@ class _Plan:
             return
         if plant.region is not None and plant.region not in self.regions_of(plant.account):
             raise ValueError(f"{plant!r}: region is neither a spec region nor added by a NewRegion plant")
-        if isinstance(plant, SilentFrom | QuietFrom):
+        if isinstance(plant, SilentFrom | QuietFrom | LateLogFile):
             self._add_stop(plant)
             return
         if isinstance(plant, HostileRecord) and plant.field not in HOSTILE_FIELDS:
@@ -502,8 +513,11 @@ class _Plan:
         if isinstance(plant, LateEvent | HostileRecord):
             self.plants_on.setdefault((plant.account, plant.region, plant.day), []).append((index, plant))
 
-    def _add_stop(self, plant: SilentFrom | QuietFrom) -> None:
-        if isinstance(plant, QuietFrom):
+    def _add_stop(self, plant: SilentFrom | QuietFrom | LateLogFile) -> None:
+        """Plants that change what is delivered, or when, for a whole account-region."""
+        if isinstance(plant, LateLogFile):
+            self.late_logs.setdefault((plant.account, plant.region), set()).add(plant.day)
+        elif isinstance(plant, QuietFrom):
             quiet = (plant.account, plant.region)
             self.quiet_from[quiet] = min(plant.day, self.quiet_from.get(quiet, plant.day))
         else:
@@ -1216,10 +1230,24 @@ def _write_digests(spec: TrailSpec, plan: _Plan, bucket: _Bucket, truth: _Truth)
             entries = logs.get((account, region), [])
             days = {e.delivered.date() for e in entries}
             days |= {d for d in _days(spec.start, spec.end) if plan.logging(account, region, d)}
-            for digest in digests.pair_digests(spec.trail_bucket, spec.logs_root, account, region, TRAIL_NAME,
-                                               GLOBAL_REGION, digests.runs_of(days), entries, spec.seed):
+            late = _late_entries(entries, plan.late_logs.get((account, region), set()))
+            on_time = [e for e in entries if e not in late]
+            for digest in [*digests.pair_digests(spec.trail_bucket, spec.logs_root, account, region, TRAIL_NAME,
+                                                 GLOBAL_REGION, digests.runs_of(days), on_time, spec.seed),
+                           *digests.backfill_digests(spec.trail_bucket, spec.logs_root, account, region,
+                                                     TRAIL_NAME, GLOBAL_REGION, late)]:
                 _put_noise(bucket, truth, digest.key, digest.body)
                 digests.write_sidecar(bucket.root / digest.key, digest.metadata)
+
+
+def _late_entries(entries: list[digests.LogEntry], days: set[date]) -> list[digests.LogEntry]:
+    """LateLogFile: per day, the first log file delivered from 12:00 UTC."""
+    late = []
+    for day in sorted(days):
+        afternoon = sorted((e for e in entries if e.delivered.date() == day and e.delivered.hour >= 12),
+                           key=lambda e: (e.delivered, e.key))
+        late += afternoon[:1]
+    return late
 
 
 def _config_history(spec: TrailSpec, account: str, day: date) -> tuple[str, bytes]:
