@@ -194,7 +194,19 @@ def _totals_line(summary: IntegritySummary) -> str:
             f"alarming); digest delivery stopped in {stopped:,}; unvalidated batches: {summary.unvalidated_batches:,}.")
 
 
-def section_text(summary: IntegritySummary | None, max_rows: int) -> list[str]:
+_SILENCE_WORDS = {QUIET: "quiet: its empty digests keep arriving", BROKEN: "broken: its digests stopped",
+                  UNKNOWN: "unknown: no integrity data"}
+
+
+def _silence_lines(summary: IntegritySummary, silent: Sequence[tuple[str, str]], max_rows: int,
+                   value: Callable[[str], str]) -> list[str]:
+    return [f"{value(account)} {value(region)}: {_SILENCE_WORDS[summary.silence_state(account, region)]}"
+            for account, region in silent[:max_rows]]
+
+
+def section_text(summary: IntegritySummary | None, max_rows: int,
+                 silent: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """The Integrity section; `silent` (account, region) pairs are graded with the digests."""
     if summary is None:
         return ["== Integrity ==", "  Not validated for this day (no integrity summary).", ""]
     lines = ["== Integrity ==", f"  {sanitise.text(_totals_line(summary), None)}"]
@@ -202,10 +214,14 @@ def section_text(summary: IntegritySummary | None, max_rows: int) -> list[str]:
     lines += [f"    - {_finding_line(f, sanitise.text)}" for f in shown]
     if hidden:
         lines.append(f"    … and {hidden:,} more findings: see report.json")
+    if silent:
+        lines.append("  Silent account-regions, graded by their digests:")
+        lines += [f"    - {line}" for line in _silence_lines(summary, silent, max_rows, sanitise.text)]
     return [*lines, ""]
 
 
-def section_html(summary: IntegritySummary | None, max_rows: int) -> list[str]:
+def section_html(summary: IntegritySummary | None, max_rows: int,
+                 silent: Sequence[tuple[str, str]] = ()) -> list[str]:
     if summary is None:
         return ["<h2>Integrity</h2>", "<p>Not validated for this day (no integrity summary).</p>"]
     parts = ["<h2>Integrity</h2>", f"<p>{sanitise.html(_totals_line(summary), None)}</p>"]
@@ -216,4 +232,8 @@ def section_html(summary: IntegritySummary | None, max_rows: int) -> list[str]:
         parts.append("</ul>")
     if hidden:
         parts.append(f"<p>{html.escape(f'… and {hidden:,} more findings: see report.json')}</p>")
+    if silent:
+        parts.append("<p>Silent account-regions, graded by their digests:</p><ul>")
+        parts += [f"<li>{line}</li>" for line in _silence_lines(summary, silent, max_rows, sanitise.html)]
+        parts.append("</ul>")
     return parts

@@ -228,7 +228,7 @@ class _View:
             lines += [self.nothing_new_line(), ""]
         else:
             lines += self._text_new() + self._text_silent() + self._text_first_seen()
-        lines += section_text(self.integrity, self.max_rows)
+        lines += section_text(self.integrity, self.max_rows, [(p.account, p.region) for p in d.silent])
         lines += self._text_reconciliation()
         lines += [f"Full result: {sanitise.text(self.full_result_uri, 1024)}", ""]
         return "\n".join(lines)
@@ -346,7 +346,7 @@ class _View:
             parts.append(f"<p>{html.escape(self.nothing_new_line())}</p>")
         else:
             parts += self._html_new() + self._html_silent() + self._html_first_seen()
-        parts += section_html(self.integrity, self.max_rows)
+        parts += section_html(self.integrity, self.max_rows, [(p.account, p.region) for p in d.silent])
         parts += self._html_reconciliation()
         parts += [
             f"<p>Full result: <code>{sanitise.html(self.full_result_uri, 1024)}</code></p>",

@@ -109,3 +109,14 @@ def test_report_json_grades_silent_pairs_and_an_integrity_alarm_is_never_nothing
     assert document["integrity"]["pairs"][1]["delivery"] == "stopped"
     assert document["nothing_new"] is False
     assert all(s["state"] == "unknown" for s in report_document(DAY, "s", diff, 14, {}, None)["silent"])
+
+
+def test_the_integrity_section_grades_each_silent_pair_in_text_and_html() -> None:
+    diff = diff_activity([row(account=A, region="us-west-2")],
+                         [[row(account=A, region="us-east-1"), row(account=B, region="eu-west-1")]])
+    rendered = render_report(diff, report_day=DAY, reconciliation={}, full_result_uri="s3://r/x.csv", title="t",
+                             integrity=NIGHT)
+    section = rendered.text[rendered.text.index("== Integrity =="):]
+    assert f"{A} us-east-1: quiet: its empty digests keep arriving" in section
+    assert f"{B} eu-west-1: broken: its digests stopped" in section
+    assert f"<li>{B} eu-west-1: broken: its digests stopped</li>" in rendered.html
