@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from localaws.patches.core import uncounted
-from localaws.runtime import EmbeddedAws, ExecutionResult
+from localaws.runtime import EmbeddedAws, ExecutionResult, ExecutionTimeout
 from trailkeeper import layout
 from trailkeeper_cli.history import failed_state, readable_cause
-from trailkeeper_cli.operator import ShardTracker
+from trailkeeper_cli.operator import ShardTracker, execution_arn
 
 # What the template's deploy-time parameters are when everything runs on this machine.
 LOCAL_PARAMETERS = {
@@ -36,6 +36,9 @@ DELIVERY_TIME = re.compile(r"_([0-9]{8}T[0-9]{4}(?:[0-9]{2})?)Z(?:_[A-Za-z0-9]+)
 ORGANIZATION_FOLDER = re.compile(r"o-[a-z0-9]{10,32}")
 ACCOUNT_FOLDER = re.compile(r"[0-9]{12}")
 PREFIX_DEPTH = 4
+# How long one local execution may run before it is stopped (--timeout raises it): a night of the demo takes
+# seconds; a year's backfill over a large folder can take many minutes on this emulator.
+DEFAULT_TIMEOUT_SECONDS = 600.0
 
 Progress = Callable[[str], None]
 
@@ -49,6 +52,10 @@ class NightResult:
 
 class LayoutError(ValueError):
     """The logs directory does not look like a trail bucket."""
+
+
+class LocalTimeout(Exception):
+    """A local execution ran past its timeout: it was stopped, and what it had done so far was written."""
 
 
 def detect_layout(logs: Path) -> dict[str, str]:
@@ -159,8 +166,11 @@ def local_stack(logs: Path, params: Mapping[str, str], out: Path) -> Iterator[Em
 
 
 def run_nights(
-    logs: Path, first: dt.date, last: dt.date, out: Path, params: Mapping[str, str], progress: Progress
+    logs: Path, first: dt.date, last: dt.date, out: Path, params: Mapping[str, str], progress: Progress,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> list[NightResult]:
+    """Each night in turn. However it ends (a timeout, Ctrl-C), OUT holds the nights that finished, the stopped
+    one's execution.json and the catalog as it was, and running the same command again redoes it all."""
     if first > last:
         raise ValueError(f"--start {first} is after --end {last}")
     objects = trail_objects(logs)
@@ -171,26 +181,59 @@ def run_nights(
         uploaded: set[str] = set()
         run_time = _schedule_time(aws.parameters.get("ScheduleExpression", ""))
         day = first
-        while day <= last:
-            run_day = day + dt.timedelta(days=1)
-            starts = dt.datetime.combine(run_day, run_time)
-            delivered = [(key, path) for key, path in delivered_by(objects, starts) if key not in uploaded]
-            aws.upload_files(delivered, bucket)
-            uploaded.update(key for key, _ in delivered)
-            progress(f"night {day}: {len(delivered)} new objects, running ...")
-            execution = aws.run_execution({"time": f"{starts:%Y-%m-%dT%H:%M:%S}Z"},
-                                          name=f"nightly-{day.isoformat()}")
-            outputs = write_execution(aws, execution, out / day.isoformat(), report_day=day)
-            results.append(NightResult(day, execution, outputs))
-            progress(describe(day.isoformat(), execution))
-            day = run_day
-        write_catalog(aws, out / "catalog.json")
+        try:
+            while day <= last:
+                run_day = day + dt.timedelta(days=1)
+                starts = dt.datetime.combine(run_day, run_time)
+                delivered = [(key, path) for key, path in delivered_by(objects, starts) if key not in uploaded]
+                aws.upload_files(delivered, bucket)
+                uploaded.update(key for key, _ in delivered)
+                progress(f"night {day}: {len(delivered)} new objects, running ...")
+                execution = _run_within(aws, {"time": f"{starts:%Y-%m-%dT%H:%M:%S}Z"},
+                                        f"nightly-{day.isoformat()}", timeout, out / day.isoformat(), day)
+                outputs = write_execution(aws, execution, out / day.isoformat(), report_day=day)
+                results.append(NightResult(day, execution, outputs))
+                progress(describe(day.isoformat(), execution))
+                day = run_day
+        finally:
+            write_catalog(aws, out / "catalog.json")
     return results
+
+
+def _run_within(
+    aws: EmbeddedAws, execution_input: dict[str, Any], name: str, timeout: float, folder: Path,
+    report_day: dt.date | None, on_poll: Callable[[], None] | None = None,
+) -> ExecutionResult:
+    """run_execution, and on its timeout the stopped execution's record in folder, then LocalTimeout."""
+    try:
+        return aws.run_execution(execution_input, name=name, timeout=timeout, on_poll=on_poll)
+    except ExecutionTimeout:
+        stopped = stopped_execution(aws, name)
+        write_execution(aws, stopped, folder, report_day)
+        raise LocalTimeout(
+            f"{name} was still running after {timeout:g} s, the local timeout, and was stopped at "
+            f"{failed_state(stopped.history) or 'its start'}; raise it with --timeout SECONDS "
+            f"(its record: {folder / 'execution.json'})") from None
+
+
+def stopped_execution(aws: EmbeddedAws, name: str) -> ExecutionResult:
+    """What the runtime stopped: its status, the states it entered and its history."""
+    sfn = aws.client("stepfunctions")
+    arn = execution_arn(aws.state_machine_arn, name)
+    with uncounted():
+        described = sfn.describe_execution(executionArn=arn)
+        history = [event for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+                   for event in page["events"]]
+    return ExecutionResult(
+        name=name, arn=arn, status=described["status"],
+        states=[e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")],
+        output=None, error=described.get("error"), cause=described.get("cause"), history=history,
+    )
 
 
 def run_backfill(
     logs: Path, start: dt.date, end: dt.date, out: Path, params: Mapping[str, str], dry_run: bool,
-    progress: Progress,
+    progress: Progress, timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> ExecutionResult:
     with local_stack(logs, params, out) as aws:
         objects = trail_objects(logs)
@@ -205,10 +248,12 @@ def run_backfill(
                 for line in shards.poll():
                     progress(line)
 
-        execution = aws.run_execution({"start": start.isoformat(), "end": end.isoformat(), "dry_run": dry_run},
-                                      name=name, on_poll=report_shards)
+        try:
+            execution = _run_within(aws, {"start": start.isoformat(), "end": end.isoformat(), "dry_run": dry_run},
+                                    name, timeout, out, None, on_poll=report_shards)
+        finally:
+            write_catalog(aws, out / "catalog.json")
         write_execution(aws, execution, out, report_day=None)
-        write_catalog(aws, out / "catalog.json")
         progress(describe("backfill", execution))
         return execution
 

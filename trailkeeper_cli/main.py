@@ -5,15 +5,16 @@
   trailkeeper backfill --stack NAME --resume EXECUTION     (run only the shards that did not finish there)
   trailkeeper status   --stack NAME
 
-  trailkeeper local demo     [--out DIR]
-  trailkeeper local run      --logs DIR --start D1 --end D2 --out OUT [--param Name=Value ...]
-  trailkeeper local backfill --logs DIR --start D1 --end D2 --out OUT [--dry-run] [--param Name=Value ...]
+  trailkeeper local demo     [--out DIR] [--timeout S]
+  trailkeeper local run      --logs DIR --start D1 --end D2 --out OUT [--param Name=Value ...] [--timeout S]
+  trailkeeper local backfill --logs DIR --start D1 --end D2 --out OUT [--dry-run] [--param ...] [--timeout S]
   trailkeeper local generate DIR [--start D] [--days N] [--accounts N] [--regions R ...] [--seed N]
 
 The stack commands need boto3 only; `local` needs the embedded runtime: pip install '.[local]' in a clone.
 Exit status 0 only if every execution succeeded; otherwise the failed state and its cause are printed (1).
-Bad arguments, a stack that is not trailkeeper's and AWS errors exit with 2; a follow that was interrupted
-with 130 (the execution goes on: the same backfill command follows it again).
+Bad arguments (days before CloudTrail existed or after today, an --out that is a file), a stack that is not
+trailkeeper's, AWS errors and a local execution past its --timeout exit with 2; Ctrl-C with 130 (a followed
+execution goes on: the same backfill command follows it again; a local command's outputs so far stay in OUT).
 """
 
 from __future__ import annotations
@@ -32,12 +33,17 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from trailkeeper import sanitise
+from trailkeeper.inputs import EARLIEST_DAY
 from trailkeeper_cli import operator as ops
-from trailkeeper_cli.errors import UsageError
+from trailkeeper_cli.errors import Interrupted, UsageError
 
 POLL_SECONDS = 5.0
 PLAN_PARTITIONS_SHOWN = 50
 LOCAL_EXTRA_HINT = "install the local extra: pip install '.[local]' from a trailkeeper clone"
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command ended by Ctrl-C
+# Kept in step with localaws.local_run.DEFAULT_TIMEOUT_SECONDS (a test compares them): main must not import the
+# emulator to print its help.
+LOCAL_TIMEOUT_SECONDS = 600.0
 # What the `local` extra installs (pyproject.toml), by import name: a missing one means the extra is not installed.
 LOCAL_EXTRA_MODULES = frozenset({"moto", "duckdb", "sqlglot", "yaml", "aws_lambda_powertools"})
 
@@ -76,6 +82,12 @@ def main(
     except (UsageError, ops.OperatorError, BotoCoreError, ClientError) as error:
         session.progress(f"trailkeeper: {error}")
         return 2
+    except Interrupted as error:
+        session.progress(f"trailkeeper: {error}")
+        return INTERRUPTED
+    except KeyboardInterrupt:
+        session.progress("trailkeeper: interrupted (Ctrl-C)")
+        return INTERRUPTED
 
 
 def _aws_clients() -> ops.Clients:
@@ -120,13 +132,16 @@ def parser() -> argparse.ArgumentParser:
     offline = local.add_subparsers(dest="local_command", required=True)
 
     demo = offline.add_parser("demo", help="generate a small organization's logs and run consecutive nights")
-    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (replaced)")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"),
+                      help="output folder: new, empty, or an earlier demo's (replaced); anything else is refused")
+    _timeout_option(demo)
     demo.set_defaults(handler=_local("demo"))
 
     run = offline.add_parser("run", help="run the nightly execution of each night D1..D2 over a logs folder")
     _logs_options(run)
     run.add_argument("--start", type=_date, required=True, help="first report day, YYYY-MM-DD")
     run.add_argument("--end", type=_date, required=True, help="last report day, YYYY-MM-DD")
+    _timeout_option(run)
     run.set_defaults(handler=_local("run"))
 
     local_backfill = offline.add_parser("backfill", help="one backfill execution over a logs folder")
@@ -134,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     local_backfill.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     local_backfill.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
     local_backfill.add_argument("--dry-run", action="store_true", help="plan and write statements, add nothing")
+    _timeout_option(local_backfill)
     local_backfill.set_defaults(handler=_local("backfill"))
 
     generate = offline.add_parser("generate", help="write a synthetic organization's trail bucket into a folder")
@@ -164,6 +180,11 @@ def _logs_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--out", type=Path, required=True, help="output folder")
     command.add_argument("--param", action="append", default=[], type=_param, metavar="Name=Value",
                          help="override a template parameter (repeatable), e.g. LookbackDays=7")
+
+
+def _timeout_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--timeout", type=_seconds, default=LOCAL_TIMEOUT_SECONDS, metavar="SECONDS",
+                         help=f"stop an execution still running after this long (default {LOCAL_TIMEOUT_SECONDS:g})")
 
 
 # ------------------------------------------------------------------------------------------------ deployed stack
@@ -267,7 +288,7 @@ def _local(command: str) -> Callable[[argparse.Namespace, Session], int]:
                 raise UsageError(f"local {command} needs the embedded runtime ({package} is not installed): "
                                  f"{LOCAL_EXTRA_HINT}") from None
         local = importlib.import_module("trailkeeper_cli.local")
-        if command == "run":
+        if command in {"run", "backfill"}:
             _check_window(args.start, args.end)
         handle: Callable[[argparse.Namespace, Session], int] = getattr(local, command)
         return handle(args, session)
@@ -279,6 +300,11 @@ def _generate(args: argparse.Namespace, session: Session) -> int:
     """Generating needs no emulator: trailgen is stdlib only."""
     from trailgen.generator import TrailSpec, generate
 
+    try:
+        last = args.start + dt.timedelta(days=args.days - 1)
+    except OverflowError:  # past 9999-12-31, so in the future all the same
+        last = dt.date.max
+    _check_window(args.start, last, end_flag="--days")
     try:
         spec = TrailSpec(start=args.start, days=args.days, accounts=args.accounts, regions=tuple(args.regions),
                          seed=args.seed)
@@ -297,9 +323,18 @@ def _generate(args: argparse.Namespace, session: Session) -> int:
 # ------------------------------------------------------------------------------------------------ arguments
 
 
-def _check_window(start: dt.date, end: dt.date) -> None:
+def _check_window(start: dt.date, end: dt.date, end_flag: str = "--end") -> None:
+    """Every day the CLI takes lies between CloudTrail's start and today (UTC): no logs exist outside, and the
+    state machine refuses such days too (trailkeeper.inputs). It also keeps date arithmetic away from the
+    calendar's edges (a night D runs on D+1; 9999-12-31 has no next day)."""
     if start > end:
-        raise UsageError(f"--start {start} is after --end {end}")
+        raise UsageError(f"--start {start} is after {end_flag} {end}")
+    if start < EARLIEST_DAY:
+        raise UsageError(f"--start {start} is before CloudTrail existed ({EARLIEST_DAY})")
+    today = dt.datetime.now(dt.UTC).date()
+    if end > today:
+        shown = f"the last day {end}" if end_flag == "--days" else f"--end {end}"
+        raise UsageError(f"{shown} is in the future (today is {today}, UTC)")
 
 
 def _date(text: str) -> dt.date:
@@ -318,6 +353,16 @@ def _count(text: str) -> int:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 0 or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
     return value
 
 

@@ -28,6 +28,7 @@ CATEGORIES = (
     "catalog drift",
     "bucket layouts",
     "silent configurations",
+    "operator CLI",
 )
 REPORT = Path("out") / "reliability.json"
 

@@ -28,6 +28,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from trailkeeper import allowlist
+
 SIGNATURE_ALGORITHM = "SHA256withRSA"
 HASH_ALGORITHM = "SHA-256"
 SIGNATURE_METADATA = "signature"  # x-amz-meta-signature, as boto3 returns it in Metadata
@@ -36,7 +38,7 @@ BACKFILL_METADATA = "backfill-generation-timestamp"
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
-_REGION = r"[a-z]{2}(?:-gov|-iso[a-z]{0,2})?-[a-z]{4,10}-[0-9]{1,2}"
+_REGION = allowlist.REGION.pattern  # every region shape AWS publishes: one home for it
 DIGEST_KEY = re.compile(
     r"(?P<root>(?:[^/]+/)*AWSLogs/(?:o-[a-z0-9]{10,32}/)?)(?P<account>\d{12})/CloudTrail-Digest/"
     rf"(?P<region>{_REGION})/(?P<y>\d{{4}})/(?P<m>\d{{2}})/(?P<d>\d{{2}})/"
