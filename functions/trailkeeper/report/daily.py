@@ -32,6 +32,7 @@ from trailkeeper.layout import (
     report_key,
     report_prefix,
 )
+from trailkeeper.report import integrity
 from trailkeeper.report.activity import ActivityRow, parse_activity_csv
 from trailkeeper.report.diff import ActivityDiff, LedgerState, advance, read_keys, read_principals, write_row
 from trailkeeper.report.query import build_daily_activity_query
@@ -86,15 +87,17 @@ def build_report(
     today = parse_activity_csv(fresh, source=f"s3://{bucket}/{saved_key}")
     del fresh
     diff = advance_ledger(report_day, today, report_settings.BASELINE_DAYS, bucket, s3)
+    checked = integrity.read_summary(s3, bucket, report_day)  # the night's digest validation, if it ran
 
     rendered = render_report(
         diff, report_day=report_day, reconciliation=reconciliation, max_rows=report_settings.REPORT_MAX_ROWS,
         full_result_uri=f"s3://{bucket}/{report_key(report_day, NEW_ACTIVITY_CSV)}",
-        title=report_settings.REPORT_TITLE,
+        title=report_settings.REPORT_TITLE, integrity=checked,
     )
     if revision is not None:
         rendered = mark_revised(rendered, report_day, revision)
-    document = report_document(report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation)
+    document = report_document(report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation,
+                               checked)
     document["revised"] = None if revision is None else revision.as_json()
     aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
@@ -116,6 +119,7 @@ def build_report(
         "first_seen_principals": len(diff.first_seen_principals),
         "nothing_new": diff.nothing_new,
         "revised": revision is not None,
+        "integrity_alarming": 0 if checked is None else len(checked.alarming),
         "location": f"s3://{bucket}/{report_prefix(report_day)}",
     }
 
@@ -164,7 +168,8 @@ def advance_ledger(day: dt.date, today: list[ActivityRow], baseline_days: int, b
 
 
 def report_document(
-    day: dt.date, subject: str, diff: ActivityDiff, window_days: int, reconciliation: dict[str, Any]
+    day: dt.date, subject: str, diff: ActivityDiff, window_days: int, reconciliation: dict[str, Any],
+    checked: integrity.IntegritySummary | None = None,
 ) -> dict[str, Any]:
     """report.json: the day's report as data (schema in the README, "report.json")."""
     anomalies = reconciliation.get("anomalies") if isinstance(reconciliation.get("anomalies"), dict) else {}
@@ -174,7 +179,8 @@ def report_document(
         "subject": subject,
         "baseline": {"state": diff.baseline_state, "days": diff.baseline_days, "window_days": window_days},
         "no_activity": diff.no_activity,
-        "nothing_new": diff.nothing_new,
+        # An integrity alarm is news: the email goes out even when SendWhenNothingNew is false.
+        "nothing_new": diff.nothing_new and not (checked is not None and checked.alarming),
         "totals": {"rows": diff.rows_today, "events": diff.events_today, "accounts": diff.accounts_today,
                    "account_regions": diff.regions_today},
         "new_activity": [
@@ -184,7 +190,8 @@ def report_document(
              "sample_sessions": r.sample_sessions}
             for r in diff.new_rows
         ],
-        "silent": [{"account": p.account, "region": p.region, "since": p.since.isoformat()} for p in diff.silent],
+        "silent": [{"account": p.account, "region": p.region, "since": p.since.isoformat(),
+                    "state": integrity.silence_state(checked, p.account, p.region)} for p in diff.silent],
         "resumed": [{"account": p.account, "region": p.region, "quiet_days": p.quiet_days} for p in diff.resumed],
         "first_seen": {
             "accounts": list(diff.first_seen_accounts),
@@ -192,6 +199,7 @@ def report_document(
             "principals": [list(pair) for pair in diff.first_seen_principals],
         },
         "reconciliation": {"added": reconciliation.get("added"), "anomalies": (anomalies or {}).get("count")},
+        "integrity": None if checked is None else checked.to_json(),
     }
 
 

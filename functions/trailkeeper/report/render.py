@@ -24,6 +24,7 @@ from typing import Any
 from trailkeeper import sanitise
 from trailkeeper.report.activity import COLUMNS, ActivityRow
 from trailkeeper.report.diff import ActivityDiff, Resumed, Silent
+from trailkeeper.report.integrity import IntegritySummary, opening_html, opening_text, section_html, section_text
 
 MAX_TITLE_CHARS = 80
 ANOMALY_SAMPLE = 5
@@ -46,6 +47,7 @@ def render_report(
     max_rows: int = 200,
     full_result_uri: str,
     title: str,
+    integrity: IntegritySummary | None = None,
 ) -> RenderedReport:
     """Render one day's report.
 
@@ -55,7 +57,7 @@ def render_report(
     if max_rows < 0:
         raise ValueError(f"max_rows must be 0 or more, not {max_rows}")
     recon = _Reconciliation.read(reconciliation)
-    view = _View(diff, report_day, recon, max_rows, full_result_uri, title)
+    view = _View(diff, report_day, recon, max_rows, full_result_uri, title, integrity)
     return RenderedReport(
         subject=view.subject(), text=view.text(), html=view.html(), csv=new_activity_csv(diff.new_rows)
     )
@@ -128,6 +130,7 @@ class _View:
     max_rows: int
     full_result_uri: str
     title: str
+    integrity: IntegritySummary | None = None  # the night's integrity validation (report/integrity.py)
 
     # ---- shared wording -------------------------------------------------------------------------
     def subject(self) -> str:
@@ -153,6 +156,8 @@ class _View:
                 parts.append(_plural(len(diff.first_seen_regions), "first-seen region"))
         if self.recon.anomaly_count:
             parts.append(_plural(self.recon.anomaly_count, "bucket anomaly", "bucket anomalies"))
+        if self.integrity is not None and self.integrity.alarming:
+            parts.insert(0, _plural(len(self.integrity.alarming), "INTEGRITY FINDING", "INTEGRITY FINDINGS"))
         return f"{head} - {', '.join(parts)}"
 
     def baseline_line(self) -> str:
@@ -213,6 +218,7 @@ class _View:
             self.totals_line(),
             "",
         ]
+        lines += opening_text(self.integrity, self.max_rows)  # alarming integrity findings come first
         if d.no_activity:
             lines += ["== NO ACTIVITY (alarm) ==", self.no_activity_line(), ""]
         if d.baseline_state == "established":
@@ -222,6 +228,7 @@ class _View:
             lines += [self.nothing_new_line(), ""]
         else:
             lines += self._text_new() + self._text_silent() + self._text_first_seen()
+        lines += section_text(self.integrity, self.max_rows, [(p.account, p.region) for p in d.silent])
         lines += self._text_reconciliation()
         lines += [f"Full result: {sanitise.text(self.full_result_uri, 1024)}", ""]
         return "\n".join(lines)
@@ -329,6 +336,7 @@ class _View:
             f"<p>Daily activity report for {self.day.isoformat()} (UTC)</p>",
             f"<p>{html.escape(self.baseline_line())}<br>{html.escape(self.totals_line())}</p>",
         ]
+        parts += opening_html(self.integrity, self.max_rows)  # alarming integrity findings come first
         if d.no_activity:
             parts += ["<h2>NO ACTIVITY (alarm)</h2>", f"<p>{html.escape(self.no_activity_line())}</p>"]
         if d.baseline_state == "established":
@@ -338,6 +346,7 @@ class _View:
             parts.append(f"<p>{html.escape(self.nothing_new_line())}</p>")
         else:
             parts += self._html_new() + self._html_silent() + self._html_first_seen()
+        parts += section_html(self.integrity, self.max_rows, [(p.account, p.region) for p in d.silent])
         parts += self._html_reconciliation()
         parts += [
             f"<p>Full result: <code>{sanitise.html(self.full_result_uri, 1024)}</code></p>",
