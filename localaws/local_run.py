@@ -19,6 +19,7 @@ from typing import Any
 
 from localaws.patches.core import uncounted
 from localaws.runtime import EmbeddedAws, ExecutionResult, ExecutionTimeout
+from trailgen import digests
 from trailkeeper import layout
 from trailkeeper_cli.history import failed_state, readable_cause
 from trailkeeper_cli.operator import ShardTracker, execution_arn
@@ -126,7 +127,8 @@ def trail_objects(logs: Path) -> list[TrailObject]:
     first night): the product meets it as CloudTrail-shaped noise, never a crash here.
     """
     return [(key, path, delivery_time(key)) for path in sorted(p for p in logs.rglob("*") if p.is_file())
-            for key in [path.relative_to(logs).as_posix()] if not unstorable_name(key)]
+            for key in [path.relative_to(logs).as_posix()]
+            if not unstorable_name(key) and not digests.is_sidecar(path)]  # a sidecar is metadata, not an object
 
 
 def delivered_by(objects: list[TrailObject], moment: dt.datetime) -> list[tuple[str, Path]]:
@@ -324,6 +326,10 @@ def describe(label: str, execution: ExecutionResult) -> str:
     anomalies = output.get("anomalies", {}).get("count", 0)
     if anomalies:
         parts.append(f"{anomalies} bucket anomalies")
+    checked = output.get("integrity")  # SummariseIntegrity's counts (README "Integrity")
+    if isinstance(checked, dict) and "pairs" in checked:
+        parts.append(f"integrity: {checked.get('pairs', 0)} account-region(s) verified, "
+                     f"{checked.get('alarming_findings', 0)} alarming finding(s)")
     report = output.get("report")
     if isinstance(report, dict) and "skipped" in report:
         parts.append(f"report skipped: {report['skipped']}")

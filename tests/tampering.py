@@ -202,6 +202,14 @@ def logging_stopped(bucket: Bucket) -> Expected:
     return {(kinds.DIGEST_SILENCE, keys[29])}
 
 
+def backfill_log_deleted(bucket: Bucket) -> Expected:
+    """A log file only a `_backfill` digest lists (a bucket generated with a LateLogFile plant) is deleted."""
+    (digest,) = [k for k in bucket.digest_keys(ACCOUNT, REGION) if k.endswith("_backfill.json.gz")]
+    (log,) = [e["s3Object"] for e in bucket.digest(digest)["logFiles"]]
+    bucket.delete(log)
+    return {(kinds.LOG_DELETED, log)}
+
+
 CASES: tuple[Case, ...] = (
     Case("untampered", untampered),
     Case("log_deleted", log_deleted),

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from trailkeeper.integrity.digests import (
+    BACKFILL_METADATA,
     HASH_ALGORITHM,
     SIGNATURE_ALGORITHM,
     SIGNATURE_ALGORITHM_METADATA,
@@ -44,6 +45,7 @@ from trailkeeper.integrity.digests import (
 KEY_FILE = Path(__file__).with_name("local_digest_signing_key.pem")
 METADATA_SUFFIX = ".s3-metadata.json"  # beside an object of a directory copy: {metadata name: value}
 HOUR = dt.timedelta(hours=1)
+BACKFILL_DELAY = dt.timedelta(hours=6)  # when the generator's CloudTrail catches up with a late log file
 
 
 @cache
@@ -125,11 +127,33 @@ def pair_digests(
     return digests
 
 
+def backfill_digests(
+    bucket: str, root: str, account: str, region: str, trail: str, home_region: str, late: Iterable[LogEntry],
+) -> list[DigestObject]:
+    """`_backfill` digests for log files the hourly digests missed (CloudTrail's processing delays, "CloudTrail
+    digest file structure"): one per late log file's delivery hour, their own chain (the first one a starting
+    digest), each with the `backfill-generation-timestamp` metadata validate-logs reads."""
+    digests: list[DigestObject] = []
+    previous: tuple[str, str, str] | None = None
+    by_hour: dict[dt.datetime, list[LogEntry]] = {}
+    for entry in sorted(late, key=lambda e: (e.delivered, e.key)):
+        by_hour.setdefault(entry.delivered.replace(minute=0, second=0, microsecond=0), []).append(entry)
+    for start, listed in sorted(by_hour.items()):
+        end = start + HOUR
+        digest = _digest(bucket, root, account, region, trail, home_region, start, end, listed, previous,
+                         backfill_generated=end + BACKFILL_DELAY)
+        digests.append(digest)
+        previous = (digest.key, hashlib.sha256(gzip.decompress(digest.body)).hexdigest(),
+                    digest.metadata[SIGNATURE_METADATA])
+    return digests
+
+
 def _digest(
     bucket: str, root: str, account: str, region: str, trail: str, home_region: str, start: dt.datetime,
     end: dt.datetime, listed: list[LogEntry], previous: tuple[str, str, str] | None,
+    backfill_generated: dt.datetime | None = None,
 ) -> DigestObject:
-    key = digest_key(root, account, region, trail, home_region, end)
+    key = digest_key(root, account, region, trail, home_region, end, backfill=backfill_generated is not None)
     oldest = min((e.oldest for e in listed if e.oldest), default=None)
     newest = max((e.newest for e in listed if e.newest), default=None)
     document: dict[str, object] = {
@@ -154,6 +178,8 @@ def _digest(
     signature = sign(signing_string(document["digestEndTime"], bucket, key,  # type: ignore[arg-type]
                                     hashlib.sha256(raw).hexdigest(), previous[2] if previous else None))
     metadata = {SIGNATURE_METADATA: signature, SIGNATURE_ALGORITHM_METADATA: SIGNATURE_ALGORITHM}
+    if backfill_generated is not None:
+        metadata[BACKFILL_METADATA] = backfill_generated.strftime(TIME_FORMAT)
     return DigestObject(key, gzip.compress(raw, mtime=0), metadata)
 
 

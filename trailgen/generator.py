@@ -110,6 +110,26 @@ class SilentFrom:
 
 
 @dataclass(frozen=True)
+class QuietFrom:
+    """No event (so no log file) for the account-region from `day` on, while the trail keeps running: its
+    hourly digests keep arriving, empty (a quiet pair, as opposed to SilentFrom's broken one)."""
+
+    day: date
+    account: str
+    region: str
+
+
+@dataclass(frozen=True)
+class LateLogFile:
+    """The first log file of account/region delivered on `day` from 12:00 UTC is processed late by CloudTrail:
+    the hourly digest does not list it, a `_backfill` digest (its own chain) does."""
+
+    day: date
+    account: str
+    region: str
+
+
+@dataclass(frozen=True)
 class LateEvent:
     """An event at `day`T23:59:59Z, delivered in the `day + 1` folder."""
 
@@ -147,7 +167,8 @@ class CorruptObject:
     kind: CorruptKind
 
 
-Plant: TypeAlias = NewPrincipal | NewRegion | SilentFrom | LateEvent | HostileRecord | HostileKey | CorruptObject
+Plant: TypeAlias = (NewPrincipal | NewRegion | SilentFrom | QuietFrom | LateLogFile | LateEvent | HostileRecord
+                    | HostileKey | CorruptObject)
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,7 +401,7 @@ def generate(spec: TrailSpec, out_dir: Path) -> GroundTruth:
         for region in plan.regions_of(account):
             routine = _routine(spec, account, region)
             for day in _days(spec.start, spec.end):
-                if plan.logging(account, region, day):
+                if plan.has_events(account, region, day):
                     _write_partition_day(spec, plan, bucket, truth, routine, account, region, day)
     for index, plant in enumerate(spec.plants):
         if isinstance(plant, CorruptObject):
@@ -445,6 +466,8 @@ class _Plan:
     first_day: dict[tuple[str, str], date]
     silent_from: dict[tuple[str, str | None], date]
     plants_on: dict[tuple[str, str, date], list[tuple[int, Plant]]]
+    quiet_from: dict[tuple[str, str], date] = field(default_factory=dict)
+    late_logs: dict[tuple[str, str], set[date]] = field(default_factory=dict)  # LateLogFile days
 
     @classmethod
     def of(cls, spec: TrailSpec) -> _Plan:
@@ -476,9 +499,8 @@ class _Plan:
             return
         if plant.region is not None and plant.region not in self.regions_of(plant.account):
             raise ValueError(f"{plant!r}: region is neither a spec region nor added by a NewRegion plant")
-        if isinstance(plant, SilentFrom):
-            scope = (plant.account, plant.region)
-            self.silent_from[scope] = min(plant.day, self.silent_from.get(scope, plant.day))
+        if isinstance(plant, SilentFrom | QuietFrom | LateLogFile):
+            self._add_stop(plant)
             return
         if isinstance(plant, HostileRecord) and plant.field not in HOSTILE_FIELDS:
             raise ValueError(f"{plant!r}: field must be one of {HOSTILE_FIELDS}")
@@ -491,6 +513,17 @@ class _Plan:
         if isinstance(plant, LateEvent | HostileRecord):
             self.plants_on.setdefault((plant.account, plant.region, plant.day), []).append((index, plant))
 
+    def _add_stop(self, plant: SilentFrom | QuietFrom | LateLogFile) -> None:
+        """Plants that change what is delivered, or when, for a whole account-region."""
+        if isinstance(plant, LateLogFile):
+            self.late_logs.setdefault((plant.account, plant.region), set()).add(plant.day)
+        elif isinstance(plant, QuietFrom):
+            quiet = (plant.account, plant.region)
+            self.quiet_from[quiet] = min(plant.day, self.quiet_from.get(quiet, plant.day))
+        else:
+            scope = (plant.account, plant.region)
+            self.silent_from[scope] = min(plant.day, self.silent_from.get(scope, plant.day))
+
     def regions_of(self, account: str) -> tuple[str, ...]:
         return self.spec.regions + tuple(sorted(self.extra_regions.get(account, set()) - set(self.spec.regions)))
 
@@ -500,6 +533,10 @@ class _Plan:
         if first is None and region not in self.spec.regions:
             return False
         return (first is None or day >= first) and day < self.silent_day(account, region)
+
+    def has_events(self, account: str, region: str, day: date) -> bool:
+        """True when the trail delivers log files for account/region on `day` (logging, and not QuietFrom)."""
+        return self.logging(account, region, day) and day < self.quiet_from.get((account, region), date.max)
 
     def silent_day(self, account: str, region: str) -> date:
         """The first delivery day on which nothing is delivered (date.max when never silent)."""
@@ -1193,10 +1230,24 @@ def _write_digests(spec: TrailSpec, plan: _Plan, bucket: _Bucket, truth: _Truth)
             entries = logs.get((account, region), [])
             days = {e.delivered.date() for e in entries}
             days |= {d for d in _days(spec.start, spec.end) if plan.logging(account, region, d)}
-            for digest in digests.pair_digests(spec.trail_bucket, spec.logs_root, account, region, TRAIL_NAME,
-                                               GLOBAL_REGION, digests.runs_of(days), entries, spec.seed):
+            late = _late_entries(entries, plan.late_logs.get((account, region), set()))
+            on_time = [e for e in entries if e not in late]
+            for digest in [*digests.pair_digests(spec.trail_bucket, spec.logs_root, account, region, TRAIL_NAME,
+                                                 GLOBAL_REGION, digests.runs_of(days), on_time, spec.seed),
+                           *digests.backfill_digests(spec.trail_bucket, spec.logs_root, account, region,
+                                                     TRAIL_NAME, GLOBAL_REGION, late)]:
                 _put_noise(bucket, truth, digest.key, digest.body)
                 digests.write_sidecar(bucket.root / digest.key, digest.metadata)
+
+
+def _late_entries(entries: list[digests.LogEntry], days: set[date]) -> list[digests.LogEntry]:
+    """LateLogFile: per day, the first log file delivered from 12:00 UTC."""
+    late = []
+    for day in sorted(days):
+        afternoon = sorted((e for e in entries if e.delivered.date() == day and e.delivered.hour >= 12),
+                           key=lambda e: (e.delivered, e.key))
+        late += afternoon[:1]
+    return late
 
 
 def _config_history(spec: TrailSpec, account: str, day: date) -> tuple[str, bytes]:

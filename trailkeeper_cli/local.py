@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from localaws import local_run
-from trailgen.generator import NewPrincipal, NewRegion, SilentFrom, TrailSpec, account_id, generate
+from trailgen.generator import NewPrincipal, NewRegion, QuietFrom, SilentFrom, TrailSpec, account_id, generate
 from trailkeeper_cli.errors import Interrupted, UsageError
 
 DEMO_START = dt.date(2024, 3, 1)
@@ -76,7 +76,8 @@ def demo_spec() -> TrailSpec:
         plants=(
             NewPrincipal(last, account_id(1), "us-east-1", "ci-deployer"),
             NewRegion(last, account_id(2), "ap-southeast-2"),
-            SilentFrom(last, account_id(3), "eu-west-1"),
+            SilentFrom(last, account_id(3), "eu-west-1"),  # logs and digests stop: silent, broken
+            QuietFrom(last, account_id(0), "eu-west-1"),  # no events, empty digests keep arriving: silent, quiet
         ),
     )
 

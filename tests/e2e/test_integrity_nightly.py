@@ -12,16 +12,17 @@ import pytest
 from localaws.local_run import LOCAL_PARAMETERS, delivered_by, detect_layout, trail_objects
 from localaws.runtime import EmbeddedAws
 from tests.e2e.conftest import results_text
-from trailgen.generator import SilentFrom, TrailSpec, account_id, generate
+from trailgen.generator import QuietFrom, SilentFrom, TrailSpec, account_id, generate
 from trailkeeper.integrity import findings as kinds
-from trailkeeper.layout import integrity_anchor_key, integrity_summary_key
+from trailkeeper.layout import integrity_anchor_key, integrity_summary_key, report_json_key
 
 pytestmark = pytest.mark.e2e
 START = dt.date(2024, 3, 1)
 ACCOUNTS = [account_id(i) for i in range(3)]
 SILENT_DAY = dt.date(2024, 3, 3)
 SPEC = TrailSpec(start=START, days=3, accounts=3, regions=("us-east-1", "eu-west-1"),
-                 plants=(SilentFrom(SILENT_DAY, ACCOUNTS[2], "eu-west-1"),))
+                 plants=(SilentFrom(SILENT_DAY, ACCOUNTS[2], "eu-west-1"),  # digests stop too: broken
+                         QuietFrom(SILENT_DAY, ACCOUNTS[1], "us-east-1")))  # empty digests keep coming: quiet
 NIGHTS = (dt.date(2024, 3, 2), dt.date(2024, 3, 3))
 
 
@@ -43,6 +44,7 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             execution = aws.run_execution({"time": f"{run_day.isoformat()}T01:30:00Z"}, name=f"nightly-{night}")
             seen["executions"].append(execution)
             seen["summaries"].append(json.loads(results_text(aws, integrity_summary_key(night)) or "null"))
+            seen.setdefault("reports", []).append(json.loads(results_text(aws, report_json_key(night)) or "null"))
         seen["anchor"] = json.loads(results_text(aws, integrity_anchor_key(ACCOUNTS[0], "us-east-1")) or "null")
         seen["states"] = [e.states for e in seen["executions"]]
     return seen
@@ -84,3 +86,15 @@ def test_only_keys_and_counts_travel_in_the_state(nights: dict[str, Any]) -> Non
     output = nights["executions"][1].output["integrity"]
     assert set(output) == {"night", "summary_key", "pairs", "alarming_findings", "unvalidated_batches"}
     assert len(json.dumps(output)) < 512
+
+
+def test_the_report_grades_silence_with_the_digests_and_carries_the_integrity_block(nights: dict[str, Any]) -> None:
+    report = nights["reports"][1]
+    assert {(s["account"], s["region"], s["state"]) for s in report["silent"]} == {
+        (ACCOUNTS[2], "eu-west-1", "broken"), (ACCOUNTS[1], "us-east-1", "quiet")}
+    block = report["integrity"]
+    assert block["night"] == NIGHTS[1].isoformat() and len(block["pairs"]) == 6
+    stopped = next(p for p in block["pairs"] if (p["account"], p["region"]) == (ACCOUNTS[2], "eu-west-1"))
+    assert [f["kind"] for f in stopped["findings"]] == [kinds.DIGEST_SILENCE]
+    assert all({"hours", "digests_verified", "logs_verified"} <= set(p) for p in block["pairs"])
+    assert all(r["integrity"]["alarming_findings"] == 0 for r in nights["reports"][:1])

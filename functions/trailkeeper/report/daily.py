@@ -36,6 +36,7 @@ from trailkeeper.layout import (
     report_key,
     report_prefix,
 )
+from trailkeeper.report import integrity
 from trailkeeper.report.activity import ActivityRow, parse_activity_csv
 from trailkeeper.report.diff import ActivityDiff, LedgerState, advance, read_keys, read_principals, write_row
 from trailkeeper.report.query import build_daily_activity_query
@@ -95,16 +96,17 @@ def build_report(
     suppressions = parse_suppressions(aws.get_text_if_exists(s3, bucket, SUPPRESSIONS_KEY), report_day,
                                       source=f"s3://{bucket}/{SUPPRESSIONS_KEY}")
     found = attention(today, suppressions, report_day)
+    checked = integrity.read_summary(s3, bucket, report_day)  # the night's digest validation, if it ran
 
     rendered = render_report(
         diff, report_day=report_day, reconciliation=reconciliation, max_rows=report_settings.REPORT_MAX_ROWS,
         full_result_uri=f"s3://{bucket}/{report_key(report_day, NEW_ACTIVITY_CSV)}",
-        title=report_settings.REPORT_TITLE, found=found,
+        title=report_settings.REPORT_TITLE, found=found, integrity=checked,
     )
     if revision is not None:
         rendered = mark_revised(rendered, report_day, revision)
     document = report_document(report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation,
-                               found)
+                               checked, found)
     document["revised"] = None if revision is None else revision.as_json()
     aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
@@ -124,10 +126,11 @@ def build_report(
         "first_seen_accounts": len(diff.first_seen_accounts),
         "first_seen_regions": len(diff.first_seen_regions),
         "first_seen_principals": len(diff.first_seen_principals),
-        "nothing_new": diff.nothing_new and not found.rows,
+        "nothing_new": document["nothing_new"],
         "attention": len(found.rows),
         "suppressed": sum(s.hits for s in found.suppressed),
         "revised": revision is not None,
+        "integrity_alarming": 0 if checked is None else len(checked.alarming),
         "location": f"s3://{bucket}/{report_prefix(report_day)}",
     }
 
@@ -177,6 +180,7 @@ def advance_ledger(day: dt.date, today: list[ActivityRow], baseline_days: int, b
 
 def report_document(
     day: dt.date, subject: str, diff: ActivityDiff, window_days: int, reconciliation: dict[str, Any],
+    checked: integrity.IntegritySummary | None = None,
     found: Attention | None = None,
 ) -> dict[str, Any]:
     """report.json: the day's report as data (schema in the README, "report.json")."""
@@ -190,7 +194,9 @@ def report_document(
         # VerifyPartitions' alarm when no account was discovered ({reason, detail}), else null.
         "no_data_alarm": reconciliation.get("no_data_alarm") if isinstance(reconciliation.get("no_data_alarm"),
                                                                             dict) else None,
-        "nothing_new": diff.nothing_new and not (found and found.rows),
+        # A detection hit or an integrity alarm is news: the email goes out even when SendWhenNothingNew is false.
+        "nothing_new": diff.nothing_new and not (found and found.rows)
+        and not (checked is not None and checked.alarming),
         # The day's detection hits, most severe first, and what each operator suppression did (README).
         "attention": [asdict(a) for a in found.rows] if found else [],
         "suppressed": [asdict(s) for s in found.suppressed] if found else [],
@@ -203,7 +209,8 @@ def report_document(
              "sample_sessions": r.sample_sessions}
             for r in diff.new_rows
         ],
-        "silent": [{"account": p.account, "region": p.region, "since": p.since.isoformat()} for p in diff.silent],
+        "silent": [{"account": p.account, "region": p.region, "since": p.since.isoformat(),
+                    "state": integrity.silence_state(checked, p.account, p.region)} for p in diff.silent],
         "resumed": [{"account": p.account, "region": p.region, "quiet_days": p.quiet_days} for p in diff.resumed],
         "first_seen": {
             "accounts": list(diff.first_seen_accounts),
@@ -211,6 +218,7 @@ def report_document(
             "principals": [list(pair) for pair in diff.first_seen_principals],
         },
         "reconciliation": {"added": reconciliation.get("added"), "anomalies": (anomalies or {}).get("count")},
+        "integrity": None if checked is None else checked.to_json(),
     }
 
 

@@ -28,6 +28,7 @@ from trailkeeper.detections.attention import subject as attention_subject
 from trailkeeper.detections.evaluate import format_hits
 from trailkeeper.report.activity import COLUMNS, ActivityRow
 from trailkeeper.report.diff import ActivityDiff, Resumed, Silent
+from trailkeeper.report.integrity import IntegritySummary, opening_html, opening_text, section_html, section_text
 
 MAX_TITLE_CHARS = 80
 _ALARM_REASON = re.compile(r"[a-z_]{1,40}")
@@ -53,6 +54,7 @@ def render_report(
     full_result_uri: str,
     title: str,
     found: Attention | None = None,
+    integrity: IntegritySummary | None = None,
 ) -> RenderedReport:
     """Render one day's report.
 
@@ -64,7 +66,7 @@ def render_report(
     if max_rows < 0:
         raise ValueError(f"max_rows must be 0 or more, not {max_rows}")
     recon = _Reconciliation.read(reconciliation)
-    view = _View(diff, report_day, recon, max_rows, full_result_uri, title, found)
+    view = _View(diff, report_day, recon, max_rows, full_result_uri, title, found, integrity)
     return RenderedReport(
         subject=view.subject(), text=view.text(), html=view.html(), csv=new_activity_csv(diff.new_rows)
     )
@@ -171,6 +173,7 @@ class _View:
     full_result_uri: str
     title: str
     found: Attention | None = None
+    integrity: IntegritySummary | None = None  # the night's integrity validation (report/integrity.py)
 
     # ---- shared wording -------------------------------------------------------------------------
     def subject(self) -> str:
@@ -204,6 +207,8 @@ class _View:
                 parts.append(_plural(len(diff.first_seen_regions), "first-seen region"))
         if self.recon.anomaly_count:
             parts.append(_plural(self.recon.anomaly_count, "bucket anomaly", "bucket anomalies"))
+        if self.integrity is not None and self.integrity.alarming:
+            parts.insert(0, _plural(len(self.integrity.alarming), "INTEGRITY FINDING", "INTEGRITY FINDINGS"))
         return f"{head} - {', '.join(parts)}"
 
     def baseline_line(self) -> str:
@@ -303,6 +308,7 @@ class _View:
         ]
         if self.recon.no_data:
             lines += ["== NO DATA (alarm) ==", self.no_data_line(_t), ""]
+        lines += opening_text(self.integrity, self.max_rows)  # alarming integrity findings come first
         if d.no_activity:
             lines += ["== NO ACTIVITY (alarm) ==", self.no_activity_line(), ""]
         lines += self._text_attention()
@@ -313,6 +319,7 @@ class _View:
             lines += [self.nothing_new_line(), ""]
         else:
             lines += self._text_first_seen() + self._text_silent() + self._text_new()
+        lines += section_text(self.integrity, self.max_rows, [(p.account, p.region) for p in d.silent])
         lines += self._text_reconciliation()
         lines += [f"Full result: {sanitise.text(self.full_result_uri, 1024)}", ""]
         return "\n".join(lines)
@@ -430,6 +437,7 @@ class _View:
         ]
         if self.recon.no_data:
             parts += ["<h2>NO DATA (alarm)</h2>", f"<p>{self.no_data_line(_h)}</p>"]
+        parts += opening_html(self.integrity, self.max_rows)  # alarming integrity findings come first
         if d.no_activity:
             parts += ["<h2>NO ACTIVITY (alarm)</h2>", f"<p>{html.escape(self.no_activity_line())}</p>"]
         parts += self._html_attention()
@@ -440,6 +448,7 @@ class _View:
             parts.append(f"<p>{html.escape(self.nothing_new_line())}</p>")
         else:
             parts += self._html_first_seen() + self._html_silent() + self._html_new()
+        parts += section_html(self.integrity, self.max_rows, [(p.account, p.region) for p in d.silent])
         parts += self._html_reconciliation()
         parts += [
             f"<p>Full result: <code>{sanitise.html(self.full_result_uri, 1024)}</code></p>",

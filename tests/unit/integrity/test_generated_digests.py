@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.integrity_kit import make_spec
 from trailgen import digests as signer
-from trailgen.generator import SilentFrom, generate
+from trailgen.generator import QuietFrom, SilentFrom, generate
 from trailkeeper.integrity.digests import DigestKey, load_public_key, signature_verifies, signing_string
 
 FIELDS = {"awsAccountId", "digestStartTime", "digestEndTime", "digestS3Bucket", "digestS3Object",
@@ -74,3 +74,13 @@ def test_digests_stop_with_the_logs_of_a_silenced_region(tmp_path: Path) -> None
     generate(spec, tmp_path)
     ends = [DigestKey.parse(p.relative_to(tmp_path).as_posix()).end for p, _, _ in chain_of(tmp_path, "us-east-1")]  # type: ignore[union-attr]
     assert max(ends).date() < day
+
+
+def test_a_quiet_region_has_no_log_files_but_its_empty_digests_keep_arriving(tmp_path: Path) -> None:
+    day = make_spec().start + dt.timedelta(days=1)
+    spec = make_spec(regions=("us-east-1",))
+    spec = make_spec(regions=("us-east-1",), plants=(QuietFrom(day, spec.account_ids[0], "us-east-1"),))
+    generate(spec, tmp_path)
+    quiet_digests = [d for p, d, _ in chain_of(tmp_path, "us-east-1")
+                     if spec.account_ids[0] in p.as_posix() and str(d["digestStartTime"]) >= day.isoformat()]
+    assert len(quiet_digests) >= 24 and all(not d["logFiles"] for d in quiet_digests)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integrity_kit import generated_bucket
-from tests.tampering import ACCOUNT, CASES, REGION, Case
+from tests.integrity_kit import START, generated_bucket
+from tests.tampering import ACCOUNT, CASES, REGION, Case, backfill_log_deleted
+from trailgen.generator import LateLogFile
 from trailkeeper.integrity import findings as kinds
 
 HALF_HOUR = dt.timedelta(minutes=30)
@@ -85,3 +86,24 @@ def test_the_second_night_starts_from_the_anchor_and_verifies_only_new_hours(tmp
     assert all(not r.findings for r in first + second)
     assert {r.region: r.digests_verified + s.digests_verified for r, s in zip(first, second, strict=True)} == total
     assert all(9 <= s.digests_verified <= 11 for s in second)
+
+
+BACKFILL_PLANT = LateLogFile(START, ACCOUNT, REGION)
+
+
+def test_a_late_log_file_is_verified_through_the_backfill_chain_and_its_deletion_found(tmp_path: Path) -> None:
+    with generated_bucket(tmp_path, plants=(BACKFILL_PLANT,)) as bucket:
+        now = bucket.newest_digest_end() + HALF_HOUR
+        backfill = [k for k in bucket.digest_keys(ACCOUNT, REGION) if k.endswith("_backfill.json.gz")]
+        standard_listed = {e["s3Object"] for k in bucket.digest_keys(ACCOUNT, REGION) if k not in backfill
+                           for e in bucket.digest(k)["logFiles"]}
+        (late,) = [e["s3Object"] for e in bucket.digest(backfill[0])["logFiles"]]
+        clean = bucket.validate(now, keep_anchors=False)
+        expected = backfill_log_deleted(bucket)
+        tampered = bucket.validate(now)
+
+    assert late not in standard_listed  # only the backfill chain vouches for it
+    assert [f for r in clean for f in r.findings] == []  # verified, not "injected"
+    pair = next(r for r in clean if r.region == REGION)
+    assert any(chain.endswith("_backfill") for chain in pair.anchors)
+    assert {(f.kind, f.key) for r in tampered for f in r.findings} == expected
