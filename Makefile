@@ -20,7 +20,7 @@ export SAM_CLI_TELEMETRY := 0
 
 AWSCLI_VENV := $(TOOLS)/awscli
 
-.PHONY: check test demo bench lint lock clean build validate asl-tools runtime-check tools named-queries
+.PHONY: check test demo bench lint format lock clean build validate asl-tools runtime-check tools named-queries
 
 # `make check`: the product's unit tests and the contract checks of template.yaml and the ASL; nothing here starts
 # the embedded runtime (tests/localaws/, statemachine/test_state_machine.py, e2e/, hardening/ and the operator
@@ -70,11 +70,16 @@ test: lint validate asl-tools tools
 	$(BIN)/python -m pytest
 	$(MAKE) runtime-check
 
-## lint: ruff, mypy and cfn-lint
+## lint: ruff (lint and format check), mypy and cfn-lint
 lint: $(READY)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
+
+## format: rewrite the Python sources in the project's one style (lint checks it)
+format: $(READY)
+	$(BIN)/ruff format .
 
 ## validate: sam validate --lint with the pinned AWS SAM CLI
 validate: $(SAM_VENV)/.ready

@@ -13,11 +13,16 @@ YEAR = 366
 
 
 def main() -> None:
-    print(f"trailkeeper benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
-          f"Python {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}\n")
+    print(
+        f"trailkeeper benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
+        f"Python {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}\n"
+    )
     print("\n".join(planning.report(planning.measure())), end="\n\n", flush=True)
-    print("\n".join(baseline.report([baseline.measure(1_000, 250, 25, 14)], baseline.build_report_memory_mb())),
-          end="\n\n", flush=True)
+    print(
+        "\n".join(baseline.report([baseline.measure(1_000, 250, 25, 14)], baseline.build_report_memory_mb())),
+        end="\n\n",
+        flush=True,
+    )
     # Imported only now: the planning child process (spawned) re-imports this module, and its peak
     # memory must be the plan's, not moto's and DuckDB's.
     from benchmarks import cost, runtime
@@ -35,13 +40,15 @@ def main() -> None:
     backfill_one, _, backfill_hundred = backfills
     # 1,000 accounts: the 100-account run's figures per account, times 1,000 (an upper bound: part of each
     # count is fixed). A nightly run's transitions, invocations and its one query do not grow with accounts.
-    nightly_flat = frozenset({"transitions", "retries", "lambda_invocations", "athena", "sesv2", "query_bytes",
-                              "query_objects"})
+    nightly_flat = frozenset(
+        {"transitions", "retries", "lambda_invocations", "athena", "sesv2", "query_bytes", "query_objects"}
+    )
     costs = [
         cost.from_run(one, "nightly run, 1 account"),
         cost.from_run(hundred, "nightly run, 100 accounts"),
-        cost.from_run(runtime.scaled(hundred, 1_000, "", flat=nightly_flat),
-                      "nightly run, 1,000 accounts (extrapolated)"),
+        cost.from_run(
+            runtime.scaled(hundred, 1_000, "", flat=nightly_flat), "nightly run, 1,000 accounts (extrapolated)"
+        ),
         cost.from_run(backfill_one, "one-year backfill, 1 account"),
         cost.from_run(backfill_hundred, "one-year backfill, 100 accounts"),
         cost.from_run(runtime.scaled(backfill_hundred, 1_000, ""), "one-year backfill, 1,000 accounts (extrap.)"),

@@ -44,8 +44,19 @@ class BaselineFigures:
 
 def _row(account: str, n: int, day_tag: str) -> list[str]:
     principal = f"arn:aws:iam::{account}:role/role-{n % 40:02d}{day_tag}"
-    return [account, REGIONS[n % len(REGIONS)], principal, SOURCES[n % len(SOURCES)], f"Call{n:05d}{day_tag}",
-            "3", "0", f"{DAY}T10:00:00Z", "192.0.2.1 | 198.51.100.2", "aws-cli/2.15.10 Python/3.11.6", ""]
+    return [
+        account,
+        REGIONS[n % len(REGIONS)],
+        principal,
+        SOURCES[n % len(SOURCES)],
+        f"Call{n:05d}{day_tag}",
+        "3",
+        "0",
+        f"{DAY}T10:00:00Z",
+        "192.0.2.1 | 198.51.100.2",
+        "aws-cli/2.15.10 Python/3.11.6",
+        "",
+    ]
 
 
 def _prepare(folder: Path, accounts: int, rows_per_account: int, churn: int, window: int) -> int:
@@ -95,17 +106,28 @@ def _measure(folder: Path, window: int, queue: multiprocessing.Queue[tuple[float
     del today_csv
     previous = LedgerState.from_json(json.loads((folder / "state.json").read_text()), "state.json")
     keys_out, principals_out = folder / "keys-out.csv", folder / "principals-out.csv"
-    with ((folder / "keys-in.csv").open(newline="") as k_in, (folder / "principals-in.csv").open(newline="") as p_in,
-          keys_out.open("w", newline="") as k_out, principals_out.open("w", newline="") as p_out):
+    with (
+        (folder / "keys-in.csv").open(newline="") as k_in,
+        (folder / "principals-in.csv").open(newline="") as p_in,
+        keys_out.open("w", newline="") as k_out,
+        principals_out.open("w", newline="") as p_out,
+    ):
         k_writer, p_writer = csv.writer(k_out), csv.writer(p_out)
         diff, state = advance(
-            DAY, today, previous, read_keys(k_in, "keys"), read_principals(p_in, "principals"), window,
-            lambda k, d: write_row(k_writer, k, d), lambda k, d: write_row(p_writer, k, d),
+            DAY,
+            today,
+            previous,
+            read_keys(k_in, "keys"),
+            read_principals(p_in, "principals"),
+            window,
+            lambda k, d: write_row(k_writer, k, d),
+            lambda k, d: write_row(p_writer, k, d),
         )
     seconds = time.perf_counter() - started
     written = keys_out.stat().st_size + principals_out.stat().st_size + len(json.dumps(state.to_json()))
-    queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, written, len(diff.new_rows),
-               len(today)))
+    queue.put(
+        (seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, written, len(diff.new_rows), len(today))
+    )
 
 
 def measure(accounts: int = 1_000, rows_per_account: int = 250, churn: int = 25, window: int = 14) -> BaselineFigures:
@@ -113,16 +135,25 @@ def measure(accounts: int = 1_000, rows_per_account: int = 250, churn: int = 25,
     with tempfile.TemporaryDirectory(prefix="trailkeeper-bench-") as work:
         folder = Path(work)
         ledger_keys = _prepare(folder, accounts, rows_per_account, churn, window)
-        read = sum((folder / name).stat().st_size for name in ("today.csv", "keys-in.csv", "principals-in.csv",
-                                                                 "state.json"))
+        read = sum(
+            (folder / name).stat().st_size for name in ("today.csv", "keys-in.csv", "principals-in.csv", "state.json")
+        )
         queue: multiprocessing.Queue[tuple[float, float, int, int, int]] = context.Queue()
         child = context.Process(target=_measure, args=(folder, window, queue))
         child.start()
         seconds, peak, written, new_rows, rows = queue.get()
         child.join()
-    return BaselineFigures(accounts=accounts, rows_per_day=rows, window=window, ledger_keys=ledger_keys,
-                           bytes_read=read, bytes_written=written, seconds=seconds, peak_rss_mb=peak,
-                           new_rows=new_rows)
+    return BaselineFigures(
+        accounts=accounts,
+        rows_per_day=rows,
+        window=window,
+        ledger_keys=ledger_keys,
+        bytes_read=read,
+        bytes_written=written,
+        seconds=seconds,
+        peak_rss_mb=peak,
+        new_rows=new_rows,
+    )
 
 
 def build_report_memory_mb() -> int:

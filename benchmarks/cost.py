@@ -72,6 +72,7 @@ def report(costs: list[Cost]) -> list[str]:
     columns = list(costs[0].dollars)
     lines = [f"  {'':44}" + "".join(f"{c:>16}" for c in columns) + f"{'total':>12}"]
     for cost in costs:
-        lines.append(f"  {cost.label:44}" + "".join(f"{v:>16.6f}" for v in cost.dollars.values())
-                     + f"{cost.total:>12.4f}")
+        lines.append(
+            f"  {cost.label:44}" + "".join(f"{v:>16.6f}" for v in cost.dollars.values()) + f"{cost.total:>12.4f}"
+        )
     return lines

@@ -54,17 +54,31 @@ def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, ru
     with tempfile.TemporaryDirectory() as folder, loopback_aws() as loopback:
         organizations = loopback.client("organizations")
         org_id = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
-        spec = TrailSpec(start=START, days=days, accounts=accounts, organization_id=org_id, regions=regions,
-                         events_per_account_region_day=24)
+        spec = TrailSpec(
+            start=START,
+            days=days,
+            accounts=accounts,
+            organization_id=org_id,
+            regions=regions,
+            events_per_account_region_day=24,
+        )
         generate(spec, Path(folder))
         s3 = loopback.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and not signer.is_sidecar(p)):
-            s3.put_object(Bucket=BUCKET, Key=path.relative_to(folder).as_posix(), Body=path.read_bytes(),
-                          Metadata=signer.read_sidecar(path))
+            s3.put_object(
+                Bucket=BUCKET,
+                Key=path.relative_to(folder).as_posix(),
+                Body=path.read_bytes(),
+                Metadata=signer.read_sidecar(path),
+            )
         trail = loopback.client("cloudtrail").create_trail(
-            Name="main-trail", S3BucketName=BUCKET, IsMultiRegionTrail=True, IsOrganizationTrail=True,
-            EnableLogFileValidation=True)
+            Name="main-trail",
+            S3BucketName=BUCKET,
+            IsMultiRegionTrail=True,
+            IsOrganizationTrail=True,
+            EnableLogFileValidation=True,
+        )
         until = dt.datetime.combine(spec.end + dt.timedelta(days=1), dt.time(), dt.UTC)  # the night after the last day
         clients = {r: loopback.client("cloudtrail", r) for r in regions}
 
@@ -76,8 +90,17 @@ def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, ru
         lifecycle = Lifecycle.from_rules(aws.lifecycle_rules(s3, BUCKET))
 
         def one_account(account: str) -> list[Any]:
-            return validate_account(store, public_keys, spec.logs_root, account, regions, {}, until, lifecycle,
-                                    first_run_lookback=dt.timedelta(days=days + 1))
+            return validate_account(
+                store,
+                public_keys,
+                spec.logs_root,
+                account,
+                regions,
+                {},
+                until,
+                lifecycle,
+                first_run_lookback=dt.timedelta(days=days + 1),
+            )
 
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # the Map's concurrent batches, on this machine
             results = [r for found in pool.map(one_account, spec.account_ids) for r in found]
@@ -85,15 +108,32 @@ def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, ru
         cli_seconds = cli_invalid = cli_valid = None
         if run_cli and AWS_CLI.exists():
             began = time.perf_counter()
-            reports = [validate_logs(loopback, trail["TrailARN"], region,
-                                     dt.datetime.combine(spec.start, dt.time(), dt.UTC), until, account_id=account)
-                       for account in spec.account_ids for region in regions]
+            reports = [
+                validate_logs(
+                    loopback,
+                    trail["TrailARN"],
+                    region,
+                    dt.datetime.combine(spec.start, dt.time(), dt.UTC),
+                    until,
+                    account_id=account,
+                )
+                for account in spec.account_ids
+                for region in regions
+            ]
             cli_seconds = time.perf_counter() - began
             cli_invalid = sum(len(r.invalid) for r in reports)
             cli_valid = sum(len(r.valid["Digest"]) for r in reports)
-    return Comparison(f"{accounts} account(s) x {len(regions)} regions x {days} day(s)", len(results),
-                      sum(r.digests_verified for r in results), sum(r.logs_verified for r in results), ours,
-                      sum(len(r.findings) for r in results), cli_seconds, cli_invalid, cli_valid)
+    return Comparison(
+        f"{accounts} account(s) x {len(regions)} regions x {days} day(s)",
+        len(results),
+        sum(r.digests_verified for r in results),
+        sum(r.logs_verified for r in results),
+        ours,
+        sum(len(r.findings) for r in results),
+        cli_seconds,
+        cli_invalid,
+        cli_valid,
+    )
 
 
 @dataclass(frozen=True)
@@ -107,17 +147,21 @@ class Throughput:
 def throughput(accounts: int = 4, days: int = 2) -> Throughput:
     """CPU only, one core: gunzip + SHA-256 of every log; parse + RSA verify of every digest."""
     with tempfile.TemporaryDirectory() as folder:
-        generate(TrailSpec(start=START, days=days, accounts=accounts, regions=REGIONS,
-                           events_per_account_region_day=400), Path(folder))
+        generate(
+            TrailSpec(start=START, days=days, accounts=accounts, regions=REGIONS, events_per_account_region_day=400),
+            Path(folder),
+        )
         files = sorted(Path(folder).rglob("*.json.gz"))
         logs = [p.read_bytes() for p in files if "/CloudTrail/" in p.as_posix()]
-        digest_files = [(p, p.read_bytes(), signer.read_sidecar(p)) for p in files
-                        if "/CloudTrail-Digest/" in p.as_posix()]
+        digest_files = [
+            (p, p.read_bytes(), signer.read_sidecar(p)) for p in files if "/CloudTrail-Digest/" in p.as_posix()
+        ]
     key = load_public_key(signer.public_key_der())
     assert key is not None
     began = time.process_time()
-    total = sum(check_log([body[i:i + 1 << 20] for i in range(0, len(body), 1 << 20)]).uncompressed_bytes
-                for body in logs)
+    total = sum(
+        check_log([body[i : i + 1 << 20] for i in range(0, len(body), 1 << 20)]).uncompressed_bytes for body in logs
+    )
     log_seconds = time.process_time() - began
     began = time.process_time()
     for path, body, metadata in digest_files:
@@ -137,23 +181,34 @@ def nightly_use(accounts: int, regions: int, seconds_per_pair: float) -> dict[st
 
 
 def report(comparisons: list[Comparison], speed: Throughput) -> list[str]:
-    lines = ["Integrity validation: trailkeeper vs aws cloudtrail validate-logs (awscli, .tools/awscli), same bucket",
-             "served by moto on 127.0.0.1; validate-logs runs once per account and region, as it must"]
+    lines = [
+        "Integrity validation: trailkeeper vs aws cloudtrail validate-logs (awscli, .tools/awscli), same bucket",
+        "served by moto on 127.0.0.1; validate-logs runs once per account and region, as it must",
+    ]
     for c in comparisons:
-        cli = ("not run (make tools)" if c.cli_seconds is None else
-               f"validate-logs {c.cli_seconds:7.1f} s ({c.cli_valid_digests} digests valid, {c.cli_invalid} invalid)")
+        cli = (
+            "not run (make tools)"
+            if c.cli_seconds is None
+            else f"validate-logs {c.cli_seconds:7.1f} s ({c.cli_valid_digests} digests valid, {c.cli_invalid} invalid)"
+        )
         ratio = f"  -> {c.cli_seconds / c.trailkeeper_seconds:.0f}x faster" if c.cli_seconds else ""
-        lines.append(f"  {c.label:34} {c.pairs:3} pairs, {c.digests:5} digests, {c.logs:5} logs: "
-                     f"trailkeeper {c.trailkeeper_seconds:6.1f} s ({c.trailkeeper_findings} findings); {cli}{ratio}")
-    lines.append(f"  verified log bytes (gunzip + SHA-256) {speed.log_bytes / speed.log_seconds / 1e6:,.0f} MB/s/core; "
-                 f"digests (parse + RSA verify) {speed.digests / speed.digest_seconds:,.0f} /s/core")
+        lines.append(
+            f"  {c.label:34} {c.pairs:3} pairs, {c.digests:5} digests, {c.logs:5} logs: "
+            f"trailkeeper {c.trailkeeper_seconds:6.1f} s ({c.trailkeeper_findings} findings); {cli}{ratio}"
+        )
+    lines.append(
+        f"  verified log bytes (gunzip + SHA-256) {speed.log_bytes / speed.log_seconds / 1e6:,.0f} MB/s/core; "
+        f"digests (parse + RSA verify) {speed.digests / speed.digest_seconds:,.0f} /s/core"
+    )
     org = comparisons[-1]
     per_pair = org.trailkeeper_seconds / max(org.pairs, 1)
     for accounts in (100, 1_000):
         use = nightly_use(accounts, 2, per_pair)
-        lines.append(f"  per night at {accounts:,} accounts x 2 regions: {use['s3_gets']:,.0f} S3 GETs "
-                     f"({LOGS_PER_PAIR_DAY} logs per region-day assumed), {use['s3_lists']:,.0f} LISTs, "
-                     f"~{use['lambda_gb_seconds']:,.0f} Lambda GB-s (measured {per_pair:.2f} s per pair here)")
+        lines.append(
+            f"  per night at {accounts:,} accounts x 2 regions: {use['s3_gets']:,.0f} S3 GETs "
+            f"({LOGS_PER_PAIR_DAY} logs per region-day assumed), {use['s3_lists']:,.0f} LISTs, "
+            f"~{use['lambda_gb_seconds']:,.0f} Lambda GB-s (measured {per_pair:.2f} s per pair here)"
+        )
     return lines
 
 

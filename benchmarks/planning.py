@@ -24,9 +24,26 @@ from trailkeeper.schemes import TRAILKEEPER_KEYS, PartitionScheme
 from trailkeeper.shards import split_within_limits
 
 REGIONS = (
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1", "eu-west-1", "eu-west-2",
-    "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
-    "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "me-south-1", "af-south-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-south-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "me-south-1",
+    "af-south-1",
 )
 GLUE_BATCH_CREATE_LIMIT = 100
 
@@ -67,10 +84,15 @@ class PlanFigures:
 
 
 def _plan(accounts: int, year: int, queue: multiprocessing.Queue[PlanFigures]) -> None:
-    settings = Settings.from_env({
-        "TRAIL_BUCKET": "org-trail-bucket", "ORGANIZATION_ID": "o-exampleorg1", "DATABASE_NAME": "trailkeeper",
-        "TABLE_NAME": "cloudtrail", "RESULTS_BUCKET": "results-bucket",
-    })
+    settings = Settings.from_env(
+        {
+            "TRAIL_BUCKET": "org-trail-bucket",
+            "ORGANIZATION_ID": "o-exampleorg1",
+            "DATABASE_NAME": "trailkeeper",
+            "TABLE_NAME": "cloudtrail",
+            "RESULTS_BUCKET": "results-bucket",
+        }
+    )
     backfill = RunRequest(mode="backfill", start=dt.date(year, 1, 1), end=dt.date(year, 12, 31))
     scheme = PartitionScheme("trailkeeper", TRAILKEEPER_KEYS)
     regions_by_account = {f"{100000000000 + n:012d}": REGIONS for n in range(accounts)}
@@ -103,14 +125,25 @@ def _plan(accounts: int, year: int, queue: multiprocessing.Queue[PlanFigures]) -
         most_over = max(most_over, shard_statements - math.ceil(shard_bytes / room))
     seconds = time.perf_counter() - started
     expected = sum(shard.expected for shard in shards)
-    queue.put(PlanFigures(
-        accounts=accounts, regions=len(REGIONS), days=len(backfill.days), expected=expected,
-        existing=expected - missing, missing=missing, seconds=seconds,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, shards=len(shards),
-        largest_shard=max(shard.expected for shard in shards), statements=statements,
-        shard_minimum_statements=shard_minimum, most_over_shard_minimum=most_over, clause_bytes=clause_bytes,
-        statement_limit=settings.MAX_STATEMENT_BYTES,
-    ))
+    queue.put(
+        PlanFigures(
+            accounts=accounts,
+            regions=len(REGIONS),
+            days=len(backfill.days),
+            expected=expected,
+            existing=expected - missing,
+            missing=missing,
+            seconds=seconds,
+            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            shards=len(shards),
+            largest_shard=max(shard.expected for shard in shards),
+            statements=statements,
+            shard_minimum_statements=shard_minimum,
+            most_over_shard_minimum=most_over,
+            clause_bytes=clause_bytes,
+            statement_limit=settings.MAX_STATEMENT_BYTES,
+        )
+    )
 
 
 def measure(accounts: int = 1_000, year: int = 2024) -> PlanFigures:

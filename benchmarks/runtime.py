@@ -96,11 +96,19 @@ def _execute(aws: EmbeddedAws, label: str, accounts: int, execution_input: dict[
     output = result.output if isinstance(result.output, dict) else {}
     dml = [q for q in aws.counters.queries if q.statement_type == "DML"]
     return Run(
-        label=label, accounts=accounts, status=result.status, transitions=aws.counters.state_transitions,
-        retries=aws.counters.retries, api_calls=aws.counters.calls_by_service(),
-        lambda_invocations=len(timer.calls), lambda_gb_seconds=timer.gb_seconds(),
-        statements=int(output.get("statements", 0)), partitions_added=int(output.get("added", 0)), seconds=seconds,
-        query_bytes=sum(q.bytes_read for q in dml), query_objects=sum(q.objects_read for q in dml),
+        label=label,
+        accounts=accounts,
+        status=result.status,
+        transitions=aws.counters.state_transitions,
+        retries=aws.counters.retries,
+        api_calls=aws.counters.calls_by_service(),
+        lambda_invocations=len(timer.calls),
+        lambda_gb_seconds=timer.gb_seconds(),
+        statements=int(output.get("statements", 0)),
+        partitions_added=int(output.get("added", 0)),
+        seconds=seconds,
+        query_bytes=sum(q.bytes_read for q in dml),
+        query_objects=sum(q.objects_read for q in dml),
         shards=int((output.get("shards") or {}).get("run", 0)),
     )
 
@@ -117,20 +125,27 @@ def _stack(spec: TrailSpec) -> Iterator[tuple[EmbeddedAws, Path]]:
 
 def nightly(accounts: int) -> Run:
     """One scheduled night on an organization of `accounts` accounts that already has yesterday's baseline."""
-    spec = TrailSpec(start=START, days=4, accounts=accounts, regions=REGIONS, noise=False,
-                     events_per_account_region_day=6)
+    spec = TrailSpec(
+        start=START, days=4, accounts=accounts, regions=REGIONS, noise=False, events_per_account_region_day=6
+    )
     with _stack(spec) as (aws, _):
         aws.run_execution({"time": "2024-03-03T01:30:00Z"}, name="warm-up", timeout=600)  # baseline + partitions
         return _execute(aws, f"nightly, {accounts} account(s)", accounts, {"time": "2024-03-04T01:30:00Z"}, "night")
 
 
 def backfill(accounts: int, days: int) -> Run:
-    spec = TrailSpec(start=START, days=2, accounts=accounts, regions=REGIONS, noise=False,
-                     events_per_account_region_day=2)
+    spec = TrailSpec(
+        start=START, days=2, accounts=accounts, regions=REGIONS, noise=False, events_per_account_region_day=2
+    )
     end = START + dt.timedelta(days=days - 1)
     with _stack(spec) as (aws, _):
-        return _execute(aws, f"backfill, {accounts} accounts x {days} days", accounts,
-                        {"start": START.isoformat(), "end": end.isoformat()}, "backfill")
+        return _execute(
+            aws,
+            f"backfill, {accounts} accounts x {days} days",
+            accounts,
+            {"start": START.isoformat(), "end": end.isoformat()},
+            "backfill",
+        )
 
 
 def scaled(measured: Run, accounts: int, label: str, flat: frozenset[str] = frozenset()) -> Run:
@@ -141,24 +156,34 @@ def scaled(measured: Run, accounts: int, label: str, flat: frozenset[str] = froz
 
     def at(name: str, value: float) -> float:
         return value if name in flat else value * factor
+
     return Run(
-        label=label, accounts=accounts, status="(extrapolated)",
-        transitions=round(at("transitions", measured.transitions)), retries=round(at("retries", measured.retries)),
+        label=label,
+        accounts=accounts,
+        status="(extrapolated)",
+        transitions=round(at("transitions", measured.transitions)),
+        retries=round(at("retries", measured.retries)),
         api_calls={s: round(at(s, n)) for s, n in measured.api_calls.items()},
         lambda_invocations=round(at("lambda_invocations", measured.lambda_invocations)),
         lambda_gb_seconds=at("lambda_gb_seconds", measured.lambda_gb_seconds),
         statements=round(at("statements", measured.statements)),
-        partitions_added=round(at("partitions_added", measured.partitions_added)), seconds=0.0,
-        shards=measured.shards, query_bytes=round(at("query_bytes", measured.query_bytes)),
+        partitions_added=round(at("partitions_added", measured.partitions_added)),
+        seconds=0.0,
+        shards=measured.shards,
+        query_bytes=round(at("query_bytes", measured.query_bytes)),
         query_objects=round(at("query_objects", measured.query_objects)),
     )
 
 
-def pruning(accounts: int = 10, regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "eu-central-1", "ap-south-1"),
-            days: int = 30) -> Pruning:
+def pruning(
+    accounts: int = 10,
+    regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "eu-central-1", "ap-south-1"),
+    days: int = 30,
+) -> Pruning:
     """Register every day of `days` days of logs, then measure the daily query of a day in the middle."""
-    spec = TrailSpec(start=START, days=days, accounts=accounts, regions=regions, noise=False,
-                     events_per_account_region_day=8)
+    spec = TrailSpec(
+        start=START, days=days, accounts=accounts, regions=regions, noise=False, events_per_account_region_day=8
+    )
     last = START + dt.timedelta(days=days)  # late events of the last day sit in the next folder
     report_day = START + dt.timedelta(days=days // 2)
     with _stack(spec) as (aws, logs):
@@ -167,20 +192,30 @@ def pruning(accounts: int = 10, regions: tuple[str, ...] = ("us-east-1", "eu-wes
         table = [p.stat().st_size for p in logs.rglob("*.json.gz") if "/CloudTrail/" in p.as_posix()]
         registered = len(regions) * accounts * (days + 1)
         partitions = sum(q.partitions_read for q in aws.counters.queries if q.statement_type == "DML")
-    return Pruning(days=days, table_objects=len(table), table_bytes=sum(table),
-                   query_objects=run.query_objects, query_bytes=run.query_bytes, query_partitions=partitions,
-                   registered_partitions=registered)
+    return Pruning(
+        days=days,
+        table_objects=len(table),
+        table_bytes=sum(table),
+        query_objects=run.query_objects,
+        query_bytes=run.query_bytes,
+        query_partitions=partitions,
+        registered_partitions=registered,
+    )
 
 
 def report_runs(runs: list[Run]) -> list[str]:
     services = sorted({s for run in runs for s in run.api_calls})
-    lines = [f"  {'execution':34} {'status':9} {'transitions':>11} {'shards':>6} {'Lambda':>6} {'GB-s*':>7} "
-             f"{'stmts':>5} " + " ".join(f"{s:>8}" for s in services) + f" {'seconds':>7}"]
+    lines = [
+        f"  {'execution':34} {'status':9} {'transitions':>11} {'shards':>6} {'Lambda':>6} {'GB-s*':>7} "
+        f"{'stmts':>5} " + " ".join(f"{s:>8}" for s in services) + f" {'seconds':>7}"
+    ]
     for run in runs:
         lines.append(
             f"  {run.label:34} {run.status:9} {run.transitions + run.retries:>11} {run.shards or '-':>6} "
             f"{run.lambda_invocations:>6} {run.lambda_gb_seconds:>7.3f} {run.statements:>5} "
-            + " ".join(f"{run.api_calls.get(s, 0):>8}" for s in services) + f" {run.seconds:>7.2f}")
+            + " ".join(f"{run.api_calls.get(s, 0):>8}" for s in services)
+            + f" {run.seconds:>7.2f}"
+        )
     lines.append("  (*) in-process handler time on moto x configured memory (see benchmarks/runtime.py)")
     return lines
 
@@ -204,10 +239,9 @@ def calls_per_service_per_account(small: Run, large: Run) -> dict[str, float]:
     growth: dict[str, float] = defaultdict(float)
     for service in set(small.api_calls) | set(large.api_calls):
         growth[service] = (large.api_calls.get(service, 0) - small.api_calls.get(service, 0)) / (
-            large.accounts - small.accounts)
+            large.accounts - small.accounts
+        )
     return dict(growth)
-
-
 
 
 @dataclass
@@ -230,21 +264,27 @@ def detection_scan(accounts: int = 10) -> DetectionScan:
     from trailkeeper.report.query import build_daily_activity_query
 
     regions = ("us-east-1", "eu-west-1", "eu-central-1", "ap-south-1")
-    spec = TrailSpec(start=START, days=3, accounts=accounts, regions=regions, noise=False,
-                     events_per_account_region_day=8)
+    spec = TrailSpec(
+        start=START, days=3, accounts=accounts, regions=regions, noise=False, events_per_account_region_day=8
+    )
     report_day = START + dt.timedelta(days=1)
     with _stack(spec) as (aws, _):
-        aws.run_execution({"start": START.isoformat(), "end": (START + dt.timedelta(days=3)).isoformat()},
-                          name="register", timeout=600)
+        aws.run_execution(
+            {"start": START.isoformat(), "end": (START + dt.timedelta(days=3)).isoformat()},
+            name="register",
+            timeout=600,
+        )
         athena, s3 = aws.client("athena"), aws.client("s3")
         keys = ("account", "region", "dt")
         measured = []
         for detections in (False, True):
-            sql, parameters = build_daily_activity_query(aws.parameters["DatabaseName"], aws.parameters["TableName"],
-                                                         keys, report_day, detections=detections)
+            sql, parameters = build_daily_activity_query(
+                aws.parameters["DatabaseName"], aws.parameters["TableName"], keys, report_day, detections=detections
+            )
             before = len(aws.counters.queries)
-            query_id = athena.start_query_execution(QueryString=sql, ExecutionParameters=parameters,
-                                                    WorkGroup=aws.physical["AthenaWorkGroup"])["QueryExecutionId"]
+            query_id = athena.start_query_execution(
+                QueryString=sql, ExecutionParameters=parameters, WorkGroup=aws.physical["AthenaWorkGroup"]
+            )["QueryExecutionId"]
             execution = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
             assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
             location = execution["ResultConfiguration"]["OutputLocation"]
@@ -254,10 +294,17 @@ def detection_scan(accounts: int = 10) -> DetectionScan:
             measured.append((int(execution["Statistics"]["DataScannedInBytes"]), partitions, text, len(sql)))
     (base_bytes, base_parts, _, _), (report_bytes, report_parts, text, chars) = measured
     rows = parse_activity_csv(text)
-    return DetectionScan(accounts=accounts, regions=len(regions), rows=len(rows),
-                         hits=len(attention(rows, (), report_day).rows), baseline_bytes=base_bytes,
-                         report_bytes=report_bytes, baseline_partitions=base_parts, report_partitions=report_parts,
-                         query_chars=chars)
+    return DetectionScan(
+        accounts=accounts,
+        regions=len(regions),
+        rows=len(rows),
+        hits=len(attention(rows, (), report_day).rows),
+        baseline_bytes=base_bytes,
+        report_bytes=report_bytes,
+        baseline_partitions=base_parts,
+        report_partitions=report_parts,
+        query_chars=chars,
+    )
 
 
 def report_detection_scan(d: DetectionScan) -> list[str]:

@@ -24,8 +24,14 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     request = RunRequest.from_json(event["request"])
     if request.report_day is None:
         raise InvalidInput("request: BuildReport needs a report day")
-    summary = build_report(request.report_day, str(event["result_location"]), event.get("reconciliation") or {},
-                           Settings.from_env(), ReportSettings.from_env(), s3)
+    summary = build_report(
+        request.report_day,
+        str(event["result_location"]),
+        event.get("reconciliation") or {},
+        Settings.from_env(),
+        ReportSettings.from_env(),
+        s3,
+    )
     metrics.add_metric(name="NewActivityRows", unit=MetricUnit.Count, value=summary["new_rows"])
     metrics.add_metric(name="SilentAccountRegions", unit=MetricUnit.Count, value=summary["went_silent"])
     metrics.add_metric(name="NoActivity", unit=MetricUnit.Count, value=1 if summary["no_activity"] else 0)

@@ -21,7 +21,14 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     request = RunRequest.from_json(event["request"])
     if request.report_day is None:
         return {"sent": False, "reason": "no report day (backfill)"}
-    result = send_report(request.report_day, request.resend_report, str(event["run"]), Settings.from_env(),
-                         ReportSettings.from_env(), s3, sesv2)
+    result = send_report(
+        request.report_day,
+        request.resend_report,
+        str(event["run"]),
+        Settings.from_env(),
+        ReportSettings.from_env(),
+        s3,
+        sesv2,
+    )
     logger.info("report email", extra=result)
     return result

@@ -22,9 +22,11 @@ s3 = boto3.client("s3")
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     summary = summarise_night(Settings.from_env(), s3, night_of(event["night"]), int(event["batches"]))
     for kind in kinds.ALL_KINDS:
-        metrics.add_metric(name=kinds.metric_name(kind), unit=MetricUnit.Count,
-                           value=summary["findings_by_kind"][kind])
-    metrics.add_metric(name=kinds.ALARM_METRIC, unit=MetricUnit.Count,
-                       value=summary["alarming_findings"] + summary["unvalidated_batches"])
+        metrics.add_metric(name=kinds.metric_name(kind), unit=MetricUnit.Count, value=summary["findings_by_kind"][kind])
+    metrics.add_metric(
+        name=kinds.ALARM_METRIC,
+        unit=MetricUnit.Count,
+        value=summary["alarming_findings"] + summary["unvalidated_batches"],
+    )
     logger.info("integrity summarised", extra={"integrity": summary})
     return summary

@@ -84,8 +84,11 @@ def detect_layout(logs: Path) -> dict[str, str]:
 
 
 def _trail_children(awslogs: Path) -> list[str]:
-    return sorted(c.name for c in awslogs.iterdir() if c.is_dir()
-                  and (ORGANIZATION_FOLDER.fullmatch(c.name) or ACCOUNT_FOLDER.fullmatch(c.name)))
+    return sorted(
+        c.name
+        for c in awslogs.iterdir()
+        if c.is_dir() and (ORGANIZATION_FOLDER.fullmatch(c.name) or ACCOUNT_FOLDER.fullmatch(c.name))
+    )
 
 
 def _dirs_named(root: Path, name: str, depth: int = PREFIX_DEPTH) -> Iterator[Path]:
@@ -126,9 +129,12 @@ def trail_objects(logs: Path) -> list[TrailObject]:
     A file in a folder that is not a calendar date (`2024/02/30/`) is still an object of the bucket (there from the
     first night): the product meets it as CloudTrail-shaped noise, never a crash here.
     """
-    return [(key, path, delivery_time(key)) for path in sorted(p for p in logs.rglob("*") if p.is_file())
-            for key in [path.relative_to(logs).as_posix()]
-            if not unstorable_name(key) and not digests.is_sidecar(path)]  # a sidecar is metadata, not an object
+    return [
+        (key, path, delivery_time(key))
+        for path in sorted(p for p in logs.rglob("*") if p.is_file())
+        for key in [path.relative_to(logs).as_posix()]
+        if not unstorable_name(key) and not digests.is_sidecar(path)
+    ]  # a sidecar is metadata, not an object
 
 
 def delivered_by(objects: list[TrailObject], moment: dt.datetime) -> list[tuple[str, Path]]:
@@ -147,9 +153,11 @@ def unstorable_name(key: str) -> bool:
 
 def skipped_objects(logs: Path) -> list[str]:
     """Files under logs that no trail bucket could hold (non-UTF-8 names), shown with their bytes escaped."""
-    return [path.relative_to(logs).as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            for path in sorted(p for p in logs.rglob("*") if p.is_file())
-            if unstorable_name(path.relative_to(logs).as_posix())]
+    return [
+        path.relative_to(logs).as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        for path in sorted(p for p in logs.rglob("*") if p.is_file())
+        if unstorable_name(path.relative_to(logs).as_posix())
+    ]
 
 
 @contextmanager
@@ -161,14 +169,22 @@ def local_stack(logs: Path, params: Mapping[str, str], out: Path) -> Iterator[Em
             yield aws
         finally:
             out.mkdir(parents=True, exist_ok=True)
-            lines = [f"{name}: {line.rstrip()}" for name in sorted(aws.physical.values())
-                     if name.startswith("trailkeeper-") and name.endswith("Function")
-                     for line in aws.function_logs(name)]
+            lines = [
+                f"{name}: {line.rstrip()}"
+                for name in sorted(aws.physical.values())
+                if name.startswith("trailkeeper-") and name.endswith("Function")
+                for line in aws.function_logs(name)
+            ]
             (out / "functions.log").write_text("\n".join(lines) + "\n")
 
 
 def run_nights(
-    logs: Path, first: dt.date, last: dt.date, out: Path, params: Mapping[str, str], progress: Progress,
+    logs: Path,
+    first: dt.date,
+    last: dt.date,
+    out: Path,
+    params: Mapping[str, str],
+    progress: Progress,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> list[NightResult]:
     """Each night in turn. However it ends (a timeout, Ctrl-C), OUT holds the nights that finished, the stopped
@@ -191,8 +207,14 @@ def run_nights(
                 aws.upload_files(delivered, bucket)
                 uploaded.update(key for key, _ in delivered)
                 progress(f"night {day}: {len(delivered)} new objects, running ...")
-                execution = _run_within(aws, {"time": f"{starts:%Y-%m-%dT%H:%M:%S}Z"},
-                                        f"nightly-{day.isoformat()}", timeout, out / day.isoformat(), day)
+                execution = _run_within(
+                    aws,
+                    {"time": f"{starts:%Y-%m-%dT%H:%M:%S}Z"},
+                    f"nightly-{day.isoformat()}",
+                    timeout,
+                    out / day.isoformat(),
+                    day,
+                )
                 outputs = write_execution(aws, execution, out / day.isoformat(), report_day=day)
                 results.append(NightResult(day, execution, outputs))
                 progress(describe(day.isoformat(), execution))
@@ -203,8 +225,13 @@ def run_nights(
 
 
 def _run_within(
-    aws: EmbeddedAws, execution_input: dict[str, Any], name: str, timeout: float, folder: Path,
-    report_day: dt.date | None, on_poll: Callable[[], None] | None = None,
+    aws: EmbeddedAws,
+    execution_input: dict[str, Any],
+    name: str,
+    timeout: float,
+    folder: Path,
+    report_day: dt.date | None,
+    on_poll: Callable[[], None] | None = None,
 ) -> ExecutionResult:
     """run_execution, and on its timeout the stopped execution's record in folder, then LocalTimeout."""
     try:
@@ -215,7 +242,8 @@ def _run_within(
         raise LocalTimeout(
             f"{name} was still running after {timeout:g} s, the local timeout, and was stopped at "
             f"{failed_state(stopped.history) or 'its start'}; raise it with --timeout SECONDS "
-            f"(its record: {folder / 'execution.json'})") from None
+            f"(its record: {folder / 'execution.json'})"
+        ) from None
 
 
 def stopped_execution(aws: EmbeddedAws, name: str) -> ExecutionResult:
@@ -224,18 +252,32 @@ def stopped_execution(aws: EmbeddedAws, name: str) -> ExecutionResult:
     arn = execution_arn(aws.state_machine_arn, name)
     with uncounted():
         described = sfn.describe_execution(executionArn=arn)
-        history = [event for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
-                   for event in page["events"]]
+        history = [
+            event
+            for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+            for event in page["events"]
+        ]
     return ExecutionResult(
-        name=name, arn=arn, status=described["status"],
+        name=name,
+        arn=arn,
+        status=described["status"],
         states=[e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")],
-        output=None, error=described.get("error"), cause=described.get("cause"), history=history,
+        output=None,
+        error=described.get("error"),
+        cause=described.get("cause"),
+        history=history,
     )
 
 
 def run_backfill(
-    logs: Path, start: dt.date, end: dt.date, out: Path, params: Mapping[str, str], dry_run: bool,
-    progress: Progress, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    logs: Path,
+    start: dt.date,
+    end: dt.date,
+    out: Path,
+    params: Mapping[str, str],
+    dry_run: bool,
+    progress: Progress,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> ExecutionResult:
     with local_stack(logs, params, out) as aws:
         objects = trail_objects(logs)
@@ -251,8 +293,15 @@ def run_backfill(
                     progress(line)
 
         try:
-            execution = _run_within(aws, {"start": start.isoformat(), "end": end.isoformat(), "dry_run": dry_run},
-                                    name, timeout, out, None, on_poll=report_shards)
+            execution = _run_within(
+                aws,
+                {"start": start.isoformat(), "end": end.isoformat(), "dry_run": dry_run},
+                name,
+                timeout,
+                out,
+                None,
+                on_poll=report_shards,
+            )
         finally:
             write_catalog(aws, out / "catalog.json")
         write_execution(aws, execution, out, report_day=None)
@@ -263,8 +312,10 @@ def run_backfill(
 def _report_skipped(logs: Path, progress: Progress) -> None:
     skipped = skipped_objects(logs)
     if skipped:
-        progress(f"anomaly: {len(skipped)} file(s) skipped, their names are not UTF-8 and no S3 key can hold them: "
-                 f"{', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''}")
+        progress(
+            f"anomaly: {len(skipped)} file(s) skipped, their names are not UTF-8 and no S3 key can hold them: "
+            f"{', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''}"
+        )
 
 
 def write_execution(
@@ -315,11 +366,15 @@ def write_catalog(aws: EmbeddedAws, path: Path) -> None:
 def describe(label: str, execution: ExecutionResult) -> str:
     output = execution.output if isinstance(execution.output, dict) else {}
     if execution.status != "SUCCEEDED":
-        return (f"{label}: {execution.status} at {failed_state(execution.history)}: {execution.error}: "
-                f"{readable_cause(execution.cause)}")
-    parts = [f"{label}: {execution.status}",
-             f"{output.get('added', 0)} partitions added in {output.get('statements', 0)} statement(s)",
-             f"{output.get('expected', 0)} expected, {output.get('existing', 0)} already there"]
+        return (
+            f"{label}: {execution.status} at {failed_state(execution.history)}: {execution.error}: "
+            f"{readable_cause(execution.cause)}"
+        )
+    parts = [
+        f"{label}: {execution.status}",
+        f"{output.get('added', 0)} partitions added in {output.get('statements', 0)} statement(s)",
+        f"{output.get('expected', 0)} expected, {output.get('existing', 0)} already there",
+    ]
     shards = output.get("shards")
     if isinstance(shards, dict):
         parts.append(f"{shards.get('done', 0)} of {shards.get('run', 0)} shard(s)")
@@ -328,8 +383,10 @@ def describe(label: str, execution: ExecutionResult) -> str:
         parts.append(f"{anomalies} bucket anomalies")
     checked = output.get("integrity")  # SummariseIntegrity's counts (README "Integrity")
     if isinstance(checked, dict) and "pairs" in checked:
-        parts.append(f"integrity: {checked.get('pairs', 0)} account-region(s) verified, "
-                     f"{checked.get('alarming_findings', 0)} alarming finding(s)")
+        parts.append(
+            f"integrity: {checked.get('pairs', 0)} account-region(s) verified, "
+            f"{checked.get('alarming_findings', 0)} alarming finding(s)"
+        )
     report = output.get("report")
     if isinstance(report, dict) and "skipped" in report:
         parts.append(f"report skipped: {report['skipped']}")
@@ -339,8 +396,9 @@ def describe(label: str, execution: ExecutionResult) -> str:
         if report.get("no_activity"):
             parts.append("report: NO ACTIVITY in any account (alarm)")
         first_seen = sum(report.get(f"first_seen_{what}", 0) for what in ("accounts", "regions", "principals"))
-        parts.append(f"report: {report.get('new_rows', 0)} new, {report.get('went_silent', 0)} silent, "
-                     f"{first_seen} first seen")
+        parts.append(
+            f"report: {report.get('new_rows', 0)} new, {report.get('went_silent', 0)} silent, {first_seen} first seen"
+        )
     return "; ".join(parts)
 
 

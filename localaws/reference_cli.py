@@ -43,18 +43,24 @@ class Loopback:
     def environment(self) -> dict[str, str]:
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
         }
-
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         """A boto3 client on the loopback server."""
         environment = self.environment()
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=region,
-                            aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"])
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+        )
 
 
 def _free_port() -> int:
@@ -92,15 +98,31 @@ class CliReport:
 
 
 def validate_logs(
-    loopback: Loopback, trail_arn: str, region: str, start: dt.datetime, end: dt.datetime,
-    account_id: str | None = None, timeout: float = 600,
+    loopback: Loopback,
+    trail_arn: str,
+    region: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    account_id: str | None = None,
+    timeout: float = 600,
 ) -> CliReport:
     """`aws cloudtrail validate-logs --verbose` for one account and region; its verdict per object."""
     if not AWS_CLI.exists():
         raise FileNotFoundError(f"{AWS_CLI} is missing: run `make tools`")
-    command = [str(AWS_CLI), "cloudtrail", "validate-logs", "--trail-arn", trail_arn, "--region", region,
-               "--start-time", start.strftime("%Y-%m-%dT%H:%M:%SZ"), "--end-time", end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "--verbose"]
+    command = [
+        str(AWS_CLI),
+        "cloudtrail",
+        "validate-logs",
+        "--trail-arn",
+        trail_arn,
+        "--region",
+        region,
+        "--start-time",
+        start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "--end-time",
+        end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "--verbose",
+    ]
     if account_id:
         command += ["--account-id", account_id]
     environment = {"PATH": os.environ.get("PATH", ""), **loopback.environment()}

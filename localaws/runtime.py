@@ -56,10 +56,14 @@ STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::Sta
 _TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 POLL_SECONDS = 0.25  # how often run_execution's on_poll runs while an execution goes on
 _SCHEDULED_EVENTS = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")
-_LAMBDA_TRUST_POLICY = json.dumps({
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-})
+_LAMBDA_TRUST_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 _STATES_TRUST_POLICY = _LAMBDA_TRUST_POLICY.replace("lambda.amazonaws.com", "states.amazonaws.com")
 
 
@@ -281,8 +285,11 @@ class EmbeddedAws:
             sfn.stop_execution(executionArn=execution_arn, error="localaws.Timeout", cause="run_execution timeout")
             with contextlib.suppress(ExecutionTimeout):  # moto marks it ABORTED once its worker thread notices
                 wait_for_execution(sfn, execution_arn, timeout=10)
-            entered = [e["stateEnteredEventDetails"]["name"] for e in self._history(execution_arn)
-                       if e["type"].endswith("StateEntered")]
+            entered = [
+                e["stateEnteredEventDetails"]["name"]
+                for e in self._history(execution_arn)
+                if e["type"].endswith("StateEntered")
+            ]
             message = f"{execution_arn} still running after {timeout} s; states so far: {entered}"
             raise ExecutionTimeout(message) from None
 

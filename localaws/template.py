@@ -34,17 +34,19 @@ PSEUDO_PARAMETERS: dict[str, str] = {
 }
 
 # The resource types the runtime creates; their properties are resolved. Every other type is skipped.
-CREATED_TYPES = frozenset({
-    "AWS::S3::Bucket",
-    "AWS::Glue::Database",
-    "AWS::Glue::Table",
-    "AWS::Athena::WorkGroup",
-    "AWS::SNS::Topic",
-    "AWS::SES::EmailIdentity",
-    "AWS::Serverless::Function",
-    "AWS::Serverless::StateMachine",
-    "AWS::StepFunctions::StateMachine",
-})
+CREATED_TYPES = frozenset(
+    {
+        "AWS::S3::Bucket",
+        "AWS::Glue::Database",
+        "AWS::Glue::Table",
+        "AWS::Athena::WorkGroup",
+        "AWS::SNS::Topic",
+        "AWS::SES::EmailIdentity",
+        "AWS::Serverless::Function",
+        "AWS::Serverless::StateMachine",
+        "AWS::StepFunctions::StateMachine",
+    }
+)
 
 # SAM Globals section -> the resource type it applies to.
 _GLOBALS = {"Function": "AWS::Serverless::Function", "StateMachine": "AWS::Serverless::StateMachine"}
@@ -257,7 +259,7 @@ class _Resolver:
             return expression
         if not _is_intrinsic(expression):
             raise TemplateError(f"not a condition: {expression!r}")
-        (function, argument), = expression.items()
+        ((function, argument),) = expression.items()
         if function == "Condition":
             return self.condition(str(argument))
         if function == "Fn::Equals":
@@ -336,7 +338,9 @@ class _Resolver:
         if attribute == "Arn" and kind in arns:
             return arns[kind]
         if attribute in ("Arn", "TopicArn") and kind in (
-            "AWS::SNS::Topic", "AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine",
+            "AWS::SNS::Topic",
+            "AWS::Serverless::StateMachine",
+            "AWS::StepFunctions::StateMachine",
             "AWS::IAM::ManagedPolicy",
         ):
             return self.ref(logical_id)
@@ -358,7 +362,7 @@ class _Resolver:
         if not isinstance(value, dict):
             return value
         if _is_intrinsic(value) and "Condition" not in value:
-            (function, argument), = value.items()
+            ((function, argument),) = value.items()
             return self._intrinsic(function, argument)
         resolved = {key: self.resolve(item) for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not NO_VALUE}

@@ -42,8 +42,11 @@ def asl() -> dict[str, Any]:
 @cache
 def _stack() -> Stack:
     """template.yaml resolved as CloudFormation would, for a stack on the trail bucket the unit tests use."""
-    required = {"TrailBucketName": "trail-bucket", "ReportSender": "reports@example.com",
-                "ReportRecipients": "security@example.com"}
+    required = {
+        "TrailBucketName": "trail-bucket",
+        "ReportSender": "reports@example.com",
+        "ReportRecipients": "security@example.com",
+    }
     return resolve_template(TEMPLATE, required)
 
 

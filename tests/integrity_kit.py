@@ -30,8 +30,12 @@ def upload(s3: Any, bucket_dir: Path, bucket: str = BUCKET) -> int:
     """Every object of the directory, with the metadata of its sidecar (what localaws does on upload)."""
     count = 0
     for path in sorted(p for p in bucket_dir.rglob("*") if p.is_file() and not digests.is_sidecar(p)):
-        s3.put_object(Bucket=bucket, Key=path.relative_to(bucket_dir).as_posix(), Body=path.read_bytes(),
-                      Metadata=digests.read_sidecar(path))
+        s3.put_object(
+            Bucket=bucket,
+            Key=path.relative_to(bucket_dir).as_posix(),
+            Body=path.read_bytes(),
+            Metadata=digests.read_sidecar(path),
+        )
         count += 1
     return count
 
@@ -78,13 +82,23 @@ class Bucket:
         found: dict[str, str] = self.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
         return found
 
-    def validate(self, now: dt.datetime, account: str | None = None, keep_anchors: bool = True,
-                 lifecycle: Lifecycle | None = None) -> list[PairResult]:
+    def validate(
+        self,
+        now: dt.datetime,
+        account: str | None = None,
+        keep_anchors: bool = True,
+        lifecycle: Lifecycle | None = None,
+    ) -> list[PairResult]:
         results = []
         for acct in [account] if account else list(self.spec.account_ids):
             found = validate_account(
-                aws.S3Store(self.s3, BUCKET), self.public_keys, self.root, acct, self.spec.regions,
-                self.anchors.get(acct, {}), now,
+                aws.S3Store(self.s3, BUCKET),
+                self.public_keys,
+                self.root,
+                acct,
+                self.spec.regions,
+                self.anchors.get(acct, {}),
+                now,
                 lifecycle if lifecycle is not None else Lifecycle.from_rules(aws.lifecycle_rules(self.s3, BUCKET)),
                 first_run_lookback=now - dt.datetime.combine(self.spec.start, dt.time(), dt.UTC),
             )
@@ -94,11 +108,14 @@ class Bucket:
         return results
 
 
-
-
 def make_spec(**spec_fields: Any) -> TrailSpec:
-    fields: dict[str, Any] = {"start": START, "days": 2, "accounts": 1, "regions": ("us-east-1", "eu-west-1"),
-                              "events_per_account_region_day": 8}
+    fields: dict[str, Any] = {
+        "start": START,
+        "days": 2,
+        "accounts": 1,
+        "regions": ("us-east-1", "eu-west-1"),
+        "events_per_account_region_day": 8,
+    }
     fields.update(spec_fields)
     return TrailSpec(**fields)
 

@@ -39,8 +39,9 @@ def chain(bucket: Bucket, account: str = ACCOUNT, region: str = REGION) -> list[
 
 def listed(bucket: Bucket, account: str = ACCOUNT, region: str = REGION) -> list[tuple[str, str]]:
     """(digest key, log key) for every log a digest lists, oldest first."""
-    return [(key, entry["s3Object"]) for key in chain(bucket, account, region)
-            for entry in bucket.digest(key)["logFiles"]]
+    return [
+        (key, entry["s3Object"]) for key in chain(bucket, account, region) for entry in bucket.digest(key)["logFiles"]
+    ]
 
 
 def _gzip_records(records: list[dict[str, Any]]) -> bytes:
@@ -136,8 +137,9 @@ def chain_truncated(bucket: Bucket) -> Expected:
     return {(kinds.CHAIN_TRUNCATED, verified.key)}
 
 
-def rewrite_chain(bucket: Bucket, edit: Callable[[int, dict[str, Any]], None], account: str = ACCOUNT,
-                  region: str = REGION) -> list[str]:
+def rewrite_chain(
+    bucket: Bucket, edit: Callable[[int, dict[str, Any]], None], account: str = ACCOUNT, region: str = REGION
+) -> list[str]:
     """Re-sign the pair's chain after `edit(index, document)`, as CloudTrail would have written it."""
     keys = chain(bucket, account, region)
     previous: tuple[str, str, str] | None = None
@@ -145,11 +147,21 @@ def rewrite_chain(bucket: Bucket, edit: Callable[[int, dict[str, Any]], None], a
         document = bucket.digest(key)
         edit(index, document)
         if document["previousDigestS3Object"] is not None and previous is not None:
-            document.update(previousDigestS3Object=previous[0], previousDigestHashValue=previous[1],
-                            previousDigestSignature=previous[2])
+            document.update(
+                previousDigestS3Object=previous[0],
+                previousDigestHashValue=previous[1],
+                previousDigestSignature=previous[2],
+            )
         raw = json.dumps(document, separators=(",", ":")).encode()
-        signature = signer.sign(signing_string(document["digestEndTime"], BUCKET, key,
-                                               hashlib.sha256(raw).hexdigest(), document["previousDigestSignature"]))
+        signature = signer.sign(
+            signing_string(
+                document["digestEndTime"],
+                BUCKET,
+                key,
+                hashlib.sha256(raw).hexdigest(),
+                document["previousDigestSignature"],
+            )
+        )
         bucket.put(key, gzip.compress(raw, mtime=0), dict(bucket.metadata(key), **{SIGNATURE_METADATA: signature}))
         previous = (key, hashlib.sha256(raw).hexdigest(), signature)
     return keys
@@ -158,9 +170,15 @@ def rewrite_chain(bucket: Bucket, edit: Callable[[int, dict[str, Any]], None], a
 def _restart_at(index: int) -> Callable[[int, dict[str, Any]], None]:
     def edit(i: int, document: dict[str, Any]) -> None:
         if i == index:
-            for name in ("previousDigestS3Bucket", "previousDigestS3Object", "previousDigestHashValue",
-                         "previousDigestHashAlgorithm", "previousDigestSignature"):
+            for name in (
+                "previousDigestS3Bucket",
+                "previousDigestS3Object",
+                "previousDigestHashValue",
+                "previousDigestHashAlgorithm",
+                "previousDigestSignature",
+            ):
                 document[name] = None
+
     return edit
 
 
@@ -175,9 +193,14 @@ def chain_restarted_after_stop_logging(bucket: Bucket) -> Expected:
     records = _records(bucket, log)
     digest_time = bucket.digest(digest_key)["digestEndTime"]
     stopped = dt.datetime.strptime(digest_time, TIME_FORMAT).replace(tzinfo=dt.UTC) - dt.timedelta(minutes=30)
-    stop = dict(records[0], eventName="StopLogging", eventSource="cloudtrail.amazonaws.com", eventID="stop",
-                eventTime=stopped.strftime(TIME_FORMAT),
-                requestParameters={"name": f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/main-trail"})
+    stop = dict(
+        records[0],
+        eventName="StopLogging",
+        eventSource="cloudtrail.amazonaws.com",
+        eventID="stop",
+        eventTime=stopped.strftime(TIME_FORMAT),
+        requestParameters={"name": f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/main-trail"},
+    )
     stop.pop("errorCode", None)
     body = _gzip_records([*records, stop])
     bucket.put(log, body)

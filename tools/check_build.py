@@ -27,19 +27,29 @@ LAMBDA_ENVIRONMENT = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-
 def main(python: str, build_dir: Path) -> int:
     built = cfn_yaml.load(str(build_dir / "template.yaml"))
     runtime = built["Globals"]["Function"]["Runtime"]
-    version = subprocess.run([python, "-c", "import sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    version = subprocess.run(
+        [python, "-c", "import sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if version != runtime:
         print(f"{python} is {version}, the functions run on {runtime}")
         return 1
     failures = 0
-    functions = {lid: r["Properties"] for lid, r in built["Resources"].items()
-                 if r["Type"] == "AWS::Serverless::Function"}
+    functions = {
+        lid: r["Properties"] for lid, r in built["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+    }
     for logical_id, properties in functions.items():
         artifact = build_dir / properties["CodeUri"]
         handler = properties["Handler"]
-        result = subprocess.run([python, "-I", "-S", "-c", IMPORT, str(artifact.resolve()), handler],
-                                capture_output=True, text=True, check=False, env=LAMBDA_ENVIRONMENT)
+        result = subprocess.run(
+            [python, "-I", "-S", "-c", IMPORT, str(artifact.resolve()), handler],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=LAMBDA_ENVIRONMENT,
+        )
         status = "ok" if result.returncode == 0 else "FAILED"
         print(f"{logical_id}: {handler} from {artifact} under {version}: {status}")
         if result.returncode:

@@ -92,13 +92,21 @@ def log_entry(key: str, body: bytes) -> LogEntry:
         raise ValueError(f"{key} is not a CloudTrail log file name")
     raw = gzip.decompress(body)
     times = sorted(str(r.get("eventTime")) for r in json.loads(raw).get("Records", []) if r.get("eventTime"))
-    return LogEntry(key, delivered, hashlib.sha256(raw).hexdigest(), times[0] if times else None,
-                    times[-1] if times else None)
+    return LogEntry(
+        key, delivered, hashlib.sha256(raw).hexdigest(), times[0] if times else None, times[-1] if times else None
+    )
 
 
 def pair_digests(
-    bucket: str, root: str, account: str, region: str, trail: str, home_region: str,
-    runs: Iterable[tuple[dt.date, dt.date]], logs: Iterable[LogEntry], seed: object = 7,
+    bucket: str,
+    root: str,
+    account: str,
+    region: str,
+    trail: str,
+    home_region: str,
+    runs: Iterable[tuple[dt.date, dt.date]],
+    logs: Iterable[LogEntry],
+    seed: object = 7,
 ) -> list[DigestObject]:
     """Hourly digests for one account x region over each run of consecutive delivery days [first, last].
 
@@ -121,14 +129,23 @@ def pair_digests(
             listed = [e for e in by_time if start <= e.delivered < end]
             digest = _digest(bucket, root, account, region, trail, home_region, start, end, listed, previous)
             digests.append(digest)
-            previous = (digest.key, hashlib.sha256(gzip.decompress(digest.body)).hexdigest(),
-                        digest.metadata[SIGNATURE_METADATA])
+            previous = (
+                digest.key,
+                hashlib.sha256(gzip.decompress(digest.body)).hexdigest(),
+                digest.metadata[SIGNATURE_METADATA],
+            )
             start, end = end, end + HOUR
     return digests
 
 
 def backfill_digests(
-    bucket: str, root: str, account: str, region: str, trail: str, home_region: str, late: Iterable[LogEntry],
+    bucket: str,
+    root: str,
+    account: str,
+    region: str,
+    trail: str,
+    home_region: str,
+    late: Iterable[LogEntry],
 ) -> list[DigestObject]:
     """`_backfill` digests for log files the hourly digests missed (CloudTrail's processing delays, "CloudTrail
     digest file structure"): one per late log file's delivery hour, their own chain (the first one a starting
@@ -140,17 +157,39 @@ def backfill_digests(
         by_hour.setdefault(entry.delivered.replace(minute=0, second=0, microsecond=0), []).append(entry)
     for start, listed in sorted(by_hour.items()):
         end = start + HOUR
-        digest = _digest(bucket, root, account, region, trail, home_region, start, end, listed, previous,
-                         backfill_generated=end + BACKFILL_DELAY)
+        digest = _digest(
+            bucket,
+            root,
+            account,
+            region,
+            trail,
+            home_region,
+            start,
+            end,
+            listed,
+            previous,
+            backfill_generated=end + BACKFILL_DELAY,
+        )
         digests.append(digest)
-        previous = (digest.key, hashlib.sha256(gzip.decompress(digest.body)).hexdigest(),
-                    digest.metadata[SIGNATURE_METADATA])
+        previous = (
+            digest.key,
+            hashlib.sha256(gzip.decompress(digest.body)).hexdigest(),
+            digest.metadata[SIGNATURE_METADATA],
+        )
     return digests
 
 
 def _digest(
-    bucket: str, root: str, account: str, region: str, trail: str, home_region: str, start: dt.datetime,
-    end: dt.datetime, listed: list[LogEntry], previous: tuple[str, str, str] | None,
+    bucket: str,
+    root: str,
+    account: str,
+    region: str,
+    trail: str,
+    home_region: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    listed: list[LogEntry],
+    previous: tuple[str, str, str] | None,
     backfill_generated: dt.datetime | None = None,
 ) -> DigestObject:
     key = digest_key(root, account, region, trail, home_region, end, backfill=backfill_generated is not None)
@@ -171,12 +210,28 @@ def _digest(
         "previousDigestHashValue": previous[1] if previous else None,
         "previousDigestHashAlgorithm": HASH_ALGORITHM if previous else None,
         "previousDigestSignature": previous[2] if previous else None,
-        "logFiles": [{"s3Bucket": bucket, "s3Object": e.key, "hashValue": e.sha256, "hashAlgorithm": HASH_ALGORITHM,
-                      "newestEventTime": e.newest, "oldestEventTime": e.oldest} for e in listed],
+        "logFiles": [
+            {
+                "s3Bucket": bucket,
+                "s3Object": e.key,
+                "hashValue": e.sha256,
+                "hashAlgorithm": HASH_ALGORITHM,
+                "newestEventTime": e.newest,
+                "oldestEventTime": e.oldest,
+            }
+            for e in listed
+        ],
     }
     raw = json.dumps(document, separators=(",", ":")).encode()
-    signature = sign(signing_string(document["digestEndTime"], bucket, key,  # type: ignore[arg-type]
-                                    hashlib.sha256(raw).hexdigest(), previous[2] if previous else None))
+    signature = sign(
+        signing_string(
+            str(document["digestEndTime"]),
+            bucket,
+            key,
+            hashlib.sha256(raw).hexdigest(),
+            previous[2] if previous else None,
+        )
+    )
     metadata = {SIGNATURE_METADATA: signature, SIGNATURE_ALGORITHM_METADATA: SIGNATURE_ALGORITHM}
     if backfill_generated is not None:
         metadata[BACKFILL_METADATA] = backfill_generated.strftime(TIME_FORMAT)

@@ -167,8 +167,17 @@ class CorruptObject:
     kind: CorruptKind
 
 
-Plant: TypeAlias = (NewPrincipal | NewRegion | SilentFrom | QuietFrom | LateLogFile | LateEvent | HostileRecord
-                    | HostileKey | CorruptObject)
+Plant: TypeAlias = (
+    NewPrincipal
+    | NewRegion
+    | SilentFrom
+    | QuietFrom
+    | LateLogFile
+    | LateEvent
+    | HostileRecord
+    | HostileKey
+    | CorruptObject
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,17 +304,33 @@ class GroundTruth:
         seen_keys = {k for d in window for k in self.activity(d)}
         principals_before = {(k.account, k.principal) for d in earlier for k in self.activity(d)}
         if not window:
-            return {"state": "established", "new_activity": [], "silent": [],
-                    "first_seen": {"accounts": [], "regions": [], "principals": []}}
+            return {
+                "state": "established",
+                "new_activity": [],
+                "silent": [],
+                "first_seen": {"accounts": [], "regions": [], "principals": []},
+            }
         return {
             "state": "compared",
             "new_activity": sorted(
-                [k.account, k.region, k.principal, k.eventsource, k.eventname, s.events, s.failures,
-                 s.first_event_time.strftime("%Y-%m-%dT%H:%M:%SZ")]
-                for k, s in today.items() if k not in seen_keys
+                [
+                    k.account,
+                    k.region,
+                    k.principal,
+                    k.eventsource,
+                    k.eventname,
+                    s.events,
+                    s.failures,
+                    s.first_event_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                ]
+                for k, s in today.items()
+                if k not in seen_keys
             ),
-            "silent": sorted([a, r, (last + timedelta(days=1)).isoformat()]
-                             for (a, r), last in last_active.items() if (a, r) not in pairs_today),
+            "silent": sorted(
+                [a, r, (last + timedelta(days=1)).isoformat()]
+                for (a, r), last in last_active.items()
+                if (a, r) not in pairs_today
+            ),
             "first_seen": {
                 "accounts": sorted({a for a, _ in pairs_today} - {a for a, _ in last_active}),
                 "regions": sorted([a, r] for a, r in pairs_today - set(last_active)),
@@ -327,8 +352,11 @@ def principal_of(user_identity: Mapping[str, Any] | None) -> str:
     kind = str(identity.get("type") or "")
     arn = str(identity.get("arn") or "")
     on_behalf = identity.get("onBehalfOf") or {}
-    center = (f"identitycenter:{on_behalf.get('identityStoreArn') or ''}/{on_behalf['userId']}"
-              if on_behalf.get("userId") else "")
+    center = (
+        f"identitycenter:{on_behalf.get('identityStoreArn') or ''}/{on_behalf['userId']}"
+        if on_behalf.get("userId")
+        else ""
+    )
     if kind == "AssumedRole":
         issuer = str(((identity.get("sessionContext") or {}).get("sessionIssuer") or {}).get("arn") or "")
         role = arn if "/AWSReservedSSO_" in issuer and arn else issuer or arn or kind
@@ -363,7 +391,9 @@ def failed(record: Mapping[str, Any]) -> bool:
     response = response if isinstance(response, dict) else {}
     details = details if isinstance(details, dict) else {}
     return bool(
-        record.get("errorCode") or record.get("errorMessage") or response.get("ConsoleLogin") == "Failure"
+        record.get("errorCode")
+        or record.get("errorMessage")
+        or response.get("ConsoleLogin") == "Failure"
         or any(details.get(step) == "Failure" for step in _SIGN_IN_STEPS)
     )
 
@@ -565,8 +595,9 @@ class _Truth:
     def count(self, account: str, region: str, record: Record) -> None:
         self.records += 1
         when = datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        key = ActivityKey(account, region, principal_of(record.get("userIdentity")),
-                          record["eventSource"], record["eventName"])
+        key = ActivityKey(
+            account, region, principal_of(record.get("userIdentity")), record["eventSource"], record["eventName"]
+        )
         day = self.activity.setdefault(when.date(), {})
         old = day.get(key)
         failure = 1 if failed(record) else 0
@@ -669,8 +700,10 @@ def _write_partition_day(
         if delivered.date() >= silent_day:
             continue  # the trail stopped: this file is never delivered
         folder = delivered.date()
-        key = (f"{spec.logs_root}{account}/CloudTrail/{region}/{folder:%Y/%m/%d}/"
-               f"{account}_CloudTrail_{region}_{delivered:%Y%m%dT%H%MZ}_{_unique(ctx.rng)}.json.gz")
+        key = (
+            f"{spec.logs_root}{account}/CloudTrail/{region}/{folder:%Y/%m/%d}/"
+            f"{account}_CloudTrail_{region}_{delivered:%Y%m%dT%H%MZ}_{_unique(ctx.rng)}.json.gz"
+        )
         body = _gzip_json({"Records": records})
         bucket.put(key, body)
         truth.log_object(key, (account, region, folder), len(body))
@@ -736,8 +769,10 @@ def _write_corrupt(spec: TrailSpec, bucket: _Bucket, truth: _Truth, index: int, 
     rng = random.Random(f"{spec.seed}/plant/{index}/{plant!r}")
     ctx = _Ctx(plant.account, plant.region, plant.day, rng)
     delivered = ctx.at(12 * 3_600 + rng.randrange(3_600))
-    key = (f"{spec.logs_root}{plant.account}/CloudTrail/{plant.region}/{plant.day:%Y/%m/%d}/"
-           f"{plant.account}_CloudTrail_{plant.region}_{delivered:%Y%m%dT%H%MZ}_{_unique(rng)}.json.gz")
+    key = (
+        f"{spec.logs_root}{plant.account}/CloudTrail/{plant.region}/{plant.day:%Y/%m/%d}/"
+        f"{plant.account}_CloudTrail_{plant.region}_{delivered:%Y%m%dT%H%MZ}_{_unique(rng)}.json.gz"
+    )
     record = _ec2_describe_instances(ctx, delivered, _assumed(ctx, _ROLES["ci"], delivered))
     readable = json.dumps({"Records": [record]})
     if plant.kind == "truncated":
@@ -770,11 +805,15 @@ _PEOPLE = ("alice@corp.example", "bob@corp.example")
 _ROLES: dict[str, _Role] = {
     # IAM Identity Center: a path in the role ARN (absent from the assumed-role ARN), people as sessions:
     # one person per account/region, so the principal (role + person) is part of the routine.
-    "sso": _Role("AWSReservedSSO_AdministratorAccess_5f1e2d3c4b5a6978", "/aws-reserved/sso.amazonaws.com/",
-                 lambda c, t: _PEOPLE[int(_stable_hex(2, c.account, c.region), 16) % 2]),
+    "sso": _Role(
+        "AWSReservedSSO_AdministratorAccess_5f1e2d3c4b5a6978",
+        "/aws-reserved/sso.amazonaws.com/",
+        lambda c, t: _PEOPLE[int(_stable_hex(2, c.account, c.region), 16) % 2],
+    ),
     # CI through web identity: a new session name on every run.
-    "ci": _Role("github-actions-deploy", "/", lambda c, t: f"GitHubActions-{c.rng.randrange(10**9, 10**10)}",
-                web_identity=True),
+    "ci": _Role(
+        "github-actions-deploy", "/", lambda c, t: f"GitHubActions-{c.rng.randrange(10**9, 10**10)}", web_identity=True
+    ),
     "lambda": _Role("orders-api-role", "/service-role/", lambda c, t: "orders-api"),
     # Instances are replaced daily: the session name (instance id) changes every day.
     "ec2": _Role("web-instance-role", "/", lambda c, t: "i-0" + _stable_hex(16, c.account, c.region, c.day), ec2=True),
@@ -840,8 +879,13 @@ def _assumed(ctx: _Ctx, role: _Role, t: datetime) -> Record:
 
 
 def _root(ctx: _Ctx) -> Record:
-    return {"type": "Root", "principalId": ctx.account, "arn": f"arn:aws:iam::{ctx.account}:root",
-            "accountId": ctx.account, "accessKeyId": ""}
+    return {
+        "type": "Root",
+        "principalId": ctx.account,
+        "arn": f"arn:aws:iam::{ctx.account}:root",
+        "accountId": ctx.account,
+        "accessKeyId": "",
+    }
 
 
 def _service(invoked_by: str) -> Record:
@@ -957,34 +1001,73 @@ def _record(
 
 
 def _ec2_describe_instances(ctx: _Ctx, t: datetime, who: Record) -> Record:
-    return _record(ctx, t, who, "ec2.amazonaws.com", "DescribeInstances", read_only=True,
-                   params={"instancesSet": {}, "filterSet": {}})
+    return _record(
+        ctx,
+        t,
+        who,
+        "ec2.amazonaws.com",
+        "DescribeInstances",
+        read_only=True,
+        params={"instancesSet": {}, "filterSet": {}},
+    )
 
 
 def _ec2_run_instances_denied(ctx: _Ctx, t: datetime, who: Record) -> Record:
-    return _record(ctx, t, who, "ec2.amazonaws.com", "RunInstances", read_only=False,
-                   params={"instancesSet": {"items": [{"imageId": "ami-0c7217cdde317cfec", "minCount": 1,
-                                                       "maxCount": 1}]}, "instanceType": "t3.micro"},
-                   error=("Client.UnauthorizedOperation", "You are not authorized to perform this operation. "
-                          f"User: {who['arn']} is not authorized to perform: ec2:RunInstances"))
+    return _record(
+        ctx,
+        t,
+        who,
+        "ec2.amazonaws.com",
+        "RunInstances",
+        read_only=False,
+        params={
+            "instancesSet": {"items": [{"imageId": "ami-0c7217cdde317cfec", "minCount": 1, "maxCount": 1}]},
+            "instanceType": "t3.micro",
+        },
+        error=(
+            "Client.UnauthorizedOperation",
+            "You are not authorized to perform this operation. "
+            f"User: {who['arn']} is not authorized to perform: ec2:RunInstances",
+        ),
+    )
 
 
 def _s3_get_bucket_acl(ctx: _Ctx, t: datetime, who: Record) -> Record:
     bucket = _bucket_name(ctx)
-    return _record(ctx, t, who, "s3.amazonaws.com", "GetBucketAcl", read_only=True,
-                   params={"bucketName": bucket, "Host": f"{bucket}.s3.{ctx.region}.amazonaws.com", "acl": ""},
-                   resources=[{"accountId": ctx.account, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}],
-                   extra={"additionalEventData": {"SignatureVersion": "SigV4", "AuthenticationMethod": "AuthHeader",
-                                                  "x-amz-id-2": f"{ctx.rng.getrandbits(128):032x}"}},
-                   host=f"{bucket}.s3.{ctx.region}.amazonaws.com")
+    return _record(
+        ctx,
+        t,
+        who,
+        "s3.amazonaws.com",
+        "GetBucketAcl",
+        read_only=True,
+        params={"bucketName": bucket, "Host": f"{bucket}.s3.{ctx.region}.amazonaws.com", "acl": ""},
+        resources=[{"accountId": ctx.account, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}],
+        extra={
+            "additionalEventData": {
+                "SignatureVersion": "SigV4",
+                "AuthenticationMethod": "AuthHeader",
+                "x-amz-id-2": f"{ctx.rng.getrandbits(128):032x}",
+            }
+        },
+        host=f"{bucket}.s3.{ctx.region}.amazonaws.com",
+    )
 
 
 def _s3_put_bucket_policy_denied(ctx: _Ctx, t: datetime, who: Record, message: str = "Access Denied") -> Record:
     bucket = _bucket_name(ctx)
-    return _record(ctx, t, who, "s3.amazonaws.com", "PutBucketPolicy", read_only=False,
-                   params={"bucketName": bucket, "Host": f"{bucket}.s3.{ctx.region}.amazonaws.com", "policy": ""},
-                   resources=[{"accountId": ctx.account, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}],
-                   error=("AccessDenied", message), host=f"{bucket}.s3.{ctx.region}.amazonaws.com")
+    return _record(
+        ctx,
+        t,
+        who,
+        "s3.amazonaws.com",
+        "PutBucketPolicy",
+        read_only=False,
+        params={"bucketName": bucket, "Host": f"{bucket}.s3.{ctx.region}.amazonaws.com", "policy": ""},
+        resources=[{"accountId": ctx.account, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}],
+        error=("AccessDenied", message),
+        host=f"{bucket}.s3.{ctx.region}.amazonaws.com",
+    )
 
 
 def _lambda_list_functions(ctx: _Ctx, t: datetime, who: Record) -> Record:
@@ -993,27 +1076,57 @@ def _lambda_list_functions(ctx: _Ctx, t: datetime, who: Record) -> Record:
 
 def _logs_create_log_stream(ctx: _Ctx, t: datetime, who: Record) -> Record:
     stream = f"{t:%Y/%m/%d}/[$LATEST]{ctx.rng.getrandbits(128):032x}"
-    return _record(ctx, t, who, "logs.amazonaws.com", "CreateLogStream",
-                   read_only=False, params={"logGroupName": "/aws/lambda/orders-api", "logStreamName": stream},
-                   agent="awslambda-worker/1.0 rusoto/0.48.0 rust/1.69.0 linux")
+    return _record(
+        ctx,
+        t,
+        who,
+        "logs.amazonaws.com",
+        "CreateLogStream",
+        read_only=False,
+        params={"logGroupName": "/aws/lambda/orders-api", "logStreamName": stream},
+        agent="awslambda-worker/1.0 rusoto/0.48.0 rust/1.69.0 linux",
+    )
 
 
 def _kms_decrypt(ctx: _Ctx, t: datetime, who: Record) -> Record:
     key_arn = f"arn:aws:kms:{ctx.region}:{ctx.account}:key/{_key_id(ctx)}"
-    return _record(ctx, t, who, "kms.amazonaws.com", "Decrypt", read_only=True,
-                   params={"encryptionContext": {"aws:lambda:FunctionArn":
-                                                 f"arn:aws:lambda:{ctx.region}:{ctx.account}:function:orders-api"},
-                           "encryptionAlgorithm": "SYMMETRIC_DEFAULT"},
-                   resources=[{"accountId": ctx.account, "type": "AWS::KMS::Key", "ARN": key_arn}])
+    return _record(
+        ctx,
+        t,
+        who,
+        "kms.amazonaws.com",
+        "Decrypt",
+        read_only=True,
+        params={
+            "encryptionContext": {
+                "aws:lambda:FunctionArn": f"arn:aws:lambda:{ctx.region}:{ctx.account}:function:orders-api"
+            },
+            "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        },
+        resources=[{"accountId": ctx.account, "type": "AWS::KMS::Key", "ARN": key_arn}],
+    )
 
 
 def _kms_rotate_key(ctx: _Ctx, t: datetime, who: Record) -> Record:
     key_id = _key_id(ctx)
-    return _record(ctx, t, who, "kms.amazonaws.com", "RotateKey",
-                   read_only=False, event_type="AwsServiceEvent", version="1.08",
-                   resources=[{"accountId": ctx.account, "type": "AWS::KMS::Key",
-                               "ARN": f"arn:aws:kms:{ctx.region}:{ctx.account}:key/{key_id}"}],
-                   extra={"serviceEventDetails": {"rotationType": "AUTOMATIC", "keyId": key_id}})
+    return _record(
+        ctx,
+        t,
+        who,
+        "kms.amazonaws.com",
+        "RotateKey",
+        read_only=False,
+        event_type="AwsServiceEvent",
+        version="1.08",
+        resources=[
+            {
+                "accountId": ctx.account,
+                "type": "AWS::KMS::Key",
+                "ARN": f"arn:aws:kms:{ctx.region}:{ctx.account}:key/{key_id}",
+            }
+        ],
+        extra={"serviceEventDetails": {"rotationType": "AUTOMATIC", "keyId": key_id}},
+    )
 
 
 # The role each service assumes for its workload.
@@ -1024,13 +1137,23 @@ def _sts_assume_role_by_service(ctx: _Ctx, t: datetime, who: Record) -> Record:
     role = _ROLES[_ROLE_OF_SERVICE[who["invokedBy"]]]
     role_arn = f"arn:aws:iam::{ctx.account}:role{role.path}{role.name}"
     session = role.session(ctx, t)
-    return _record(ctx, t, who, "sts.amazonaws.com", "AssumeRole", read_only=True,
-                   params={"roleArn": role_arn, "roleSessionName": session},
-                   response={"credentials": {
-                       "accessKeyId": "ASIA" + "".join(ctx.rng.choices(ID_ALPHABET, k=16)),
-                       "sessionToken": "IQoJb3JpZ2luX2VjEXAMPLE",
-                       "expiration": (t + timedelta(hours=1)).strftime("%b %d, %Y, %I:%M:%S %p")}},
-                   resources=[{"accountId": ctx.account, "type": "AWS::IAM::Role", "ARN": role_arn}])
+    return _record(
+        ctx,
+        t,
+        who,
+        "sts.amazonaws.com",
+        "AssumeRole",
+        read_only=True,
+        params={"roleArn": role_arn, "roleSessionName": session},
+        response={
+            "credentials": {
+                "accessKeyId": "ASIA" + "".join(ctx.rng.choices(ID_ALPHABET, k=16)),
+                "sessionToken": "IQoJb3JpZ2luX2VjEXAMPLE",
+                "expiration": (t + timedelta(hours=1)).strftime("%b %d, %Y, %I:%M:%S %p"),
+            }
+        },
+        resources=[{"accountId": ctx.account, "type": "AWS::IAM::Role", "ARN": role_arn}],
+    )
 
 
 def _sts_get_caller_identity(ctx: _Ctx, t: datetime, who: Record) -> Record:
@@ -1042,37 +1165,83 @@ def _iam_list_roles(ctx: _Ctx, t: datetime, who: Record) -> Record:
 
 
 def _iam_create_access_key_denied(ctx: _Ctx, t: datetime, who: Record) -> Record:
-    return _record(ctx, t, who, "iam.amazonaws.com", "CreateAccessKey", read_only=False,
-                   params={"userName": "deploy-bot"}, host="iam.amazonaws.com",
-                   error=("AccessDenied", f"User: {who['arn']} is not authorized to perform: iam:CreateAccessKey on "
-                          f"resource: user deploy-bot because no identity-based policy allows the "
-                          f"iam:CreateAccessKey action"))
+    return _record(
+        ctx,
+        t,
+        who,
+        "iam.amazonaws.com",
+        "CreateAccessKey",
+        read_only=False,
+        params={"userName": "deploy-bot"},
+        host="iam.amazonaws.com",
+        error=(
+            "AccessDenied",
+            f"User: {who['arn']} is not authorized to perform: iam:CreateAccessKey on "
+            f"resource: user deploy-bot because no identity-based policy allows the "
+            f"iam:CreateAccessKey action",
+        ),
+    )
 
 
 def _console_login(ctx: _Ctx, t: datetime, who: Record) -> Record:
     mfa = ctx.rng.random() < 0.7
-    return _record(ctx, t, {**who, "accessKeyId": ""}, "signin.amazonaws.com", "ConsoleLogin",
-                   read_only=False, response={"ConsoleLogin": "Success"}, event_type="AwsConsoleSignIn",
-                   version="1.08", agent=_BROWSER, host="signin.aws.amazon.com",
-                   extra={"additionalEventData": _login_data(mfa)})
+    return _record(
+        ctx,
+        t,
+        {**who, "accessKeyId": ""},
+        "signin.amazonaws.com",
+        "ConsoleLogin",
+        read_only=False,
+        response={"ConsoleLogin": "Success"},
+        event_type="AwsConsoleSignIn",
+        version="1.08",
+        agent=_BROWSER,
+        host="signin.aws.amazon.com",
+        extra={"additionalEventData": _login_data(mfa)},
+    )
 
 
 def _console_login_failure(ctx: _Ctx, t: datetime, who: Record) -> Record:
-    return _record(ctx, t, who, "signin.amazonaws.com", "ConsoleLogin", read_only=False,
-                   response={"ConsoleLogin": "Failure"}, error=(None, "Failed authentication"),
-                   event_type="AwsConsoleSignIn", version="1.08", agent=_BROWSER, host="signin.aws.amazon.com",
-                   extra={"additionalEventData": _login_data(False)})
+    return _record(
+        ctx,
+        t,
+        who,
+        "signin.amazonaws.com",
+        "ConsoleLogin",
+        read_only=False,
+        response={"ConsoleLogin": "Failure"},
+        error=(None, "Failed authentication"),
+        event_type="AwsConsoleSignIn",
+        version="1.08",
+        agent=_BROWSER,
+        host="signin.aws.amazon.com",
+        extra={"additionalEventData": _login_data(False)},
+    )
 
 
 def _root_console_login(ctx: _Ctx, t: datetime, who: Record) -> Record:
-    return _record(ctx, t, who, "signin.amazonaws.com", "ConsoleLogin", read_only=False,
-                   response={"ConsoleLogin": "Success"}, event_type="AwsConsoleSignIn", version="1.08",
-                   agent=_BROWSER, host="signin.aws.amazon.com", extra={"additionalEventData": _login_data(True)})
+    return _record(
+        ctx,
+        t,
+        who,
+        "signin.amazonaws.com",
+        "ConsoleLogin",
+        read_only=False,
+        response={"ConsoleLogin": "Success"},
+        event_type="AwsConsoleSignIn",
+        version="1.08",
+        agent=_BROWSER,
+        host="signin.aws.amazon.com",
+        extra={"additionalEventData": _login_data(True)},
+    )
 
 
 def _login_data(mfa: bool) -> Record:
-    return {"LoginTo": "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true",
-            "MobileVersion": "No", "MFAUsed": "Yes" if mfa else "No"}
+    return {
+        "LoginTo": "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true",
+        "MobileVersion": "No",
+        "MFAUsed": "Yes" if mfa else "No",
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -1214,7 +1383,7 @@ def _put_noise(bucket: _Bucket, truth: _Truth, key: str, body: bytes) -> None:
 
 
 def _partition_of(spec: TrailSpec, key: str) -> tuple[str, str, date]:
-    account, _, region, year, month, day, _ = key[len(spec.logs_root):].split("/")
+    account, _, region, year, month, day, _ = key[len(spec.logs_root) :].split("/")
     return account, region, date(int(year), int(month), int(day))
 
 
@@ -1232,10 +1401,22 @@ def _write_digests(spec: TrailSpec, plan: _Plan, bucket: _Bucket, truth: _Truth)
             days |= {d for d in _days(spec.start, spec.end) if plan.logging(account, region, d)}
             late = _late_entries(entries, plan.late_logs.get((account, region), set()))
             on_time = [e for e in entries if e not in late]
-            for digest in [*digests.pair_digests(spec.trail_bucket, spec.logs_root, account, region, TRAIL_NAME,
-                                                 GLOBAL_REGION, digests.runs_of(days), on_time, spec.seed),
-                           *digests.backfill_digests(spec.trail_bucket, spec.logs_root, account, region,
-                                                     TRAIL_NAME, GLOBAL_REGION, late)]:
+            for digest in [
+                *digests.pair_digests(
+                    spec.trail_bucket,
+                    spec.logs_root,
+                    account,
+                    region,
+                    TRAIL_NAME,
+                    GLOBAL_REGION,
+                    digests.runs_of(days),
+                    on_time,
+                    spec.seed,
+                ),
+                *digests.backfill_digests(
+                    spec.trail_bucket, spec.logs_root, account, region, TRAIL_NAME, GLOBAL_REGION, late
+                ),
+            ]:
                 _put_noise(bucket, truth, digest.key, digest.body)
                 digests.write_sidecar(bucket.root / digest.key, digest.metadata)
 
@@ -1244,8 +1425,10 @@ def _late_entries(entries: list[digests.LogEntry], days: set[date]) -> list[dige
     """LateLogFile: per day, the first log file delivered from 12:00 UTC."""
     late = []
     for day in sorted(days):
-        afternoon = sorted((e for e in entries if e.delivered.date() == day and e.delivered.hour >= 12),
-                           key=lambda e: (e.delivered, e.key))
+        afternoon = sorted(
+            (e for e in entries if e.delivered.date() == day and e.delivered.hour >= 12),
+            key=lambda e: (e.delivered, e.key),
+        )
         late += afternoon[:1]
     return late
 
@@ -1253,31 +1436,57 @@ def _late_entries(entries: list[digests.LogEntry], days: set[date]) -> list[dige
 def _config_history(spec: TrailSpec, account: str, day: date) -> tuple[str, bytes]:
     region = spec.regions[0]
     stamp = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
-    key = (f"{spec.config_root}{account}/Config/{region}/{day.year}/{day.month}/{day.day}/ConfigHistory/"
-           f"{account}_Config_{region}_ConfigHistory_{CONFIG_RESOURCE_TYPE}_{stamp:%Y%m%dT%H%M%SZ}_"
-           f"{stamp:%Y%m%dT%H%M%SZ}_1.json.gz")
-    body = {"fileVersion": "1.0", "configurationItems": [{
-        "configurationItemVersion": "1.3", "configurationItemCaptureTime": _iso(stamp),
-        "configurationItemStatus": "OK", "resourceType": CONFIG_RESOURCE_TYPE, "awsAccountId": account,
-        "awsRegion": "global", "resourceName": "web-instance-role",
-        "ARN": f"arn:aws:iam::{account}:role/web-instance-role"}]}
+    key = (
+        f"{spec.config_root}{account}/Config/{region}/{day.year}/{day.month}/{day.day}/ConfigHistory/"
+        f"{account}_Config_{region}_ConfigHistory_{CONFIG_RESOURCE_TYPE}_{stamp:%Y%m%dT%H%M%SZ}_"
+        f"{stamp:%Y%m%dT%H%M%SZ}_1.json.gz"
+    )
+    body = {
+        "fileVersion": "1.0",
+        "configurationItems": [
+            {
+                "configurationItemVersion": "1.3",
+                "configurationItemCaptureTime": _iso(stamp),
+                "configurationItemStatus": "OK",
+                "resourceType": CONFIG_RESOURCE_TYPE,
+                "awsAccountId": account,
+                "awsRegion": "global",
+                "resourceName": "web-instance-role",
+                "ARN": f"arn:aws:iam::{account}:role/web-instance-role",
+            }
+        ],
+    }
     return key, _gzip_json(body)
 
 
 def _insight(spec: TrailSpec, account: str, region: str, day: date) -> tuple[str, bytes]:
     rng = random.Random(f"{spec.seed}/insight/{account}/{region}/{day.isoformat()}")
     t = datetime(day.year, day.month, day.day, 14, 5, tzinfo=UTC)
-    key = (f"{spec.logs_root}{account}/CloudTrail-Insight/{region}/{day:%Y/%m/%d}/"
-           f"{account}_CloudTrail-Insight_{region}_{t:%Y%m%dT%H%MZ}_{_unique(rng)}.json.gz")
-    body = {"Records": [{
-        "eventVersion": "1.07", "eventTime": _iso(t - timedelta(minutes=5)), "awsRegion": region,
-        "eventID": _uuid(rng), "eventType": "AwsCloudTrailInsight", "recipientAccountId": account,
-        "sharedEventID": _uuid(rng),
-        "insightDetails": {"state": "Start", "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
-                           "insightType": "ApiCallRateInsight",
-                           "insightContext": {"statistics": {"baseline": {"average": 0.1},
-                                                             "insight": {"average": 5.0}}}},
-        "eventCategory": "Insight"}]}
+    key = (
+        f"{spec.logs_root}{account}/CloudTrail-Insight/{region}/{day:%Y/%m/%d}/"
+        f"{account}_CloudTrail-Insight_{region}_{t:%Y%m%dT%H%MZ}_{_unique(rng)}.json.gz"
+    )
+    body = {
+        "Records": [
+            {
+                "eventVersion": "1.07",
+                "eventTime": _iso(t - timedelta(minutes=5)),
+                "awsRegion": region,
+                "eventID": _uuid(rng),
+                "eventType": "AwsCloudTrailInsight",
+                "recipientAccountId": account,
+                "sharedEventID": _uuid(rng),
+                "insightDetails": {
+                    "state": "Start",
+                    "eventSource": "ec2.amazonaws.com",
+                    "eventName": "RunInstances",
+                    "insightType": "ApiCallRateInsight",
+                    "insightContext": {"statistics": {"baseline": {"average": 0.1}, "insight": {"average": 5.0}}},
+                },
+                "eventCategory": "Insight",
+            }
+        ]
+    }
     return key, _gzip_json(body)
 
 

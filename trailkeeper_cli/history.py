@@ -14,10 +14,18 @@ from trailkeeper.envelope import cause_message
 
 # Where the ASL goes once something failed (statemachine/trailkeeper.asl.json): not where the failure happened.
 FAILURE_PATH_STATES = frozenset({"NotifyFailure", "Failed", "InputRejected"})
-TASK_FAILURES = frozenset({
-    "TaskFailed", "TaskTimedOut", "TaskStartFailed", "TaskSubmitFailed", "LambdaFunctionFailed",
-    "LambdaFunctionTimedOut", "LambdaFunctionStartFailed", "LambdaFunctionScheduleFailed",
-})
+TASK_FAILURES = frozenset(
+    {
+        "TaskFailed",
+        "TaskTimedOut",
+        "TaskStartFailed",
+        "TaskSubmitFailed",
+        "LambdaFunctionFailed",
+        "LambdaFunctionTimedOut",
+        "LambdaFunctionStartFailed",
+        "LambdaFunctionScheduleFailed",
+    }
+)
 
 
 def failed_state(events: Sequence[dict[str, Any]]) -> str | None:

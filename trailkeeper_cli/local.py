@@ -32,8 +32,9 @@ def run(args: argparse.Namespace, session: Session) -> int:
     _check_logs(args.logs)
     check_out(args.out)
     with _run_errors(args.out):
-        nights = local_run.run_nights(args.logs, args.start, args.end, args.out, dict(args.param), session.progress,
-                                      args.timeout)
+        nights = local_run.run_nights(
+            args.logs, args.start, args.end, args.out, dict(args.param), session.progress, args.timeout
+        )
     failed = [night for night in nights if night.execution.status != "SUCCEEDED"]
     session.say(f"outputs: {args.out}/<day>/execution.json, report files, and {args.out}/catalog.json")
     return 1 if failed else 0
@@ -43,8 +44,9 @@ def backfill(args: argparse.Namespace, session: Session) -> int:
     _check_logs(args.logs)
     check_out(args.out)
     with _run_errors(args.out):
-        execution = local_run.run_backfill(args.logs, args.start, args.end, args.out, dict(args.param),
-                                           args.dry_run, session.progress, args.timeout)
+        execution = local_run.run_backfill(
+            args.logs, args.start, args.end, args.out, dict(args.param), args.dry_run, session.progress, args.timeout
+        )
     session.say(f"outputs: {args.out}/execution.json and {args.out}/catalog.json")
     return 0 if execution.status == "SUCCEEDED" else 1
 
@@ -55,12 +57,14 @@ def demo(args: argparse.Namespace, session: Session) -> int:
     logs = out / "logs"
     spec = demo_spec()
     truth = generate(spec, logs)
-    session.say(f"generated {truth.files} log files ({truth.records} events) for {len(truth.accounts)} accounts "
-                f"in {logs}")
+    session.say(
+        f"generated {truth.files} log files ({truth.records} events) for {len(truth.accounts)} accounts in {logs}"
+    )
     first = spec.start + dt.timedelta(days=1)
     with _run_errors(out):
-        nights = local_run.run_nights(logs, first, first + dt.timedelta(days=DEMO_NIGHTS - 1), out, {},
-                                      session.progress, args.timeout)
+        nights = local_run.run_nights(
+            logs, first, first + dt.timedelta(days=DEMO_NIGHTS - 1), out, {}, session.progress, args.timeout
+        )
     session.say(f"\noutputs: {out}/<day>/execution.json (and the daily report files), {out}/catalog.json")
     return 0 if all(n.execution.status == "SUCCEEDED" for n in nights) else 1
 
@@ -90,8 +94,10 @@ def prepare_demo_folder(out: Path) -> None:
         raise UsageError(f"--out {out}: a symbolic link; name the folder itself")
     if out.is_dir() and any(out.iterdir()):
         if not (out / DEMO_MARKER).is_file():
-            raise UsageError(f"--out {out}: not empty and not made by an earlier demo (it has no {DEMO_MARKER}); "
-                             "name a new or empty folder")
+            raise UsageError(
+                f"--out {out}: not empty and not made by an earlier demo (it has no {DEMO_MARKER}); "
+                "name a new or empty folder"
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / DEMO_MARKER).write_text("made by `trailkeeper local demo`, which replaces this folder on its next run\n")
@@ -121,5 +127,6 @@ def _run_errors(out: Path) -> Iterator[None]:
     except (local_run.LayoutError, local_run.LocalTimeout) as error:
         raise UsageError(str(error)) from None
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted (Ctrl-C); what finished is in {out}; run the same command again to redo "
-                          "it all") from None
+        raise Interrupted(
+            f"interrupted (Ctrl-C); what finished is in {out}; run the same command again to redo it all"
+        ) from None

@@ -109,16 +109,24 @@ def parser() -> argparse.ArgumentParser:
     _stack_option(plan)
     _request_options(plan)
     plan.add_argument("--show-sql", action="store_true", help="print the ALTER TABLE statements too")
-    plan.add_argument("--limit", type=_count, default=PLAN_PARTITIONS_SHOWN, metavar="N",
-                      help=f"partitions listed (default {PLAN_PARTITIONS_SHOWN}; 0 lists all)")
+    plan.add_argument(
+        "--limit",
+        type=_count,
+        default=PLAN_PARTITIONS_SHOWN,
+        metavar="N",
+        help=f"partitions listed (default {PLAN_PARTITIONS_SHOWN}; 0 lists all)",
+    )
     plan.set_defaults(handler=_plan)
 
     backfill = commands.add_parser("backfill", help="one backfill execution on a deployed stack")
     _stack_option(backfill)
     _request_options(backfill, dates_required=False)
     backfill.add_argument("--dry-run", action="store_true", help="plan and write statements, add nothing")
-    backfill.add_argument("--resume", metavar="EXECUTION",
-                          help="finish an earlier backfill: run only its unfinished shards (takes only --stack)")
+    backfill.add_argument(
+        "--resume",
+        metavar="EXECUTION",
+        help="finish an earlier backfill: run only its unfinished shards (takes only --stack)",
+    )
     backfill.set_defaults(handler=_backfill)
 
     status = commands.add_parser("status", help="last nightly executions, last report day and alarms of a stack")
@@ -126,14 +134,20 @@ def parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
 
     local = commands.add_parser(
-        "local", help="run the real state machine offline on the embedded runtime (the local extra)",
+        "local",
+        help="run the real state machine offline on the embedded runtime (the local extra)",
         description="Offline commands: the template's stack on the embedded runtime (moto + DuckDB), over a "
-                    f"folder of trail objects. All but generate need the emulator; {LOCAL_EXTRA_HINT}.")
+        f"folder of trail objects. All but generate need the emulator; {LOCAL_EXTRA_HINT}.",
+    )
     offline = local.add_subparsers(dest="local_command", required=True)
 
     demo = offline.add_parser("demo", help="generate a small organization's logs and run consecutive nights")
-    demo.add_argument("--out", type=Path, default=Path("out/demo"),
-                      help="output folder: new, empty, or an earlier demo's (replaced); anything else is refused")
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out/demo"),
+        help="output folder: new, empty, or an earlier demo's (replaced); anything else is refused",
+    )
     _timeout_option(demo)
     demo.set_defaults(handler=_local("demo"))
 
@@ -157,8 +171,13 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--start", type=_date, default=dt.date(2024, 3, 1), help="first event day, YYYY-MM-DD")
     generate.add_argument("--days", type=_positive, default=3, help="event days (default 3)")
     generate.add_argument("--accounts", type=_positive, default=3, metavar="N", help="member accounts (default 3)")
-    generate.add_argument("--regions", nargs="+", default=["us-east-1", "eu-west-1"], metavar="REGION",
-                          help="regions each account logs in (default us-east-1 eu-west-1)")
+    generate.add_argument(
+        "--regions",
+        nargs="+",
+        default=["us-east-1", "eu-west-1"],
+        metavar="REGION",
+        help="regions each account logs in (default us-east-1 eu-west-1)",
+    )
     generate.add_argument("--seed", type=int, default=7, help="the same seed writes the same bytes (default 7)")
     generate.set_defaults(handler=_generate)
     return top
@@ -178,13 +197,24 @@ def _request_options(command: argparse.ArgumentParser, dates_required: bool = Tr
 def _logs_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--logs", type=Path, required=True, help="objects as they sit in the trail bucket")
     command.add_argument("--out", type=Path, required=True, help="output folder")
-    command.add_argument("--param", action="append", default=[], type=_param, metavar="Name=Value",
-                         help="override a template parameter (repeatable), e.g. LookbackDays=7")
+    command.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=_param,
+        metavar="Name=Value",
+        help="override a template parameter (repeatable), e.g. LookbackDays=7",
+    )
 
 
 def _timeout_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--timeout", type=_seconds, default=LOCAL_TIMEOUT_SECONDS, metavar="SECONDS",
-                         help=f"stop an execution still running after this long (default {LOCAL_TIMEOUT_SECONDS:g})")
+    command.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=LOCAL_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"stop an execution still running after this long (default {LOCAL_TIMEOUT_SECONDS:g})",
+    )
 
 
 # ------------------------------------------------------------------------------------------------ deployed stack
@@ -239,8 +269,9 @@ def _backfill(args: argparse.Namespace, session: Session) -> int:
         request = ops.backfill_request(args.start, args.end, args.accounts, args.regions, dry_run=args.dry_run)
     name = ops.backfill_execution_name(request)
     arn, started = ops.start_or_find(clients.stepfunctions, stack.state_machine_arn, name, request)
-    session.progress(f"started {name}" if started else f"{name} already exists (same request): following it, "
-                     "not starting another")
+    session.progress(
+        f"started {name}" if started else f"{name} already exists (same request): following it, not starting another"
+    )
     finished = _follow(clients, arn, name, session, ops.ShardTracker(clients.s3, stack.results_bucket, name))
     if finished is None:
         return 130
@@ -250,8 +281,10 @@ def _backfill(args: argparse.Namespace, session: Session) -> int:
     if finished.error == "ShardsFailed":
         session.say(f"to run only the unfinished shards: trailkeeper backfill --stack {args.stack} --resume {name}")
     else:
-        session.say(f"to resume it from the failed state (within 14 days of the failure): "
-                    f"aws stepfunctions redrive-execution --execution-arn {arn}")
+        session.say(
+            f"to resume it from the failed state (within 14 days of the failure): "
+            f"aws stepfunctions redrive-execution --execution-arn {arn}"
+        )
     return 1
 
 
@@ -267,8 +300,9 @@ def _follow(
 ) -> ops.Finished | None:
     """The finished execution, or None when following stopped (Ctrl-C, timeout): the execution goes on."""
     try:
-        return ops.follow(clients.stepfunctions, arn, session.progress, session.poll_seconds, session.timeout_seconds,
-                          shards=shards)
+        return ops.follow(
+            clients.stepfunctions, arn, session.progress, session.poll_seconds, session.timeout_seconds, shards=shards
+        )
     except (KeyboardInterrupt, ops.FollowTimeout):
         session.progress(f"stopped following {name}; the execution goes on: {arn}")
         return None
@@ -285,8 +319,9 @@ def _local(command: str) -> Callable[[argparse.Namespace, Session], int]:
             try:
                 importlib.import_module(package)
             except ImportError:
-                raise UsageError(f"local {command} needs the embedded runtime ({package} is not installed): "
-                                 f"{LOCAL_EXTRA_HINT}") from None
+                raise UsageError(
+                    f"local {command} needs the embedded runtime ({package} is not installed): {LOCAL_EXTRA_HINT}"
+                ) from None
         local = importlib.import_module("trailkeeper_cli.local")
         if command in {"run", "backfill"}:
             _check_window(args.start, args.end)
@@ -306,8 +341,9 @@ def _generate(args: argparse.Namespace, session: Session) -> int:
         last = dt.date.max
     _check_window(args.start, last, end_flag="--days")
     try:
-        spec = TrailSpec(start=args.start, days=args.days, accounts=args.accounts, regions=tuple(args.regions),
-                         seed=args.seed)
+        spec = TrailSpec(
+            start=args.start, days=args.days, accounts=args.accounts, regions=tuple(args.regions), seed=args.seed
+        )
         if args.out.exists() and not args.out.is_dir():
             raise UsageError(f"{args.out}: not a folder")
         if args.out.is_dir() and any(args.out.iterdir()):
@@ -315,8 +351,10 @@ def _generate(args: argparse.Namespace, session: Session) -> int:
     except ValueError as error:  # TrailSpec's own checks: the options' values
         raise UsageError(str(error)) from None
     truth = generate(spec, args.out)
-    session.say(f"generated {truth.files} log files ({truth.records} events) for {len(truth.accounts)} accounts "
-                f"in {len(spec.regions)} region(s), {spec.start}..{spec.end}, in {args.out}")
+    session.say(
+        f"generated {truth.files} log files ({truth.records} events) for {len(truth.accounts)} accounts "
+        f"in {len(spec.regions)} region(s), {spec.start}..{spec.end}, in {args.out}"
+    )
     return 0
 
 

@@ -119,10 +119,14 @@ def describe_stack(cloudformation: Any, stack_name: str) -> StackInfo:
         raise OperatorError(f"stack {stack_name} has no output {', '.join(missing)}: is it a trailkeeper stack?")
     # ListStackResources pages; DescribeStackResources stops at 100 resources.
     pages = cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
-    alarms = tuple(sorted(
-        r["PhysicalResourceId"] for page in pages for r in page["StackResourceSummaries"]
-        if r["ResourceType"] == ALARM_TYPE and r.get("PhysicalResourceId")
-    ))
+    alarms = tuple(
+        sorted(
+            r["PhysicalResourceId"]
+            for page in pages
+            for r in page["StackResourceSummaries"]
+            if r["ResourceType"] == ALARM_TYPE and r.get("PhysicalResourceId")
+        )
+    )
     return StackInfo(
         name=stack["StackName"],
         status=stack["StackStatus"],
@@ -288,8 +292,10 @@ def _finished(described: dict[str, Any], events: list[dict[str, Any]]) -> Finish
 
 def summary(finished: Finished) -> str:
     if finished.status != "SUCCEEDED":
-        return (f"{finished.name}: {finished.status} at {finished.failed_state}: {finished.error}: "
-                f"{readable_cause(finished.cause)}")
+        return (
+            f"{finished.name}: {finished.status} at {finished.failed_state}: {finished.error}: "
+            f"{readable_cause(finished.cause)}"
+        )
     out = finished.output or {}
     window = out.get("window", {})
     regions = f"{out['regions']} region(s), " if "regions" in out else ""
@@ -300,12 +306,16 @@ def summary(finished: Finished) -> str:
         f"{out.get('expected', 0)} partitions expected, {out.get('existing', 0)} already there, "
         f"{out.get('missing', 0)} missing",
         f"dry run: nothing added; {out.get('statements', 0)} statement(s) would add the missing ones"
-        if out.get("dry_run") else f"{out.get('added', 0)} added in {out.get('statements', 0)} statement(s)",
+        if out.get("dry_run")
+        else f"{out.get('added', 0)} added in {out.get('statements', 0)} statement(s)",
     ]
     shards = out.get("shards")
     if isinstance(shards, dict):
-        resumed = (f"; resumed {shards['resumed_from']}, whose other {shards.get('already_done', 0)} shard(s) "
-                   "were done" if shards.get("resumed_from") else "")
+        resumed = (
+            f"; resumed {shards['resumed_from']}, whose other {shards.get('already_done', 0)} shard(s) were done"
+            if shards.get("resumed_from")
+            else ""
+        )
         parts.append(f"{shards.get('done', 0)} of {shards.get('run', 0)} shard(s) done{resumed}")
     anomalies = out.get("anomalies", {}).get("count", 0)
     if anomalies:
@@ -351,8 +361,9 @@ class ShardTracker:
         for shard in sorted(set(self._listed(outcomes_prefix(self.run))) - self.done):
             self.done.add(shard)
             outcome = _json_if_exists(self.s3, self.bucket, outcome_key(self.run, shard)) or {}
-            lines.append(f"  shard {shard} [{len(self.done)}/{len(self.shards)}] "
-                         f"{self._label(shard)}: {_shard_counts(outcome)}")
+            lines.append(
+                f"  shard {shard} [{len(self.done)}/{len(self.shards)}] {self._label(shard)}: {_shard_counts(outcome)}"
+            )
         for shard in sorted(set(self._listed(failures_prefix(self.run))) - self.failed):
             self.failed.add(shard)
             failure = _json_if_exists(self.s3, self.bucket, failure_key(self.run, shard)) or {}
@@ -364,7 +375,7 @@ class ShardTracker:
         """Shard ids with a file under prefix (only ids that are in the shard list)."""
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                name = item["Key"][len(prefix):]
+                name = item["Key"][len(prefix) :]
                 if name.endswith(".json") and self.shards is not None and name[:-5] in self.shards:
                     yield name[:-5]
 
@@ -378,8 +389,10 @@ class ShardTracker:
 def _shard_counts(outcome: dict[str, Any]) -> str:
     if outcome.get("dry_run"):
         return f"{outcome.get('missing', 0)} missing, {outcome.get('statements', 0)} statement(s) planned"
-    return (f"{outcome.get('added', 0)} added in {outcome.get('statements', 0)} statement(s), "
-            f"{outcome.get('existing', 0)} already there")
+    return (
+        f"{outcome.get('added', 0)} added in {outcome.get('statements', 0)} statement(s), "
+        f"{outcome.get('existing', 0)} already there"
+    )
 
 
 def _json_if_exists(s3: Any, bucket: str, key: str) -> Any:
@@ -476,25 +489,32 @@ def alarms_in_alarm(cloudwatch: Any, names: Sequence[str]) -> list[Alarm]:
     found: list[Alarm] = []
     paginator = cloudwatch.get_paginator("describe_alarms")
     for first in range(0, len(names), 100):
-        pages = paginator.paginate(AlarmNames=list(names[first:first + 100]), StateValue="ALARM",
-                                   AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+        pages = paginator.paginate(
+            AlarmNames=list(names[first : first + 100]),
+            StateValue="ALARM",
+            AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+        )
         for page in pages:
             for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
                 if alarm.get("StateValue") != "ALARM":
                     continue
-                found.append(Alarm(
-                    name=alarm["AlarmName"],
-                    reason=sanitise.terminal(alarm.get("StateReason", "")),
-                    description=sanitise.terminal(alarm.get("AlarmDescription", "")),
-                    since=alarm.get("StateUpdatedTimestamp"),
-                ))
+                found.append(
+                    Alarm(
+                        name=alarm["AlarmName"],
+                        reason=sanitise.terminal(alarm.get("StateReason", "")),
+                        description=sanitise.terminal(alarm.get("AlarmDescription", "")),
+                        since=alarm.get("StateUpdatedTimestamp"),
+                    )
+                )
     return sorted(found, key=lambda a: a.name)
 
 
 def render_status(status: StackStatus) -> str:
     stack = status.stack
-    lines = [f"stack {stack.name} ({stack.status}): {stack.state_machine_arn}",
-             "nightly executions, most recent first:"]
+    lines = [
+        f"stack {stack.name} ({stack.status}): {stack.state_machine_arn}",
+        "nightly executions, most recent first:",
+    ]
     lines += [f"  {_utc(e.started)}  {e.status:<9} {e.name}" for e in status.nightly] or ["  none"]
     lines.append(f"last report day: {status.last_report_day or 'none sent'}")
     lines.append(f"alarms in ALARM: {len(status.alarms)} of {len(stack.alarm_names)}")

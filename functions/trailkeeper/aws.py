@@ -18,12 +18,26 @@ from trailkeeper.discovery import Lister
 from trailkeeper.errors import EmailRejected, TableNotFound, TransientAwsError
 from trailkeeper.integrity.chain import StoredObject
 
-TRANSIENT_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
-    "RequestLimitExceeded", "SlowDown", "InternalError", "InternalServerError", "InternalServiceException",
-    "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout",
-    "RequestTimeoutException", "OperationTimeoutException", "ConcurrentModificationException",
-})
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "InternalError",
+        "InternalServerError",
+        "InternalServiceException",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "OperationTimeoutException",
+        "ConcurrentModificationException",
+    }
+)
 # Above this many partitions in a window, list Glue with parallel segments (Glue allows up to 10).
 SEGMENT_THRESHOLD = 20_000
 MAX_SEGMENTS = 10
@@ -83,15 +97,20 @@ def partitions(
 
     def one_segment(segment: int) -> list[tuple[list[str], str]]:
         kwargs: dict[str, Any] = {
-            "DatabaseName": database, "TableName": table, "Expression": expression, "ExcludeColumnSchema": True,
+            "DatabaseName": database,
+            "TableName": table,
+            "Expression": expression,
+            "ExcludeColumnSchema": True,
         }
         if segments > 1:
             kwargs["Segment"] = {"SegmentNumber": segment, "TotalSegments": segments}
         found: list[tuple[list[str], str]] = []
         with translated_errors(f"listing partitions of {database}.{table}"):
             for page in glue.get_paginator("get_partitions").paginate(**kwargs):
-                found.extend((p["Values"], str((p.get("StorageDescriptor") or {}).get("Location", "")))
-                             for p in page.get("Partitions", []))
+                found.extend(
+                    (p["Values"], str((p.get("StorageDescriptor") or {}).get("Location", "")))
+                    for p in page.get("Partitions", [])
+                )
         return found
 
     if segments == 1:
@@ -126,12 +145,16 @@ def get_json_if_exists(s3: Any, bucket: str, key: str) -> Any:
     return None if text is None else json.loads(text)
 
 
-
-
-SES_REJECTIONS = frozenset({
-    "MessageRejected", "MailFromDomainNotVerifiedException", "AccountSuspendedException",
-    "SendingPausedException", "NotFoundException", "BadRequestException",
-})
+SES_REJECTIONS = frozenset(
+    {
+        "MessageRejected",
+        "MailFromDomainNotVerifiedException",
+        "AccountSuspendedException",
+        "SendingPausedException",
+        "NotFoundException",
+        "BadRequestException",
+    }
+)
 
 
 @contextmanager
@@ -178,10 +201,12 @@ def send_email(sesv2: Any, sender: str, recipients: tuple[str, ...], subject: st
         response = sesv2.send_email(
             FromEmailAddress=sender,
             Destination={"ToAddresses": list(recipients)},
-            Content={"Simple": {
-                "Subject": {"Data": subject, "Charset": "UTF-8"},
-                "Body": {"Text": {"Data": text, "Charset": "UTF-8"}, "Html": {"Data": html, "Charset": "UTF-8"}},
-            }},
+            Content={
+                "Simple": {
+                    "Subject": {"Data": subject, "Charset": "UTF-8"},
+                    "Body": {"Text": {"Data": text, "Charset": "UTF-8"}, "Html": {"Data": html, "Charset": "UTF-8"}},
+                }
+            },
         )
         message_id: str = response["MessageId"]
         return message_id

@@ -66,13 +66,17 @@ class Settings:
             RESULTS_BUCKET=_bucket(env, "RESULTS_BUCKET"),
             LOOKBACK_DAYS=_int(env, "LOOKBACK_DAYS", default=3, low=0, high=90),
             MAX_STATEMENT_BYTES=_int(
-                env, "MAX_STATEMENT_BYTES", default=DEFAULT_MAX_STATEMENT_BYTES,
-                low=MIN_STATEMENT_BYTES, high=MAX_STATEMENT_BYTES_CAP,
+                env,
+                "MAX_STATEMENT_BYTES",
+                default=DEFAULT_MAX_STATEMENT_BYTES,
+                low=MIN_STATEMENT_BYTES,
+                high=MAX_STATEMENT_BYTES_CAP,
             ),
             ATHENA_DDL_CONCURRENCY=_int(env, "ATHENA_DDL_CONCURRENCY", default=5, low=1, high=ATHENA_ACTIVE_DDL_LIMIT),
             BACKFILL_SHARD_PARTITIONS=_int(env, "BACKFILL_SHARD_PARTITIONS", default=200_000, low=100, high=1_000_000),
-            BACKFILL_SHARD_CONCURRENCY=_int(env, "BACKFILL_SHARD_CONCURRENCY", default=2, low=1,
-                                            high=ATHENA_ACTIVE_DDL_LIMIT),
+            BACKFILL_SHARD_CONCURRENCY=_int(
+                env, "BACKFILL_SHARD_CONCURRENCY", default=2, low=1, high=ATHENA_ACTIVE_DDL_LIMIT
+            ),
         )
 
     def __post_init__(self) -> None:

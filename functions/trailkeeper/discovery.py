@@ -101,21 +101,22 @@ def _other_trails_beside(lister: Lister, root: str, result: Discovery) -> None:
     def is_noise(entry: tuple[str, bool]) -> bool:
         """`<account>/` holding no `CloudTrail/` is AWS Config's (Control Tower log buckets): not another trail."""
         key, is_folder = entry
-        if not (is_folder and allowlist.is_account_id(key[len(awslogs):-1])):
+        if not (is_folder and allowlist.is_account_id(key[len(awslogs) : -1])):
             return False
         return next(iter(lister(f"{key}CloudTrail/")), None) is None  # the first child answers it
 
     with ThreadPoolExecutor(max_workers=LIST_PARALLELISM) as pool:
         for (key, is_folder), noise in zip(siblings, pool.map(is_noise, siblings), strict=True):
             if not noise:
-                result.note(Anomaly(_layout_kind(key[len(awslogs):], is_folder), key))
+                result.note(Anomaly(_layout_kind(key[len(awslogs) :], is_folder), key))
 
 
 def _layout_kind(segment: str, is_folder: bool) -> str:
     """Another trail's folder (an account id, an organization id, or a nested AWSLogs/) or just something odd."""
     name = segment[:-1] if is_folder and segment.endswith("/") else None
-    if name is not None and (allowlist.is_account_id(name) or allowlist.ORGANIZATION_ID.fullmatch(name)
-                             or name == AWSLOGS):
+    if name is not None and (
+        allowlist.is_account_id(name) or allowlist.ORGANIZATION_ID.fullmatch(name) or name == AWSLOGS
+    ):
         return "other_trail_layout"
     return "unexpected_folder" if is_folder else "unexpected_object"
 
@@ -124,7 +125,7 @@ def _children(
     lister: Lister, prefix: str, valid: Callable[[str], bool], result: Discovery, accounts_level: bool = False
 ) -> Iterable[str]:
     for key, is_folder in lister(prefix):
-        segment = key[len(prefix):] if key.startswith(prefix) else None
+        segment = key[len(prefix) :] if key.startswith(prefix) else None
         if is_folder and segment is not None and segment.endswith("/"):
             name = segment[:-1]
             if "/" not in name and valid(name):
@@ -150,17 +151,25 @@ def no_data_alarm(found: Discovery, settings: Settings) -> dict[str, str] | None
         return None
     where = f"s3://{settings.TRAIL_BUCKET}/{settings.logs_root}"
     if found.filtered_out:
-        return {"reason": "allow_lists_match_nothing",
-                "detail": f"{found.filtered_out} account or region folders under {where} found, none kept by "
-                          "AccountAllowList / RegionAllowList (or the input's accounts / regions)"}
+        return {
+            "reason": "allow_lists_match_nothing",
+            "detail": f"{found.filtered_out} account or region folders under {where} found, none kept by "
+            "AccountAllowList / RegionAllowList (or the input's accounts / regions)",
+        }
     layouts = [a.key for a in found.anomaly_sample if a.kind == "other_trail_layout"]
     if layouts:
-        return {"reason": "other_trail_layout",
-                "detail": f"no account folders under {where}, but another trail's logs at {layouts[0]}: "
-                          "check OrganizationId and TrailKeyPrefix"}
+        return {
+            "reason": "other_trail_layout",
+            "detail": f"no account folders under {where}, but another trail's logs at {layouts[0]}: "
+            "check OrganizationId and TrailKeyPrefix",
+        }
     if found.anomaly_count or found.without_logs:
-        return {"reason": "no_cloudtrail_folders",
-                "detail": f"no account with CloudTrail/<region>/ folders under {where}: {found.without_logs} "
-                          f"account folders without logs (digests only?), {found.anomaly_count} unexpected keys"}
-    return {"reason": "nothing_under_logs_root",
-            "detail": f"nothing under {where}: wrong OrganizationId or TrailKeyPrefix, or an empty bucket"}
+        return {
+            "reason": "no_cloudtrail_folders",
+            "detail": f"no account with CloudTrail/<region>/ folders under {where}: {found.without_logs} "
+            f"account folders without logs (digests only?), {found.anomaly_count} unexpected keys",
+        }
+    return {
+        "reason": "nothing_under_logs_root",
+        "detail": f"nothing under {where}: wrong OrganizationId or TrailKeyPrefix, or an empty bucket",
+    }

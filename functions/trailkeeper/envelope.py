@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def lambda_error(error_type: str, message: str, *, request_id: str | None = None,
-                 stack_trace: Sequence[str] = ()) -> str:
+def lambda_error(
+    error_type: str, message: str, *, request_id: str | None = None, stack_trace: Sequence[str] = ()
+) -> str:
     """The payload Lambda returns for a failed invocation."""
     envelope: dict[str, Any] = {"errorMessage": message, "errorType": error_type}
     if request_id is not None:

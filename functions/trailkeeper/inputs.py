@@ -111,8 +111,12 @@ def parse_execution_input(raw: Any, *, lookback_days: int, now: dt.datetime) -> 
         run_day = scheduled.date()
         if run_day <= EARLIEST_DAY:  # checked before any date arithmetic: year 1 has no day before it
             raise InvalidInput(f"time: {raw['time']} reports on a day before CloudTrail existed ({EARLIEST_DAY})")
-        _check_report_day(run_day - dt.timedelta(days=1), now, "time",
-                          "; schedule the nightly run later after midnight UTC (ScheduleExpression)")
+        _check_report_day(
+            run_day - dt.timedelta(days=1),
+            now,
+            "time",
+            "; schedule the nightly run later after midnight UTC (ScheduleExpression)",
+        )
         return _nightly(run_day, lookback_days)
     if keys & REPORT_KEYS and not keys & (NIGHTLY_KEYS | BACKFILL_KEYS):
         _reject_unknown(raw, REPORT_KEYS)
@@ -266,9 +270,18 @@ def _reject_unknown(raw: dict[str, Any], allowed: frozenset[str]) -> None:
 
 
 def _type_name(value: Any) -> str:
-    return "null" if value is None else {bool: "a boolean", int: "a number", float: "a number",
-                                          str: "a string", list: "a list", dict: "an object"}.get(
-        type(value), type(value).__name__)
+    return (
+        "null"
+        if value is None
+        else {
+            bool: "a boolean",
+            int: "a number",
+            float: "a number",
+            str: "a string",
+            list: "a list",
+            dict: "an object",
+        }.get(type(value), type(value).__name__)
+    )
 
 
 def _shown(value: Any) -> str:

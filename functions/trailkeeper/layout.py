@@ -44,8 +44,15 @@ ACTIVITY_PREFIX = "activity/"
 REPORTS_PREFIX = "reports/"
 LEDGER_PREFIX = "ledger/"
 INTEGRITY_PREFIX = "integrity/"
-TOP_LEVEL_PREFIXES = (RUNS_PREFIX, MAP_RUNS_PREFIX, ATHENA_RESULTS_PREFIX, ACTIVITY_PREFIX, REPORTS_PREFIX,
-                      LEDGER_PREFIX, INTEGRITY_PREFIX)
+TOP_LEVEL_PREFIXES = (
+    RUNS_PREFIX,
+    MAP_RUNS_PREFIX,
+    ATHENA_RESULTS_PREFIX,
+    ACTIVITY_PREFIX,
+    REPORTS_PREFIX,
+    LEDGER_PREFIX,
+    INTEGRITY_PREFIX,
+)
 
 REPORT_JSON = "report.json"
 REPORT_TEXT = "report.txt"
@@ -200,8 +207,10 @@ def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
 
 
 def integrity_anchor_key(account: str, region: str) -> str:
-    return (f"{INTEGRITY_PREFIX}anchors/{_checked(allowlist.ACCOUNT_ID, account, 'account')}/"
-            f"{_checked(allowlist.REGION, region, 'region')}.json")
+    return (
+        f"{INTEGRITY_PREFIX}anchors/{_checked(allowlist.ACCOUNT_ID, account, 'account')}/"
+        f"{_checked(allowlist.REGION, region, 'region')}.json"
+    )
 
 
 def integrity_night_prefix(night: dt.date) -> str:

@@ -100,7 +100,8 @@ class ExistingIndex:
         valid = self._valid_pairs.get(pair)
         if valid is None:
             valid = self._valid_pairs[pair] = (self.only is None or pair in self.only) and (
-                allowlist.is_account_id(pair[0]) and allowlist.is_region(pair[1]))
+                allowlist.is_account_id(pair[0]) and allowlist.is_region(pair[1])
+            )
         return valid
 
 

@@ -61,8 +61,9 @@ def plan_run(
     folder = statements_prefix(prefix)
     added = pack_statements(header, builder.missing_clauses(pairs, existing), settings.MAX_STATEMENT_BYTES)
     # Drifted partitions are repaired in place: the same Map runs these statements after the ADDs.
-    relocated = relocation_statements(settings.DATABASE_NAME, settings.TABLE_NAME,
-                                      (builder.relocation_clause(drift) for drift in existing.drifted))
+    relocated = relocation_statements(
+        settings.DATABASE_NAME, settings.TABLE_NAME, (builder.relocation_clause(drift) for drift in existing.drifted)
+    )
     for statement in itertools.chain(added, relocated):
         aws.put_text(clients.s3, settings.RESULTS_BUCKET, statement_key(folder, statements), statement)
         statements += 1
@@ -115,16 +116,22 @@ def verify_run(
         still_missing = sum(existing.missing_days(pair) for pair in pairs)
         if still_missing:
             sample = itertools.islice(
-                (f"{account}/{region}/{day.isoformat()}" for account, region in pairs
-                 for index, day in enumerate(window.days) if not existing.has((account, region), index)),
-                MISSING_SAMPLE)
+                (
+                    f"{account}/{region}/{day.isoformat()}"
+                    for account, region in pairs
+                    for index, day in enumerate(window.days)
+                    if not existing.has((account, region), index)
+                ),
+                MISSING_SAMPLE,
+            )
             raise PartitionsStillMissing(
                 f"{still_missing} of {summary['expected']} expected partitions are still missing after adding, "
                 f"e.g. {', '.join(sample)}"
             )
         if existing.drifted:
-            drifted = [f"{builder.describe(d)} at {d.location[:ANOMALY_KEY_CHARS]}"
-                       for d in existing.drifted[:MISSING_SAMPLE]]
+            drifted = [
+                f"{builder.describe(d)} at {d.location[:ANOMALY_KEY_CHARS]}" for d in existing.drifted[:MISSING_SAMPLE]
+            ]
             raise PartitionsStillMissing(
                 f"{len(existing.drifted)} partitions still point away from their folder after repairing, "
                 f"e.g. {', '.join(drifted)}"
@@ -141,7 +148,11 @@ def _scheme(settings: Settings, clients: Clients) -> PartitionScheme:
 
 
 def _existing(
-    scheme: PartitionScheme, window: Window, settings: Settings, clients: Clients, pairs: list[Pair],
+    scheme: PartitionScheme,
+    window: Window,
+    settings: Settings,
+    clients: Clients,
+    pairs: list[Pair],
     builder: ClauseBuilder,
 ) -> ExistingIndex:
     """What Glue has of these pairs over the window, and which of those point away from their folder. Only their
@@ -150,8 +161,11 @@ def _existing(
     index = ExistingIndex(scheme, window, only=frozenset(pairs), location_of=builder.location)
     accounts = (pairs[0][0], pairs[-1][0]) if pairs else None  # pairs are sorted
     for values, location in aws.partitions(
-        clients.glue, settings.DATABASE_NAME, settings.TABLE_NAME,
-        scheme.glue_expression(window.start, window.end, accounts), expected_size=len(pairs) * len(window),
+        clients.glue,
+        settings.DATABASE_NAME,
+        settings.TABLE_NAME,
+        scheme.glue_expression(window.start, window.end, accounts),
+        expected_size=len(pairs) * len(window),
     ):
         index.add(values, location)
     return index
@@ -182,8 +196,13 @@ def _keep_only_fixed_account(found: Discovery, scheme: PartitionScheme) -> None:
 def _anomalies(found: Discovery, builder: ClauseBuilder, drifted: list[Drift]) -> dict[str, Any]:
     """Bucket anomalies, then every partition whose LOCATION was repaired: drift hides a folder's logs from
     Athena, and someone with glue:UpdatePartition can cause it on purpose, so each repair is reported."""
-    repairs = [{"kind": "partition_location_repaired",
-                "key": f"{builder.describe(d)} pointed at {d.location}"[:ANOMALY_KEY_CHARS]} for d in drifted]
+    repairs = [
+        {
+            "kind": "partition_location_repaired",
+            "key": f"{builder.describe(d)} pointed at {d.location}"[:ANOMALY_KEY_CHARS],
+        }
+        for d in drifted
+    ]
     bucket = [{"kind": a.kind, "key": a.key[:ANOMALY_KEY_CHARS]} for a in found.anomaly_sample]
     return {
         "count": found.anomaly_count + len(drifted),

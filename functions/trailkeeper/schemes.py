@@ -64,7 +64,7 @@ def scheme_for_table(table: dict[str, Any], settings: Settings) -> PartitionSche
 def _account_of_location(location: str, settings: Settings) -> str:
     """A single-account table's LOCATION must be s3://<trail bucket>/<logs root><account>/CloudTrail/."""
     expected_start = f"s3://{settings.TRAIL_BUCKET}/{settings.logs_root}"
-    rest = location[len(expected_start):] if location.startswith(expected_start) else ""
+    rest = location[len(expected_start) :] if location.startswith(expected_start) else ""
     account, _, tail = rest.partition("/")
     if not allowlist.is_account_id(account) or tail.rstrip("/") != "CloudTrail":
         raise ConfigurationError(

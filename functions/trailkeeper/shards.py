@@ -89,8 +89,11 @@ def split(
             regions = regions_by_account[account]
             add_partitions = len(regions) * days
             add_bytes = sum(pair_bytes[(account, region)] for region in regions) * days
-            if group and (partitions + add_partitions > max_partitions or clause_bytes + add_bytes > max_clause_bytes
-                          or len(group) == SHARD_MAX_ACCOUNTS):
+            if group and (
+                partitions + add_partitions > max_partitions
+                or clause_bytes + add_bytes > max_clause_bytes
+                or len(group) == SHARD_MAX_ACCOUNTS
+            ):
                 shards.append(_shard(len(shards), request, first, last, group, partitions))
                 group, partitions, clause_bytes = [], 0, 0
             group.append(account)
@@ -102,15 +105,18 @@ def split(
 
 
 def split_within_limits(
-    request: RunRequest, regions_by_account: Mapping[str, tuple[str, ...]], scheme: PartitionScheme,
+    request: RunRequest,
+    regions_by_account: Mapping[str, tuple[str, ...]],
+    scheme: PartitionScheme,
     settings: Settings,
 ) -> list[Shard]:
     """split() with the configured shard size and SHARD_MAX_STATEMENTS statements' worth of clause bytes."""
     builder = ClauseBuilder(scheme, settings, Window(request.start, request.start))
     pair_bytes = {(a, r): builder.clause_bytes((a, r)) for a, regions in regions_by_account.items() for r in regions}
     room = settings.MAX_STATEMENT_BYTES - len(statement_header(settings.DATABASE_NAME, settings.TABLE_NAME))
-    return split(request, regions_by_account, pair_bytes, settings.BACKFILL_SHARD_PARTITIONS,
-                 SHARD_MAX_STATEMENTS * room)
+    return split(
+        request, regions_by_account, pair_bytes, settings.BACKFILL_SHARD_PARTITIONS, SHARD_MAX_STATEMENTS * room
+    )
 
 
 def _shard(index: int, request: RunRequest, first: dt.date, last: dt.date, group: list[str], expected: int) -> Shard:
@@ -133,10 +139,17 @@ def plan_shards(request: RunRequest, settings: Settings, clients: Clients, run_i
         shards = split_within_limits(request, found.regions_by_account, scheme, settings)
         already_done = 0
         alarm = no_data_alarm(found, settings)
-    aws.put_json(clients.s3, settings.RESULTS_BUCKET, request_key, {
-        "request": replace(request, resume=None).to_json(), "shards": len(shards), "already_done": already_done,
-        "no_data_alarm": alarm,
-    })
+    aws.put_json(
+        clients.s3,
+        settings.RESULTS_BUCKET,
+        request_key,
+        {
+            "request": replace(request, resume=None).to_json(),
+            "shards": len(shards),
+            "already_done": already_done,
+            "no_data_alarm": alarm,
+        },
+    )
     aws.put_json(clients.s3, settings.RESULTS_BUCKET, items_key, [s.to_json() for s in shards])
     return {
         "shards": len(shards),
@@ -153,8 +166,10 @@ def _unfinished_shards(request: RunRequest, settings: Settings, clients: Clients
     if recorded is None:
         raise InvalidInput(f"resume: {request.resume!r} is not a backfill execution of this stack")
     if recorded.get("request") != replace(request, resume=None).to_json():
-        raise InvalidInput(f"resume: {request.resume!r} was a different backfill (start, end, accounts, regions "
-                           "or dry_run differ); resume it with its own input")
+        raise InvalidInput(
+            f"resume: {request.resume!r} was a different backfill (start, end, accounts, regions "
+            "or dry_run differ); resume it with its own input"
+        )
     shards = _load_shards(settings, clients, request.resume)
     outcomes = _read_outcomes(settings, clients, request.resume, shards)
     unfinished = [shard for shard, outcome in zip(shards, outcomes, strict=True) if outcome is None]
@@ -186,8 +201,10 @@ def summarise_shards(request: RunRequest, settings: Settings, clients: Clients, 
         },
         "accounts": len({account for shard in shards for account in shard.request.accounts or ()}),
         "days": len(Window(request.start, request.end)),
-        **{field: sum(int(outcome[field]) for outcome in done)
-           for field in ("expected", "existing", "missing", "added", "statements")},
+        **{
+            field: sum(int(outcome[field]) for outcome in done)
+            for field in ("expected", "existing", "missing", "added", "statements")
+        },
         "relocated": sum(int(outcome.get("relocated", 0)) for outcome in done),  # each shard its own partitions
         "anomalies": {"count": max((int(o["anomalies"]["count"]) for o in done), default=0)},
         "no_data_alarm": backfill.get("no_data_alarm"),
@@ -199,7 +216,7 @@ def summarise_shards(request: RunRequest, settings: Settings, clients: Clients, 
             f"{len(failed)} of {len(shards)} shards did not finish ({', '.join(failed[:FAILED_IDS_SHOWN])}"
             f"{', ...' if len(failed) > FAILED_IDS_SHOWN else ''}); {failed[0]}: {first_failure}. "
             f"The other {len(done)} added {summary['added']} partitions. Finish it with the same input plus "
-            f"\"resume\": \"{run_id}\" (trailkeeper backfill --stack STACK --resume {run_id}): only "
+            f'"resume": "{run_id}" (trailkeeper backfill --stack STACK --resume {run_id}): only '
             "unfinished shards run again."
         )
     return summary
@@ -230,7 +247,8 @@ def _read_outcomes(
 
     def outcome(shard: Shard) -> dict[str, Any] | None:
         data: dict[str, Any] | None = aws.get_json_if_exists(
-            clients.s3, settings.RESULTS_BUCKET, outcome_key(run_id, shard.id))
+            clients.s3, settings.RESULTS_BUCKET, outcome_key(run_id, shard.id)
+        )
         return data
 
     with ThreadPoolExecutor(max_workers=OUTCOME_READERS) as pool:  # S3 latency, not CPU, is the cost

@@ -223,8 +223,9 @@ class _Parser:
             self.end()
             return SetLocation(database, table, partition, location)
         raise self.fail(
-            "SET LOCATION" if partition is not None else
-            "ADD PARTITION, DROP PARTITION or SET LOCATION (other ALTER TABLE forms are not supported by the "
+            "SET LOCATION"
+            if partition is not None
+            else "ADD PARTITION, DROP PARTITION or SET LOCATION (other ALTER TABLE forms are not supported by the "
             "embedded engine)"
         )
 
@@ -282,8 +283,19 @@ def _set_location(statement: SetLocation, table: FakeTable, definition: dict[str
 
 def _table_input(definition: dict[str, Any]) -> dict[str, Any]:
     """A TableInput from GetTable's Table: the fields UpdateTable accepts."""
-    accepted = ("Name", "Description", "Owner", "Retention", "StorageDescriptor", "PartitionKeys", "TableType",
-                "Parameters", "ViewOriginalText", "ViewExpandedText", "TargetTable")
+    accepted = (
+        "Name",
+        "Description",
+        "Owner",
+        "Retention",
+        "StorageDescriptor",
+        "PartitionKeys",
+        "TableType",
+        "Parameters",
+        "ViewOriginalText",
+        "ViewExpandedText",
+        "TargetTable",
+    )
     return {k: copy.deepcopy(v) for k, v in definition.items() if k in accepted}
 
 

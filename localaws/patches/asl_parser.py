@@ -16,8 +16,10 @@ FIELDS = ("ToleratedFailurePercentage",)
 
 def _as_moto_parses_it(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: float(item) if key in FIELDS and type(item) is int else _as_moto_parses_it(item)
-                for key, item in value.items()}
+        return {
+            key: float(item) if key in FIELDS and type(item) is int else _as_moto_parses_it(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_as_moto_parses_it(item) for item in value]
     return value

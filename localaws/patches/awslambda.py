@@ -1,7 +1,7 @@
 """Lambda: run the deployment's handlers in this process (moto runs function code only in docker).
 
-  run_lambda_in_process      LambdaFunction._invoke_lambda              moto runs function code only in docker
-                             (and installs environ.per_invocation_environment)
+run_lambda_in_process      LambdaFunction._invoke_lambda              moto runs function code only in docker
+                           (and installs environ.per_invocation_environment)
 """
 
 from __future__ import annotations
@@ -214,9 +214,12 @@ def _error_envelope(
     # The handler's frames only, as Lambda shows them (not this module's, nor importlib's).
     frames = traceback.extract_tb(error.__traceback__) if error else []
     own = [f for f in frames if f.filename != __file__ and not f.filename.startswith("<frozen")]
-    return lambda_error(error_type, message, request_id=context.aws_request_id if context else None,
-                        stack_trace=traceback.format_list(own))
-
+    return lambda_error(
+        error_type,
+        message,
+        request_id=context.aws_request_id if context else None,
+        stack_trace=traceback.format_list(own),
+    )
 
 
 def run_lambda_in_process(functions: LocalFunctions) -> Undo:

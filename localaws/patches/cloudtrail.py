@@ -35,8 +35,9 @@ class ServedKey:
 
 
 def local_key(regions: Iterable[str] | None = None) -> ServedKey:
-    return ServedKey(digests.public_key_der(), digests.fingerprint(),
-                     regions=None if regions is None else frozenset(regions))
+    return ServedKey(
+        digests.public_key_der(), digests.fingerprint(), regions=None if regions is None else frozenset(regions)
+    )
 
 
 def _epoch(value: object, default: dt.datetime) -> dt.datetime:
@@ -57,14 +58,18 @@ def serve_public_keys(keys: Iterable[ServedKey] = ()) -> Undo:
         now = dt.datetime.now(dt.UTC)
         start = _epoch(self._get_param("StartTime"), now)
         end = _epoch(self._get_param("EndTime"), now)
-        found = [{
-            "Value": base64.b64encode(key.der).decode(),
-            "ValidityStartTime": key.valid_from.timestamp(),
-            "ValidityEndTime": key.valid_until.timestamp(),
-            "Fingerprint": key.fingerprint,
-        } for key in served
-            if (key.regions is None or self.region in key.regions) and key.valid_from <= end
-            and start <= key.valid_until]
+        found = [
+            {
+                "Value": base64.b64encode(key.der).decode(),
+                "ValidityStartTime": key.valid_from.timestamp(),
+                "ValidityEndTime": key.valid_until.timestamp(),
+                "Fingerprint": key.fingerprint,
+            }
+            for key in served
+            if (key.regions is None or self.region in key.regions)
+            and key.valid_from <= end
+            and start <= key.valid_until
+        ]
         return json.dumps({"PublicKeyList": found})
 
     CloudTrailResponse.list_public_keys = list_public_keys  # type: ignore[attr-defined]

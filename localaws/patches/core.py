@@ -1,6 +1,6 @@
 """moto's core: count every mocked request (BotocoreStubber is the one place every request passes).
 
-  count_api_calls            BotocoreStubber.__call__                   the product's AWS calls, by operation
+count_api_calls            BotocoreStubber.__call__                   the product's AWS calls, by operation
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The process environment a Lambda handler sees: its own, in its own thread (installed by awslambda).
 
-  per_invocation_environment os.environ                                 key-by-key environment swaps broke
-                                                                        threads creating clients meanwhile
+per_invocation_environment os.environ                                 key-by-key environment swaps broke
+                                                                      threads creating clients meanwhile
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Glue: partition access serialised (shards side by side mutated moto's partition dict while it was iterated).
 
-  glue_partitions_thread_safe
-                             FakeTable partition methods                GetPartitions raced ALTER TABLE ADD
+glue_partitions_thread_safe
+                           FakeTable partition methods                GetPartitions raced ALTER TABLE ADD
 """
 
 from __future__ import annotations
@@ -19,8 +19,13 @@ from localaws.patches import Undo, replace, undo_all
 # fails with "OrderedDict mutated during iteration". The Glue service has no such race: take one lock for
 # every partition access (the embedded Athena engine reads table.partitions under it too).
 GLUE_PARTITIONS_LOCK: Final = threading.RLock()
-GLUE_PARTITION_METHODS: Final = ("create_partition", "get_partitions", "get_partition", "update_partition",
-                                 "delete_partition")
+GLUE_PARTITION_METHODS: Final = (
+    "create_partition",
+    "get_partitions",
+    "get_partition",
+    "update_partition",
+    "delete_partition",
+)
 
 
 def glue_partitions_thread_safe() -> Undo:
@@ -28,6 +33,7 @@ def glue_partitions_thread_safe() -> Undo:
         def method(self: FakeTable, *args: Any, **kwargs: Any) -> Any:
             with GLUE_PARTITIONS_LOCK:
                 return original(self, *args, **kwargs)
+
         return method
 
     return undo_all([replace(FakeTable, name, locked(FakeTable.__dict__[name])) for name in GLUE_PARTITION_METHODS])

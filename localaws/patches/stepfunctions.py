@@ -1,19 +1,19 @@
 """Step Functions: moto's vendored ASL interpreter (LocalStack's), made to run trailkeeper's state machine.
 
-  athena_task_service        state_task_factory.state_task_service_for  moto fails athena `.sync` as unsupported
-  mock_config_test_cases     load_mock_test_case_for, start_execution,  moto stubs MockConfigFile loading and
-                             Execution._get_start_execution_worker      ignores `stateMachineArn#TestCase`
-  states_errors_propagate    CustomErrorName in state_fail, Map/Parallel a re-raised `States.*` error name
-                             workers and mock_eval_utils                became a ValueError (States.Runtime)
-  json_safe_task_output      StateTaskService._after_eval_execution     datetimes / S3 bodies broke DescribeExecution
-  aws_sdk_error_prefixes     aws-sdk _SERVICE_ERROR_NAMES               `s3.NoSuchKeyException`, AWS says `S3.…`
-  scale_waits                WaitFunction._wait_interval, retry delay,  Wait, Retry and `.sync` polling really sleep
-                             `.sync` poll delay
-  keep_child_histories       DistributedIterationComponent._map_run     moto drops Map Run children's events
-  stop_before_the_worker_starts
-                             ExecutionWorker.stop and                   StopExecution before the first state
-                             ._get_evaluation_environment,              raised AttributeError or was ignored
-                             Program._eval_body
+athena_task_service        state_task_factory.state_task_service_for  moto fails athena `.sync` as unsupported
+mock_config_test_cases     load_mock_test_case_for, start_execution,  moto stubs MockConfigFile loading and
+                           Execution._get_start_execution_worker      ignores `stateMachineArn#TestCase`
+states_errors_propagate    CustomErrorName in state_fail, Map/Parallel a re-raised `States.*` error name
+                           workers and mock_eval_utils                became a ValueError (States.Runtime)
+json_safe_task_output      StateTaskService._after_eval_execution     datetimes / S3 bodies broke DescribeExecution
+aws_sdk_error_prefixes     aws-sdk _SERVICE_ERROR_NAMES               `s3.NoSuchKeyException`, AWS says `S3.…`
+scale_waits                WaitFunction._wait_interval, retry delay,  Wait, Retry and `.sync` polling really sleep
+                           `.sync` poll delay
+keep_child_histories       DistributedIterationComponent._map_run     moto drops Map Run children's events
+stop_before_the_worker_starts
+                           ExecutionWorker.stop and                   StopExecution before the first state
+                           ._get_evaluation_environment,              raised AttributeError or was ignored
+                           Program._eval_body
 """
 
 from __future__ import annotations
@@ -152,8 +152,13 @@ def aws_sdk_error_prefixes() -> Undo:
 
 _ATHENA_PARAMETERS: Final[dict[str, set[str]]] = {
     "startqueryexecution": {
-        "QueryString", "ClientRequestToken", "QueryExecutionContext", "ResultConfiguration", "WorkGroup",
-        "ExecutionParameters", "ResultReuseConfiguration",
+        "QueryString",
+        "ClientRequestToken",
+        "QueryExecutionContext",
+        "ResultConfiguration",
+        "WorkGroup",
+        "ExecutionParameters",
+        "ResultReuseConfiguration",
     },
     "getqueryexecution": {"QueryExecutionId"},
     "getqueryresults": {"QueryExecutionId", "MaxResults", "NextToken"},
@@ -195,7 +200,9 @@ class StateTaskServiceAthena(StateTaskServiceCallback):
             event_type=HistoryEventType.TaskFailed,
             event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict is total; moto does this too
                 taskFailedEventDetails=TaskFailedEventDetails(
-                    error=error, cause=cause, resource=self._get_sfn_resource(),
+                    error=error,
+                    cause=cause,
+                    resource=self._get_sfn_resource(),
                     resourceType=self._get_sfn_resource_type(),
                 )
             ),
@@ -208,8 +215,9 @@ class StateTaskServiceAthena(StateTaskServiceCallback):
         normalised_parameters: dict[str, Any],
         state_credentials: StateCredentials,
     ) -> None:
-        athena = boto_client_for(region=resource_runtime_part.region, service="athena",
-                                 state_credentials=state_credentials)
+        athena = boto_client_for(
+            region=resource_runtime_part.region, service="athena", state_credentials=state_credentials
+        )
         response = getattr(athena, self._get_boto_service_action())(**normalised_parameters)
         response.pop("ResponseMetadata", None)
         env.stack.append(json_safe(response))
@@ -243,8 +251,9 @@ class StateTaskServiceAthena(StateTaskServiceCallback):
         if self.resource.api_action.lower() != "startqueryexecution":
             return super()._build_sync_resolver(env, resource_runtime_part, normalised_parameters, state_credentials)
         query_execution_id = env.stack.pop()["QueryExecutionId"]
-        athena = boto_client_for(region=resource_runtime_part.region, service="athena",
-                                 state_credentials=state_credentials)
+        athena = boto_client_for(
+            region=resource_runtime_part.region, service="athena", state_credentials=state_credentials
+        )
 
         def resolve() -> Any | None:
             response = athena.get_query_execution(QueryExecutionId=query_execution_id)
@@ -369,7 +378,10 @@ def mock_config_test_cases(config: Mapping[str, Any] | None) -> Undo:
     original_worker = Execution.__dict__["_get_start_execution_worker"]
 
     def start_execution(
-        self: StepFunctionsParserBackend, state_machine_arn: str, name: Any = None, execution_input: Any = None,
+        self: StepFunctionsParserBackend,
+        state_machine_arn: str,
+        name: Any = None,
+        execution_input: Any = None,
         trace_header: Any = None,
     ) -> Execution:
         arn, _, test_case_name = state_machine_arn.partition("#")
@@ -424,10 +436,12 @@ def states_errors_propagate() -> Undo:
     a Fail state with ErrorPath re-throwing a caught States.TaskFailed, a Map iteration or Parallel branch that
     failed with States.TaskFailed/States.Timeout, and a MockConfigFile `Throw` of a States.* error (which Step
     Functions Local allows). Give those four places a factory that keeps States.* names as StatesErrorName."""
-    return undo_all([
-        replace(module, "CustomErrorName", _error_name)
-        for module in (state_fail, iteration_worker, branches_decl, mock_eval_utils)
-    ])
+    return undo_all(
+        [
+            replace(module, "CustomErrorName", _error_name)
+            for module in (state_fail, iteration_worker, branches_decl, mock_eval_utils)
+        ]
+    )
 
 
 # ============================================================================================ stopping
@@ -472,11 +486,13 @@ def stop_before_the_worker_starts() -> Undo:
             pending(env)
         original_body(self, env)
 
-    return undo_all([
-        replace(ExecutionWorker, "_get_evaluation_environment", _get_evaluation_environment),
-        replace(ExecutionWorker, "stop", stop),
-        replace(Program, "_eval_body", _eval_body),
-    ])
+    return undo_all(
+        [
+            replace(ExecutionWorker, "_get_evaluation_environment", _get_evaluation_environment),
+            replace(ExecutionWorker, "stop", stop),
+            replace(Program, "_eval_body", _eval_body),
+        ]
+    )
 
 
 # ============================================================================================ Distributed Map
@@ -538,7 +554,10 @@ def scale_waits(scale: float, counters: Counters) -> Undo:
     undos = [
         replace(WaitFunction, "_wait_interval", _wait_interval),
         replace(JitterStrategyDecl, "_eval_body", _jitter_eval_body),
-        replace(state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK",
-                 max(_SYNC_POLL_SECONDS * scale, _MIN_POLL_SECONDS)),
+        replace(
+            state_task_service_callback,
+            "_DELAY_SECONDS_SYNC_CONDITION_CHECK",
+            max(_SYNC_POLL_SECONDS * scale, _MIN_POLL_SECONDS),
+        ),
     ]
     return undo_all(undos)

@@ -86,8 +86,9 @@ class EmbeddedAthena:
         assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"].get("StateChangeReason")
         return int(execution["Statistics"]["DataScannedInBytes"])
 
-    def put_records(self, day: dt.date, records: list[dict[str, Any]], account: str = ACCOUNT,
-                    region: str = REGION) -> None:
+    def put_records(
+        self, day: dt.date, records: list[dict[str, Any]], account: str = ACCOUNT, region: str = REGION
+    ) -> None:
         """One log file of `records` in the (account, region, day) folder, and its partition registered."""
         folder = f"AWSLogs/{account}/CloudTrail/{region}/{day:%Y/%m/%d}/"
         key = f"{folder}{account}_CloudTrail_{region}_{day:%Y%m%d}T0000Z_{len(records)}.json.gz"
@@ -105,8 +106,11 @@ class EmbeddedAthena:
 
 @pytest.fixture
 def embedded_athena(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedAthena]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         undo = athena.install(Counters())

@@ -23,17 +23,26 @@ from trailkeeper.detections.conditions import (
 DAY = dt.date(2024, 8, 1)
 IDS = [d.id for d in CATALOG]
 REQUIRED_IDS = {
-    "root-activity", "console-login-without-mfa", "console-login-failures", "unauthorized-api-calls",
-    "cloudtrail-tampering", "iam-policy-change", "iam-credentials-created", "admin-policy-attached",
-    "kms-key-disable-or-delete", "s3-bucket-policy-change", "config-disabled", "guardduty-disabled",
-    "security-group-open-to-world", "network-perimeter-change", "organizations-change",
+    "root-activity",
+    "console-login-without-mfa",
+    "console-login-failures",
+    "unauthorized-api-calls",
+    "cloudtrail-tampering",
+    "iam-policy-change",
+    "iam-credentials-created",
+    "admin-policy-attached",
+    "kms-key-disable-or-delete",
+    "s3-bucket-policy-change",
+    "config-disabled",
+    "guardduty-disabled",
+    "security-group-open-to-world",
+    "network-perimeter-change",
+    "organizations-change",
 }
 
 
 def _matching(athena: EmbeddedAthena, predicate: str) -> set[str]:
-    rows = athena.rows(
-        f'SELECT eventid FROM "{DATABASE}"."{TABLE}" WHERE dt = \'{DAY.isoformat()}\' AND ({predicate})'
-    )
+    rows = athena.rows(f'SELECT eventid FROM "{DATABASE}"."{TABLE}" WHERE dt = \'{DAY.isoformat()}\' AND ({predicate})')
     return {str(row[0]) for row in rows}
 
 

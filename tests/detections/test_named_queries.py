@@ -66,8 +66,11 @@ def recent(embedded_athena: EmbeddedAthena) -> EmbeddedAthena:
     return embedded_athena
 
 
-@pytest.mark.parametrize("query", [q for q in QUERIES if "Detection" in q.logical_id],
-                         ids=[q.logical_id for q in QUERIES if "Detection" in q.logical_id])
+@pytest.mark.parametrize(
+    "query",
+    [q for q in QUERIES if "Detection" in q.logical_id],
+    ids=[q.logical_id for q in QUERIES if "Detection" in q.logical_id],
+)
 def test_drilldown_returns_exactly_its_detections_published_records(recent: EmbeddedAthena, query: NamedQuery) -> None:
     detection_id = query.name.split(": ", 1)[1].split(" ", 1)[0]
     expected = sorted(c["record"]["eventTime"] for c in published_records() if detection_id in c["matches"])

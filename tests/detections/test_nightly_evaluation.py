@@ -16,8 +16,10 @@ KEYS = ("account", "region", "dt")
 
 def _load(athena: EmbeddedAthena) -> None:
     """Every published record, re-dated into the report day (late ones delivered in D+1's folder)."""
-    records = [{**case["record"], "eventTime": f"{DAY.isoformat()}T{10 + n % 12:02d}:00:00Z"}
-               for n, case in enumerate(published_records())]
+    records = [
+        {**case["record"], "eventTime": f"{DAY.isoformat()}T{10 + n % 12:02d}:00:00Z"}
+        for n, case in enumerate(published_records())
+    ]
     athena.put_records(DAY, records[::2])
     athena.put_records(DAY + dt.timedelta(days=1), records[1::2])
 
@@ -76,8 +78,7 @@ def test_detections_add_no_bytes_to_the_daily_scan(embedded_athena: EmbeddedAthe
 
 def test_daily_query_with_every_detection_fits_athenas_query_limit_in_the_worst_case() -> None:
     longest = "a" * 255  # the template's DatabaseName/TableName AllowedPattern admits 255 characters
-    sql, parameters = build_daily_activity_query(longest, longest, ("account", "region", "year", "month", "day"),
-                                                 DAY)
+    sql, parameters = build_daily_activity_query(longest, longest, ("account", "region", "year", "month", "day"), DAY)
 
     bound = sql
     for parameter in parameters:

@@ -31,9 +31,13 @@ def catalog(aws: EmbeddedAws) -> dict[Partition, str]:
     """Every partition of the table -> its LOCATION."""
     glue = aws.client("glue")
     pages = glue.get_paginator("get_partitions").paginate(
-        DatabaseName=aws.parameters["DatabaseName"], TableName=aws.parameters["TableName"])
-    return {(p["Values"][0], p["Values"][1], p["Values"][2]): p["StorageDescriptor"]["Location"]
-            for page in pages for p in page["Partitions"]}
+        DatabaseName=aws.parameters["DatabaseName"], TableName=aws.parameters["TableName"]
+    )
+    return {
+        (p["Values"][0], p["Values"][1], p["Values"][2]): p["StorageDescriptor"]["Location"]
+        for page in pages
+        for p in page["Partitions"]
+    }
 
 
 def days(first: dt.date, last: dt.date) -> list[str]:
@@ -53,7 +57,8 @@ def athena_rows(aws: EmbeddedAws, sql: str) -> list[list[str]]:
     """Run one SELECT in the project's WorkGroup; data rows as strings (header dropped)."""
     athena = aws.client("athena")
     query_id = athena.start_query_execution(QueryString=sql, WorkGroup=aws.physical["AthenaWorkGroup"])[
-        "QueryExecutionId"]
+        "QueryExecutionId"
+    ]
     state = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
     assert state["State"] == "SUCCEEDED", state
     rows = athena.get_query_results(QueryExecutionId=query_id)["ResultSet"]["Rows"][1:]

@@ -28,8 +28,9 @@ from trailkeeper import layout
 pytestmark = pytest.mark.e2e
 Stack = Callable[..., AbstractContextManager[EmbeddedAws]]
 
-SPEC = TrailSpec(start=dt.date(2024, 1, 25), days=40, accounts=5, regions=("us-east-1", "eu-west-1"),
-                 events_per_account_region_day=2)
+SPEC = TrailSpec(
+    start=dt.date(2024, 1, 25), days=40, accounts=5, regions=("us-east-1", "eu-west-1"), events_per_account_region_day=2
+)
 BACKFILL = {"start": "2024-01-25", "end": "2024-03-04"}
 SMALL_SHARDS = {"BackfillShardPartitions": "100"}
 # January: 7 days x 2 regions = 14 a account, all 5 in one shard; February: 58 each, one account a shard;
@@ -39,17 +40,24 @@ SHARDS = 1 + 5 + 1
 
 def ground_truth(logs: Path) -> set[tuple[str, str, str]]:
     truth = generate(SPEC, logs)
-    return {(a, r, d) for a, regions in truth.regions_by_account.items() for r in regions
-            for d in days(dt.date(2024, 1, 25), dt.date(2024, 3, 4))}
+    return {
+        (a, r, d)
+        for a, regions in truth.regions_by_account.items()
+        for r in regions
+        for d in days(dt.date(2024, 1, 25), dt.date(2024, 3, 4))
+    }
 
 
 def added_clauses(aws: EmbeddedAws, execution: ExecutionResult) -> Counter[tuple[str, str, str]]:
     """Every partition the execution's shards wrote an ADD clause for, counted."""
     s3 = aws.client("s3")
     prefix = layout.run_prefix(execution.name) + "shards/"
-    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=aws.physical["ResultsBucket"], Prefix=prefix) for item in page.get("Contents", [])
-        if re.fullmatch(r"s[0-9]{5}/statements/[0-9]+\.sql", item["Key"][len(prefix):])]
+    keys = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=aws.physical["ResultsBucket"], Prefix=prefix)
+        for item in page.get("Contents", [])
+        if re.fullmatch(r"s[0-9]{5}/statements/[0-9]+\.sql", item["Key"][len(prefix) :])
+    ]
     found: Counter[tuple[str, str, str]] = Counter()
     for key in keys:
         for partition in parse_add_partitions(results_text(aws, key) or "").partitions:
@@ -64,15 +72,32 @@ def test_a_sharded_backfill_adds_exactly_the_ground_truth(tmp_path: Path, stack:
         found = set(catalog(aws))
         clauses = added_clauses(aws, result)
     assert result.status == "SUCCEEDED", result.cause
-    assert result.states == ["ValidateInput", "IsBackfill", "PlanShards", "ReconcileShards", "SummariseShards",
-                             "BackfillDone"]
+    assert result.states == [
+        "ValidateInput",
+        "IsBackfill",
+        "PlanShards",
+        "ReconcileShards",
+        "SummariseShards",
+        "BackfillDone",
+    ]
     assert result.child_states.count("VerifyShard") == SHARDS
     assert found == expected and set(clauses) == expected and set(clauses.values()) == {1}
     output = result.output
-    assert output["shards"] == {"total": SHARDS, "run": SHARDS, "done": SHARDS, "failed": 0, "failed_ids": [],
-                                "already_done": 0, "resumed_from": None}
-    assert (output["added"], output["expected"], output["accounts"], output["days"]) == (len(expected),
-                                                                                          len(expected), 5, 40)
+    assert output["shards"] == {
+        "total": SHARDS,
+        "run": SHARDS,
+        "done": SHARDS,
+        "failed": 0,
+        "failed_ids": [],
+        "already_done": 0,
+        "resumed_from": None,
+    }
+    assert (output["added"], output["expected"], output["accounts"], output["days"]) == (
+        len(expected),
+        len(expected),
+        5,
+        40,
+    )
 
 
 def test_each_shard_packs_its_statements_within_one_of_its_minimum(tmp_path: Path, stack: Stack) -> None:
@@ -84,8 +109,9 @@ def test_each_shard_packs_its_statements_within_one_of_its_minimum(tmp_path: Pat
         shards = {}
         for shard in ("s00000", "s00001", "s00002"):
             plan = json.loads(results_text(aws, f"runs/backfill/shards/{shard}/plan.json") or "{}")["summary"]
-            shards[shard] = [results_text(aws, f"{plan['statements_prefix']}{i}.sql") or ""
-                             for i in range(plan["statements"])]
+            shards[shard] = [
+                results_text(aws, f"{plan['statements_prefix']}{i}.sql") or "" for i in range(plan["statements"])
+            ]
     assert result.output["shards"]["run"] == len(shards) == 3  # January, February, March
     for statements in shards.values():
         header = statements[0].split(" PARTITION (", 1)[0]
@@ -98,6 +124,7 @@ def fail_shard(shard: str) -> Callable[[str, Any], None]:
     def injector(function: str, event: Any) -> None:
         if "VerifyPartitions" in function and isinstance(event, dict) and event.get("shard") == shard:
             raise InjectedFault("PartitionsStillMissing", f"injected into {shard}")
+
     return injector
 
 
@@ -113,14 +140,21 @@ def test_resuming_after_a_failed_shard_adds_each_partition_exactly_once(tmp_path
         first_clauses, resumed_clauses = added_clauses(aws, failed), added_clauses(aws, resumed)
     assert (failed.status, failed.error) == ("FAILED", "ShardsFailed")
     assert "1 of 7 shards did not finish (s00003); s00003: PartitionsStillMissing: injected into s00003" in (
-        failed.cause or "")
+        failed.cause or ""
+    )
     assert failed.states[-2:] == ["NotifyFailure", "Failed"]
     # The failed shard's statements ran before its verify failed; the others finished.
     assert after_failure == expected
     assert resumed.status == "SUCCEEDED", resumed.cause
     assert resumed.output["shards"] == {
-        "total": SHARDS, "run": 1, "done": 1, "failed": 0, "failed_ids": [], "already_done": SHARDS - 1,
-        "resumed_from": "backfill"}
+        "total": SHARDS,
+        "run": 1,
+        "done": 1,
+        "failed": 0,
+        "failed_ids": [],
+        "already_done": SHARDS - 1,
+        "resumed_from": "backfill",
+    }
     assert resumed.child_states.count("PlanShard") == 1
     assert found == expected
     # Nothing added twice: the resumed shard found its partitions there and added none again.

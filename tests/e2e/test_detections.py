@@ -26,8 +26,10 @@ SUPPRESSED = "config/suppressions.json"
 
 def _write_logs(root: Path) -> None:
     """The published records, re-dated into DAY, in one account-region folder of an organization trail."""
-    records = [{**case["record"], "eventTime": f"{DAY.isoformat()}T{10 + n % 12:02d}:{n % 60:02d}:00Z"}
-               for n, case in enumerate(published_records())]
+    records = [
+        {**case["record"], "eventTime": f"{DAY.isoformat()}T{10 + n % 12:02d}:{n % 60:02d}:00Z"}
+        for n, case in enumerate(published_records())
+    ]
     folder = root / "AWSLogs" / ORG / ACCOUNT / "CloudTrail" / "us-east-1" / f"{DAY:%Y/%m/%d}"
     folder.mkdir(parents=True)
     name = f"{ACCOUNT}_CloudTrail_us-east-1_{DAY:%Y%m%d}T2355Z_detonations.json.gz"
@@ -42,11 +44,21 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with EmbeddedAws.running(parameters={**LOCAL_PARAMETERS, **detect_layout(logs)}) as aws:
         aws.upload_directory(logs, aws.parameters["TrailBucketName"])
         # The operator expects new users this week: the stratus CreateUser is suppressed until next week.
-        suppression = {"version": 1, "suppressions": [{
-            "id": "onboarding", "detection": "iam-credentials-created", "eventname": "CreateUser",
-            "reason": "onboarding week", "expires": (DAY + dt.timedelta(days=7)).isoformat()}]}
-        aws.client("s3").put_object(Bucket=aws.physical["ResultsBucket"], Key=SUPPRESSED,
-                                    Body=json.dumps(suppression).encode())
+        suppression = {
+            "version": 1,
+            "suppressions": [
+                {
+                    "id": "onboarding",
+                    "detection": "iam-credentials-created",
+                    "eventname": "CreateUser",
+                    "reason": "onboarding week",
+                    "expires": (DAY + dt.timedelta(days=7)).isoformat(),
+                }
+            ],
+        }
+        aws.client("s3").put_object(
+            Bucket=aws.physical["ResultsBucket"], Key=SUPPRESSED, Body=json.dumps(suppression).encode()
+        )
         found["execution"] = aws.run_execution({"time": f"{DAY + dt.timedelta(days=1)}T01:30:00Z"}, name="night")
         found["attention"] = json.loads(results_text(aws, f"reports/{DAY}/report.json") or "{}")
         found["html"] = results_text(aws, f"reports/{DAY}/report.html")
@@ -60,8 +72,7 @@ def test_night_succeeds(night: dict[str, Any]) -> None:
 
 
 def test_attention_lists_exactly_the_documented_hits_minus_the_suppressed(night: dict[str, Any]) -> None:
-    expected = Counter((rule, case["record"]["eventName"]) for case in published_records()
-                       for rule in case["matches"])
+    expected = Counter((rule, case["record"]["eventName"]) for case in published_records() for rule in case["matches"])
     del expected[("iam-credentials-created", "CreateUser")]  # suppressed
 
     listed = Counter[tuple[str, str]]()

@@ -20,9 +20,16 @@ pytestmark = pytest.mark.e2e
 START = dt.date(2024, 3, 1)
 ACCOUNTS = [account_id(i) for i in range(3)]
 SILENT_DAY = dt.date(2024, 3, 3)
-SPEC = TrailSpec(start=START, days=3, accounts=3, regions=("us-east-1", "eu-west-1"),
-                 plants=(SilentFrom(SILENT_DAY, ACCOUNTS[2], "eu-west-1"),  # digests stop too: broken
-                         QuietFrom(SILENT_DAY, ACCOUNTS[1], "us-east-1")))  # empty digests keep coming: quiet
+SPEC = TrailSpec(
+    start=START,
+    days=3,
+    accounts=3,
+    regions=("us-east-1", "eu-west-1"),
+    plants=(
+        SilentFrom(SILENT_DAY, ACCOUNTS[2], "eu-west-1"),  # digests stop too: broken
+        QuietFrom(SILENT_DAY, ACCOUNTS[1], "us-east-1"),
+    ),
+)  # empty digests keep coming: quiet
 NIGHTS = (dt.date(2024, 3, 2), dt.date(2024, 3, 3))
 
 
@@ -32,13 +39,17 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     generate(SPEC, logs)
     objects = trail_objects(logs)
     seen: dict[str, Any] = {"executions": [], "summaries": [], "anchors": {}}
-    with EmbeddedAws.running(parameters={**LOCAL_PARAMETERS, **detect_layout(logs),
-                                         "IntegrityBatchAccounts": "2"}) as aws:
+    with EmbeddedAws.running(
+        parameters={**LOCAL_PARAMETERS, **detect_layout(logs), "IntegrityBatchAccounts": "2"}
+    ) as aws:
         uploaded: set[str] = set()
         for night in NIGHTS:
             run_day = night + dt.timedelta(days=1)
-            delivered = [(k, p) for k, p in delivered_by(objects, dt.datetime.combine(run_day, dt.time(1, 30)))
-                         if k not in uploaded]
+            delivered = [
+                (k, p)
+                for k, p in delivered_by(objects, dt.datetime.combine(run_day, dt.time(1, 30)))
+                if k not in uploaded
+            ]
             aws.upload_files(delivered, aws.parameters["TrailBucketName"])
             uploaded.update(k for k, _ in delivered)
             execution = aws.run_execution({"time": f"{run_day.isoformat()}T01:30:00Z"}, name=f"nightly-{night}")
@@ -91,7 +102,9 @@ def test_only_keys_and_counts_travel_in_the_state(nights: dict[str, Any]) -> Non
 def test_the_report_grades_silence_with_the_digests_and_carries_the_integrity_block(nights: dict[str, Any]) -> None:
     report = nights["reports"][1]
     assert {(s["account"], s["region"], s["state"]) for s in report["silent"]} == {
-        (ACCOUNTS[2], "eu-west-1", "broken"), (ACCOUNTS[1], "us-east-1", "quiet")}
+        (ACCOUNTS[2], "eu-west-1", "broken"),
+        (ACCOUNTS[1], "us-east-1", "quiet"),
+    }
     block = report["integrity"]
     assert block["night"] == NIGHTS[1].isoformat() and len(block["pairs"]) == 6
     stopped = next(p for p in block["pairs"] if (p["account"], p["region"]) == (ACCOUNTS[2], "eu-west-1"))

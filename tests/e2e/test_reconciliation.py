@@ -39,7 +39,8 @@ def test_first_night_adds_exactly_the_expected_partitions_at_their_folders(tmp_p
     assert result.output["added"] == len(expected) and result.output["statements"] == 1
     account, region, day = sorted(expected)[0]
     assert found[(account, region, day)] == (
-        f"s3://trailkeeper-local-trail/AWSLogs/o-exampleorg1/{account}/CloudTrail/{region}/{day.replace('-', '/')}/")
+        f"s3://trailkeeper-local-trail/AWSLogs/o-exampleorg1/{account}/CloudTrail/{region}/{day.replace('-', '/')}/"
+    )
 
 
 def test_the_same_night_run_again_adds_nothing_and_sends_no_second_email(tmp_path: Path, stack: Stack) -> None:
@@ -60,8 +61,10 @@ def test_a_backfill_fills_a_gap_in_the_catalog(tmp_path: Path, stack: Stack) -> 
     with stack(tmp_path) as aws:
         aws.run_execution(NIGHT, name="night-1")
         aws.client("glue").batch_delete_partition(
-            DatabaseName="trailkeeper", TableName="cloudtrail",
-            PartitionsToDelete=[{"Values": list(partition)} for partition in gap])
+            DatabaseName="trailkeeper",
+            TableName="cloudtrail",
+            PartitionsToDelete=[{"Values": list(partition)} for partition in gap],
+        )
         backfill = aws.run_execution({"start": WINDOW[0], "end": WINDOW[-1]}, name="backfill")
         found = set(catalog(aws))
     assert backfill.status == "SUCCEEDED"
@@ -83,8 +86,10 @@ def test_a_dry_run_writes_statements_and_adds_nothing(tmp_path: Path, stack: Sta
 
 def records_in_folder(logs: Path, day: str) -> int:
     folder = day.replace("-", "/")
-    return sum(len(json.loads(gzip.decompress(p.read_bytes()))["Records"])
-               for p in logs.rglob(f"*/CloudTrail/*/{folder}/*.json.gz"))
+    return sum(
+        len(json.loads(gzip.decompress(p.read_bytes()))["Records"])
+        for p in logs.rglob(f"*/CloudTrail/*/{folder}/*.json.gz")
+    )
 
 
 def test_a_query_cannot_see_a_day_that_is_not_registered(tmp_path: Path, stack: Stack) -> None:
@@ -100,8 +105,13 @@ def test_a_query_cannot_see_a_day_that_is_not_registered(tmp_path: Path, stack: 
 
 
 def test_a_broken_log_object_fails_the_report_loudly_and_saves_nothing(tmp_path: Path, stack: Stack) -> None:
-    spec = TrailSpec(start=SPEC.start, days=4, accounts=1, regions=("us-east-1",),
-                     plants=(CorruptObject(dt.date(2024, 3, 3), account_id(0), "us-east-1", "truncated"),))
+    spec = TrailSpec(
+        start=SPEC.start,
+        days=4,
+        accounts=1,
+        regions=("us-east-1",),
+        plants=(CorruptObject(dt.date(2024, 3, 3), account_id(0), "us-east-1", "truncated"),),
+    )
     truth = generate(spec, tmp_path)
     with stack(tmp_path) as aws:
         result = aws.run_execution(NIGHT, name="night-1")

@@ -37,7 +37,10 @@ pytestmark = pytest.mark.e2e
 DAY1, DAY2, DAY3, DAY4, DAY5 = NIGHTS = tuple(dt.date(2024, 3, 2) + dt.timedelta(days=n) for n in range(5))
 ACCOUNTS = [account_id(i) for i in range(3)]
 SPEC = TrailSpec(
-    start=dt.date(2024, 3, 1), days=7, accounts=3, regions=("us-east-1", "eu-west-1"),
+    start=dt.date(2024, 3, 1),
+    days=7,
+    accounts=3,
+    regions=("us-east-1", "eu-west-1"),
     plants=(
         LateEvent(DAY1, ACCOUNTS[0], "us-east-1"),
         NewPrincipal(DAY2, ACCOUNTS[0], "us-east-1", "incident-responder"),
@@ -50,8 +53,10 @@ Key = tuple[str, str, str, str, str]
 
 
 def truth_rows(truth: GroundTruth, day: dt.date) -> dict[Key, tuple[int, int, str]]:
-    return {tuple(key): (s.events, s.failures, s.first_event_time.strftime("%Y-%m-%dT%H:%M:%SZ"))  # type: ignore[misc]
-            for key, s in truth.activity(day).items()}
+    return {
+        tuple(key): (s.events, s.failures, s.first_event_time.strftime("%Y-%m-%dT%H:%M:%SZ"))  # type: ignore[misc]
+        for key, s in truth.activity(day).items()
+    }
 
 
 def saved_rows(rows: list[ActivityRow]) -> dict[Key, tuple[int, int, str]]:
@@ -68,12 +73,15 @@ def two_nights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     with EmbeddedAws.running(parameters={**LOCAL_PARAMETERS, **detect_layout(logs)}) as aws:
         for night in NIGHTS:
             run_day = night + dt.timedelta(days=1)
-            aws.upload_files(delivered_by(objects, dt.datetime.combine(run_day, dt.time(1, 30))),
-                             aws.parameters["TrailBucketName"])
+            aws.upload_files(
+                delivered_by(objects, dt.datetime.combine(run_day, dt.time(1, 30))), aws.parameters["TrailBucketName"]
+            )
             found[f"execution {night}"] = aws.run_execution({"time": f"{run_day}T01:30:00Z"}, name=f"nightly-{night}")
-            for name, key in (("activity", saved_activity_key(night)),
-                              ("csv", layout.report_key(night, layout.NEW_ACTIVITY_CSV)),
-                              ("report", report_json_key(night))):
+            for name, key in (
+                ("activity", saved_activity_key(night)),
+                ("csv", layout.report_key(night, layout.NEW_ACTIVITY_CSV)),
+                ("report", report_json_key(night)),
+            ):
                 found[f"{name} {night}"] = results_text(aws, key)
         found["emails"] = sent_emails(aws)
     return found
@@ -90,8 +98,10 @@ def test_report_json_equals_the_generator_ground_truth(two_nights: dict[str, obj
     truth: GroundTruth = two_nights["truth"]  # type: ignore[assignment]
     expected = truth.expected_report(NIGHTS, night, baseline_days=14)
     report = json.loads(str(two_nights[f"report {night}"]))
-    new = sorted([r[c] for c in ("account", "region", "principal", "eventsource", "eventname", "events",
-                                 "failures", "first_at")] for r in report["new_activity"])
+    new = sorted(
+        [r[c] for c in ("account", "region", "principal", "eventsource", "eventname", "events", "failures", "first_at")]
+        for r in report["new_activity"]
+    )
     assert (report["baseline"]["state"], new) == (expected["state"], expected["new_activity"])
     assert sorted([p["account"], p["region"], p["since"]] for p in report["silent"]) == expected["silent"]
     assert report["first_seen"] == expected["first_seen"]
@@ -101,8 +111,9 @@ def test_the_plants_are_what_the_ground_truth_reports(two_nights: dict[str, obje
     """The ground truth is not vacuous: it holds each plant on its night (and the silence on every later one)."""
     truth: GroundTruth = two_nights["truth"]  # type: ignore[assignment]
     reports = {night: truth.expected_report(NIGHTS, night, baseline_days=14) for night in NIGHTS}
-    responder, breaker = (f"arn:aws:iam::{ACCOUNTS[n]}:role/{name}" for n, name in ((0, "incident-responder"),
-                                                                                   (1, "break-glass")))
+    responder, breaker = (
+        f"arn:aws:iam::{ACCOUNTS[n]}:role/{name}" for n, name in ((0, "incident-responder"), (1, "break-glass"))
+    )
     assert [ACCOUNTS[0], responder] in reports[DAY2]["first_seen"]["principals"]
     assert [ACCOUNTS[1], breaker] in reports[DAY4]["first_seen"]["principals"]
     assert reports[DAY2]["first_seen"]["regions"] == [[ACCOUNTS[1], "ap-southeast-2"]]
@@ -122,8 +133,11 @@ def test_an_event_at_235959_delivered_next_day_counts_on_its_own_day(two_nights:
     late = [(record, folder) for record, folder in records(logs) if record["eventTime"] == f"{DAY1}T23:59:59Z"]
     assert [folder for _, folder in late] == [str(DAY2)], "the plant is an event of DAY1 in a DAY2 folder"
     key = activity_key(late[0][0])
-    of_day1 = [folder for record, folder in records(logs)
-               if record["eventTime"].startswith(str(DAY1)) and activity_key(record) == key]
+    of_day1 = [
+        folder
+        for record, folder in records(logs)
+        if record["eventTime"].startswith(str(DAY1)) and activity_key(record) == key
+    ]
     saved = saved_rows(parse_activity_csv(str(two_nights[f"activity {DAY1}"])))
     assert saved[key][0] == len(of_day1) == of_day1.count(str(DAY1)) + 1
 
@@ -138,8 +152,13 @@ def records(logs: Path) -> list[tuple[dict[str, Any], str]]:
 
 
 def activity_key(record: dict[str, Any]) -> Key:
-    return (record["recipientAccountId"], record["awsRegion"], principal_of(record.get("userIdentity")),
-            record["eventSource"], record["eventName"])
+    return (
+        record["recipientAccountId"],
+        record["awsRegion"],
+        principal_of(record.get("userIdentity")),
+        record["eventSource"],
+        record["eventName"],
+    )
 
 
 def test_second_night_reports_exactly_the_planted_changes(two_nights: dict[str, object]) -> None:
@@ -149,16 +168,21 @@ def test_second_night_reports_exactly_the_planted_changes(two_nights: dict[str, 
     new_rows = parse_activity_csv_for_people(str(two_nights[f"csv {DAY2}"]))
     assert new_rows == expected_new
     assert {principal for _, _, principal, _, _ in expected_new} >= {
-        f"arn:aws:iam::{ACCOUNTS[0]}:role/incident-responder"}
+        f"arn:aws:iam::{ACCOUNTS[0]}:role/incident-responder"
+    }
     assert {(account, region) for account, region, *_ in expected_new} == {
-        (ACCOUNTS[0], "us-east-1"), (ACCOUNTS[1], "ap-southeast-2")}
+        (ACCOUNTS[0], "us-east-1"),
+        (ACCOUNTS[1], "ap-southeast-2"),
+    }
     assert (report["went_silent"], report["first_seen_regions"], report["first_seen_accounts"]) == (2, 1, 0)
 
 
 def parse_activity_csv_for_people(text: str) -> set[Key]:
     """new_activity.csv keys (formula-looking cells carry a leading quote; none are expected here)."""
-    return {(r["account"], r["region"], r["principal"], r["eventsource"], r["eventname"])
-            for r in csv.DictReader(io.StringIO(text))}
+    return {
+        (r["account"], r["region"], r["principal"], r["eventsource"], r["eventname"])
+        for r in csv.DictReader(io.StringIO(text))
+    }
 
 
 def test_first_night_without_baseline_establishes_it(two_nights: dict[str, object]) -> None:
@@ -196,8 +220,11 @@ def published_nights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]
         for night in PUBLISHED["nights"]:
             day = dt.date.fromisoformat(night)
             run = aws.run_execution({"time": f"{day + dt.timedelta(days=1)}T01:30:00Z"}, name=f"published-{night}")
-            found[night] = (run, json.loads(str(results_text(aws, report_json_key(day)))),
-                            parse_activity_csv(str(results_text(aws, saved_activity_key(day)))))
+            found[night] = (
+                run,
+                json.loads(str(results_text(aws, report_json_key(day)))),
+                parse_activity_csv(str(results_text(aws, saved_activity_key(day)))),
+            )
     return found
 
 
@@ -208,13 +235,17 @@ def test_published_records_distinct_actors_are_distinct_principals_and_failures_
     run, report, saved = published_nights[second]
     assert run.status == "SUCCEEDED" and report["baseline"]["state"] == "compared"
     expected_new: dict[str, int] = {}
-    known = {(e["account"], e["expect"]["principal"], e["record"]["eventName"])
-             for e in PUBLISHED["records"] if e["night"] == first}
+    known = {
+        (e["account"], e["expect"]["principal"], e["record"]["eventName"])
+        for e in PUBLISHED["records"]
+        if e["night"] == first
+    }
     for entry in PUBLISHED["records"]:
         key = (entry["account"], entry["expect"]["principal"], entry["record"]["eventName"])
         if entry["night"] == second and key not in known:
-            expected_new[entry["expect"]["principal"]] = (expected_new.get(entry["expect"]["principal"], 0)
-                                                          + int(entry["expect"]["failed"]))
+            expected_new[entry["expect"]["principal"]] = expected_new.get(entry["expect"]["principal"], 0) + int(
+                entry["expect"]["failed"]
+            )
     assert {r["principal"]: r["failures"] for r in report["new_activity"]} == expected_new
     assert {"anonymous", "account:987654321098"} <= set(expected_new)  # two S3 readers, two principals
     root = [row for row in saved if row.principal == "root"]

@@ -26,8 +26,14 @@ from trailkeeper.integrity import findings as kinds
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not AWS_CLI.exists(), reason="run `make tools` (make test does)")]
 REGIONS = ("us-east-1", "eu-west-1")
 # validate-logs reports nothing at all for these: trailkeeper's findings are all it misses.
-CLI_BLIND = {"log_injected", "newest_digests_deleted", "logging_stopped", "chain_restarted",
-             "chain_restarted_after_stop_logging", "untampered"}
+CLI_BLIND = {
+    "log_injected",
+    "newest_digests_deleted",
+    "logging_stopped",
+    "chain_restarted",
+    "chain_restarted_after_stop_logging",
+    "untampered",
+}
 
 
 @dataclass
@@ -43,8 +49,9 @@ class Server:
         s3 = self.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         upload(s3, self.bucket_dir)
-        trail = self.client("cloudtrail").create_trail(Name="main-trail", S3BucketName=BUCKET,
-                                                       IsMultiRegionTrail=True, EnableLogFileValidation=True)
+        trail = self.client("cloudtrail").create_trail(
+            Name="main-trail", S3BucketName=BUCKET, IsMultiRegionTrail=True, EnableLogFileValidation=True
+        )
         spec = make_spec(organization_id=None)
         bucket = Bucket(s3, spec.logs_root, spec, cloudtrail_for=lambda r: self.client("cloudtrail", r))
         return bucket, trail["TrailARN"]

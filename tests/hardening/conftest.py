@@ -49,10 +49,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for category, c in summary["categories"].items():
         if not c["scenarios"]:
             continue
-        write(f"{category:<26}{c['scenarios']:>6}{c['held']:>6}{c['known_gaps']:>6}{c['broken']:>8}"
-              f"{c['faults_injected']:>8}")
+        write(
+            f"{category:<26}{c['scenarios']:>6}{c['held']:>6}{c['known_gaps']:>6}{c['broken']:>8}"
+            f"{c['faults_injected']:>8}"
+        )
         for outcome, count in c["outcomes"].items():
             write(f"{count:>8}  {outcome}")
     t = summary["totals"]
-    write(f"{'total':<26}{t['scenarios']:>6}{t['held']:>6}{t['known_gaps']:>6}{t['broken']:>8}{t['faults_injected']:>8}")
+    write(
+        f"{'total':<26}{t['scenarios']:>6}{t['held']:>6}{t['known_gaps']:>6}{t['broken']:>8}{t['faults_injected']:>8}"
+    )
     write(f"(held: the scenario's test passed; gaps: strict-xfail tests naming a known gap) -> {REPORT}")

@@ -85,8 +85,10 @@ def rest_json_error(code: str, message: str, status: int) -> Reply:
 
 
 def s3_error(code: str, message: str, status: int) -> Reply:
-    body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message>'
-            f"<RequestId>FAULT</RequestId></Error>").encode()
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message>'
+        f"<RequestId>FAULT</RequestId></Error>"
+    ).encode()
     return Reply(status, {"Content-Type": "application/xml", "x-amz-request-id": "FAULT", "x-amz-id-2": "fault"}, body)
 
 
@@ -123,9 +125,16 @@ class HttpFaults:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()  # every call seen, "service.Operation"
 
-    def add(self, operation: str, reply: Reply | Replier, *, times: int | None = 1,
-            when: Callable[[AWSPreparedRequest], bool] | None = None, counted: bool = True,
-            processed: bool = False) -> HttpFault:
+    def add(
+        self,
+        operation: str,
+        reply: Reply | Replier,
+        *,
+        times: int | None = 1,
+        when: Callable[[AWSPreparedRequest], bool] | None = None,
+        counted: bool = True,
+        processed: bool = False,
+    ) -> HttpFault:
         def fixed(_request: AWSPreparedRequest) -> Reply:
             assert isinstance(reply, Reply)
             return reply
@@ -136,8 +145,9 @@ class HttpFaults:
             self._faults.append(fault)
         return fault
 
-    def athena_query_ends(self, state: str, reason: str, *, times: int | None,
-                          when: Callable[[AWSPreparedRequest], bool]) -> HttpFault:
+    def athena_query_ends(
+        self, state: str, reason: str, *, times: int | None, when: Callable[[AWSPreparedRequest], bool]
+    ) -> HttpFault:
         """Athena accepts the query (a new execution id) and reports it `state` when asked; nothing ran."""
         ids: set[str] = set()
 
@@ -148,15 +158,27 @@ class HttpFaults:
 
         def status(request: AWSPreparedRequest) -> Reply:
             query_id = json.loads(body_text(request))["QueryExecutionId"]
-            return json_reply(200, {"QueryExecution": {
-                "QueryExecutionId": query_id, "StatementType": "DDL",
-                "Status": {"State": state, "StateChangeReason": reason},
-                "ResultConfiguration": {}, "Statistics": {"DataScannedInBytes": 0},
-            }})
+            return json_reply(
+                200,
+                {
+                    "QueryExecution": {
+                        "QueryExecutionId": query_id,
+                        "StatementType": "DDL",
+                        "Status": {"State": state, "StateChangeReason": reason},
+                        "ResultConfiguration": {},
+                        "Statistics": {"DataScannedInBytes": 0},
+                    }
+                },
+            )
 
         fault = self.add("athena.StartQueryExecution", started, times=times, when=when)
-        self.add("athena.GetQueryExecution", status, times=None, counted=False,
-                 when=lambda request: json.loads(body_text(request) or "{}").get("QueryExecutionId") in ids)
+        self.add(
+            "athena.GetQueryExecution",
+            status,
+            times=None,
+            counted=False,
+            when=lambda request: json.loads(body_text(request) or "{}").get("QueryExecutionId") in ids,
+        )
         return fault
 
     @property
@@ -265,14 +287,19 @@ class World:
         """Every function of the stack with these environment variables changed (a redeploy with other
         parameters, without a new stack); restored on the way out."""
         lambda_ = self.aws.client("lambda")
-        functions = [resource.physical for resource in self.aws.stack.resources.values()
-                     if resource.type in {"AWS::Lambda::Function", "AWS::Serverless::Function"}]
+        functions = [
+            resource.physical
+            for resource in self.aws.stack.resources.values()
+            if resource.type in {"AWS::Lambda::Function", "AWS::Serverless::Function"}
+        ]
         with uncounted():
-            originals = {f: lambda_.get_function_configuration(FunctionName=f)["Environment"]["Variables"]
-                         for f in functions}
+            originals = {
+                f: lambda_.get_function_configuration(FunctionName=f)["Environment"]["Variables"] for f in functions
+            }
             for function, original in originals.items():
-                lambda_.update_function_configuration(FunctionName=function,
-                                                      Environment={"Variables": {**original, **variables}})
+                lambda_.update_function_configuration(
+                    FunctionName=function, Environment={"Variables": {**original, **variables}}
+                )
         try:
             yield
         finally:
@@ -294,9 +321,11 @@ class World:
         """StartExecution without waiting (executions interleave; Lambda invocations are serialised)."""
         sfn = self.aws.client("stepfunctions")
         with uncounted():
-            started: str = sfn.start_execution(stateMachineArn=self.aws.state_machine_arn,
-                                               name=f"{name}-{uuid.uuid4().hex[:6]}",
-                                               input=json.dumps(execution_input))["executionArn"]
+            started: str = sfn.start_execution(
+                stateMachineArn=self.aws.state_machine_arn,
+                name=f"{name}-{uuid.uuid4().hex[:6]}",
+                input=json.dumps(execution_input),
+            )["executionArn"]
         return started
 
     def wait(self, execution_arn: str) -> dict[str, Any]:
@@ -310,7 +339,8 @@ class World:
         glue = self.aws.client("glue")
         with uncounted():
             pages = glue.get_paginator("get_partitions").paginate(
-                DatabaseName=self.aws.parameters["DatabaseName"], TableName=self.aws.parameters["TableName"])
+                DatabaseName=self.aws.parameters["DatabaseName"], TableName=self.aws.parameters["TableName"]
+            )
             return [tuple(p["Values"]) for page in pages for p in page["Partitions"]]
 
     def expected_catalog(self, start: dt.date, end: dt.date) -> set[Partition]:
@@ -353,8 +383,10 @@ class World:
         if saved is None:
             return False
         rows = {row.key: (row.events, row.failures, row.first_at) for row in parse_activity_csv(saved)}
-        truth = {tuple(key): (s.events, s.failures, s.first_event_time.strftime("%Y-%m-%dT%H:%M:%SZ"))
-                 for key, s in self.truth.activity(day).items()}
+        truth = {
+            tuple(key): (s.events, s.failures, s.first_event_time.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            for key, s in self.truth.activity(day).items()
+        }
         return rows == truth
 
     def night_problems(self, report_day: dt.date, catalog_from: dt.date, catalog_to: dt.date) -> list[str]:
@@ -363,9 +395,11 @@ class World:
         problems = []
         catalog, expected = self.catalog(), self.expected_catalog(catalog_from, catalog_to)
         if sorted(catalog) != sorted(expected):
-            problems.append(f"catalog has {len(catalog)} partitions ({len(set(catalog))} distinct), "
-                            f"expected {len(expected)}: missing {sorted(expected - set(catalog))[:3]}, "
-                            f"extra {sorted(set(catalog) - expected)[:3]}")
+            problems.append(
+                f"catalog has {len(catalog)} partitions ({len(set(catalog))} distinct), "
+                f"expected {len(expected)}: missing {sorted(expected - set(catalog))[:3]}, "
+                f"extra {sorted(set(catalog) - expected)[:3]}"
+            )
         if not self.saved_activity_matches_truth(report_day):
             problems.append(f"{layout.activity_key(report_day)} is absent or differs from the ground truth")
         emails = self.emails(report_day)
@@ -405,16 +439,20 @@ class World:
         glue = self.aws.client("glue")
         for i in range(0, len(values), 25):
             glue.batch_delete_partition(
-                DatabaseName=self.aws.parameters["DatabaseName"], TableName=self.aws.parameters["TableName"],
-                PartitionsToDelete=[{"Values": list(v)} for v in values[i:i + 25]])
+                DatabaseName=self.aws.parameters["DatabaseName"],
+                TableName=self.aws.parameters["TableName"],
+                PartitionsToDelete=[{"Values": list(v)} for v in values[i : i + 25]],
+            )
 
     def _empty_results_bucket(self) -> None:
         s3 = self.aws.client("s3")
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=self.results_bucket):
             versions = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
             if versions:
-                s3.delete_objects(Bucket=self.results_bucket, Delete={
-                    "Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]})
+                s3.delete_objects(
+                    Bucket=self.results_bucket,
+                    Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]},
+                )
 
 
 @contextlib.contextmanager

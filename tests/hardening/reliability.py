@@ -69,8 +69,10 @@ class ReliabilityLog:
                 "faults_injected": sum(s.injected for s in mine),
                 "outcomes": dict(Counter(s.outcome for s in mine).most_common()),
             }
-        totals = {key: sum(c[key] for c in categories.values())
-                  for key in ("scenarios", "held", "known_gaps", "broken", "faults_injected")}
+        totals = {
+            key: sum(c[key] for c in categories.values())
+            for key in ("scenarios", "held", "known_gaps", "broken", "faults_injected")
+        }
         return {"categories": categories, "totals": totals, "scenarios": [asdict(s) for s in self.scenarios]}
 
 
@@ -85,5 +87,3 @@ class Recorder:
         if category not in CATEGORIES:
             raise ValueError(f"unknown reliability category {category!r}; one of {CATEGORIES}")
         self._log.scenarios.append(Scenario(category, scenario, outcome, injected, self._test))
-
-

@@ -61,7 +61,10 @@ def test_bad_report_recipients_fail_at_deploy_or_at_validate_input_with_nothing_
     except TemplateError:
         reliability.record("bad configuration", f"parameter: {name}", "refused at deploy")
         return
-    reliability.record("bad configuration", f"parameter: {name}",
-                       f"{result.status} {result.error} at {failed_state(result)}, {written} objects written")
+    reliability.record(
+        "bad configuration",
+        f"parameter: {name}",
+        f"{result.status} {result.error} at {failed_state(result)}, {written} objects written",
+    )
     assert (result.status, result.error, failed_state(result)) == ("FAILED", "ConfigurationError", "ValidateInput")
     assert written == 0

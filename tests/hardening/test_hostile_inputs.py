@@ -29,7 +29,8 @@ NIGHT = {"time": "2024-03-04T01:30:00Z"}  # window 2024-03-01 .. 2024-03-05
 WINDOW = (dt.date(2024, 3, 1), dt.date(2024, 3, 5))
 HOSTILE_KEYS = sorted(plant.key for plant in threat_keys(BASE_SPEC, account_id(0)))
 BAD_INPUTS: dict[str, list[Any]] = {
-    name: case for name, case in json.loads((FIXTURES / "bad_execution_inputs.json").read_text()).items()
+    name: case
+    for name, case in json.loads((FIXTURES / "bad_execution_inputs.json").read_text()).items()
     if not name.startswith("_")
 }
 
@@ -65,8 +66,9 @@ def test_an_execution_name_step_functions_accepts_but_a_run_cannot_keep_ends_at_
     name: str, fresh: World, reliability: Recorder
 ) -> None:
     result = fresh.run(NIGHT, name)
-    reliability.record("bad inputs", f"execution name {name!r}", f"{result.status} {result.error} at "
-                       f"{failed_state(result)}")
+    reliability.record(
+        "bad inputs", f"execution name {name!r}", f"{result.status} {result.error} at {failed_state(result)}"
+    )
     assert (result.status, result.error) == ("FAILED", "InvalidInput")
     assert result.states == ["ValidateInput", "InputRejected"]
     assert cause_message(result).startswith("execution name: ")
@@ -124,14 +126,17 @@ def test_a_hostile_key_is_counted_as_an_anomaly_and_never_reaches_sql(
 ) -> None:
     output = hostile_night["result"].output
     base = f"{SPEC.logs_root}{account_id(0)}/CloudTrail/"
-    folder = key[len(base):].split("/", 1)[0]
+    folder = key[len(base) :].split("/", 1)[0]
     # The anomaly names the listed folder: base + the hostile segment (up to the next '/'), never base alone.
     reported = [a for a in output["anomalies"]["sample"] if key.startswith(a["key"]) and len(a["key"]) > len(base)]
-    in_sql = [sql for sql in hostile_night["statements"]
-              if f"/CloudTrail/{folder}/" in sql or f"region='{folder}'" in sql]
-    reliability.record("hostile keys", f"folder {hostile_segment(key)}",
-                       f"{'reported as anomaly' if reported else 'NOT reported'}, "
-                       f"{'IN SQL' if in_sql else 'absent from SQL'}")
+    in_sql = [
+        sql for sql in hostile_night["statements"] if f"/CloudTrail/{folder}/" in sql or f"region='{folder}'" in sql
+    ]
+    reliability.record(
+        "hostile keys",
+        f"folder {hostile_segment(key)}",
+        f"{'reported as anomaly' if reported else 'NOT reported'}, {'IN SQL' if in_sql else 'absent from SQL'}",
+    )
     assert reported and in_sql == []
     assert output["anomalies"]["count"] >= len(HOSTILE_KEYS)
 
@@ -145,7 +150,8 @@ def test_every_hostile_and_noise_key_is_really_in_the_trail_bucket(world: World)
         keys = {o["Key"] for page in pages for o in page.get("Contents", [])}
     assert world.truth.hostile_keys <= keys and world.truth.noise_keys <= keys
     assert {"CloudTrail-Digest", "CloudTrail-Insight", "Config", "_SUCCESS"} <= {
-        part for key in world.truth.noise_keys for part in key.split("/")}
+        part for key in world.truth.noise_keys for part in key.split("/")
+    }
 
 
 # ------------------------------------------------------------------------------------------------ configuration
@@ -171,15 +177,17 @@ def test_a_deployment_whose_environment_bypassed_the_template_fails_at_validate_
     function = fresh.aws.physical["ValidateInputFunction"]
     with uncounted():
         original = lambda_.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
-        lambda_.update_function_configuration(FunctionName=function,
-                                              Environment={"Variables": {**original, variable: value}})
+        lambda_.update_function_configuration(
+            FunctionName=function, Environment={"Variables": {**original, variable: value}}
+        )
     try:
         result = fresh.run(NIGHT, "drifted-config")
     finally:
         with uncounted():
             lambda_.update_function_configuration(FunctionName=function, Environment={"Variables": original})
-    reliability.record("bad configuration", f"environment: {name}", f"{result.status} {result.error} at "
-                       f"{failed_state(result)}")
+    reliability.record(
+        "bad configuration", f"environment: {name}", f"{result.status} {result.error} at {failed_state(result)}"
+    )
     assert (result.status, result.error, failed_state(result)) == ("FAILED", "ConfigurationError", "ValidateInput")
     assert variable in cause_message(result)
     assert nothing_written(fresh) and len(fresh.notifications()) == 1

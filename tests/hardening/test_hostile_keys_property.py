@@ -36,25 +36,91 @@ REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]{0,2})?-[a-z]{4,10}-[0-9]{1,2}")
 EXAMPLES = 60
 
 # Pieces a hostile key is made of: the layout's own words, near-misses, traversal, quotes, SQL, unicode.
-TOKENS = st.sampled_from([
-    "", ".", "..", " ", "'", '"', "AWSLogs", ORGANIZATION, "o-other0000000", "org", "trails", "CloudTrail",
-    "CloudTrail-Digest", "111111111111", "222222222222", "11111111111", "1111111111111", "us-east-1", "eu-west-1",
-    "US-EAST-1", "us-east-9x", "eu-central-1 ", "us-east-1') LOCATION 's3://evil/'--", "us-east-1' OR '1'='1",
-    "２０２４", "ｕｓ-east-1", "us\u2010east-1", "us-east-1\u200b", "2024", "02", "29", "_SUCCESS", "%2e%2e", "\\",
-])
+TOKENS = st.sampled_from(
+    [
+        "",
+        ".",
+        "..",
+        " ",
+        "'",
+        '"',
+        "AWSLogs",
+        ORGANIZATION,
+        "o-other0000000",
+        "org",
+        "trails",
+        "CloudTrail",
+        "CloudTrail-Digest",
+        "111111111111",
+        "222222222222",
+        "11111111111",
+        "1111111111111",
+        "us-east-1",
+        "eu-west-1",
+        "US-EAST-1",
+        "us-east-9x",
+        "eu-central-1 ",
+        "us-east-1') LOCATION 's3://evil/'--",
+        "us-east-1' OR '1'='1",
+        "２０２４",
+        "ｕｓ-east-1",
+        "us\u2010east-1",
+        "us-east-1\u200b",
+        "2024",
+        "02",
+        "29",
+        "_SUCCESS",
+        "%2e%2e",
+        "\\",
+    ]
+)
 SEGMENT = st.one_of(TOKENS, st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=8))
 TAIL = st.lists(SEGMENT, min_size=1, max_size=6).map("/".join)
 KEY = st.one_of(TAIL, TAIL.map(lambda tail: ROOT + tail))  # anywhere in the bucket, or under the logs root
 # Near misses at the two levels discovery validates, drawn often: a lax check shows within a few examples.
-REGION_LIKE = st.one_of(st.sampled_from([
-    "us-east-1", "eu-west-1", "us-gov-west-1", "cn-north-1", "US-EAST-1", "us-east-9x", "eu-central-1 ",
-    " eu-central-1", "us-east-1\u200b", "ｕｓ-east-1", "us\u2010east-1", "us-east-1') LOCATION 's3://evil/'--",
-    "", ".", "..", "us-east-1/..", "us-east-1%2F..", "us-east-01x",
-]), st.text(max_size=14))
-ACCOUNT_LIKE = st.one_of(st.sampled_from([
-    "111111111111", "222222222222", "1111111111111", "11111111111", "111111111111 ", "１１１１１１１１１１１１",
-    "", ".", "..", ORGANIZATION, "111111111111/..",
-]), st.text(alphabet="0123456789 .'", max_size=13))
+REGION_LIKE = st.one_of(
+    st.sampled_from(
+        [
+            "us-east-1",
+            "eu-west-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "US-EAST-1",
+            "us-east-9x",
+            "eu-central-1 ",
+            " eu-central-1",
+            "us-east-1\u200b",
+            "ｕｓ-east-1",
+            "us\u2010east-1",
+            "us-east-1') LOCATION 's3://evil/'--",
+            "",
+            ".",
+            "..",
+            "us-east-1/..",
+            "us-east-1%2F..",
+            "us-east-01x",
+        ]
+    ),
+    st.text(max_size=14),
+)
+ACCOUNT_LIKE = st.one_of(
+    st.sampled_from(
+        [
+            "111111111111",
+            "222222222222",
+            "1111111111111",
+            "11111111111",
+            "111111111111 ",
+            "１１１１１１１１１１１１",
+            "",
+            ".",
+            "..",
+            ORGANIZATION,
+            "111111111111/..",
+        ]
+    ),
+    st.text(alphabet="0123456789 .'", max_size=13),
+)
 BASELINE = (f"{ROOT}111111111111/CloudTrail/us-east-1/2024/02/29/x.json.gz",)  # one well-formed log, always
 
 
@@ -76,7 +142,7 @@ def allowed_partitions(keys: set[str]) -> set[tuple[str, str, str]]:
     for key in keys:
         if not key.startswith(ROOT):
             continue
-        parts = key[len(ROOT):].split("/")
+        parts = key[len(ROOT) :].split("/")
         if len(parts) >= 4 and ACCOUNT.fullmatch(parts[0]) and parts[1] == "CloudTrail" and REGION.fullmatch(parts[2]):
             pairs.add((parts[0], parts[2]))
     return {(account, region, day) for (account, region), day in itertools.product(pairs, DAYS)}
@@ -90,23 +156,34 @@ _runs = itertools.count()
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(regions=st.lists(REGION_LIKE, max_size=6), accounts=st.lists(ACCOUNT_LIKE, max_size=4),
-       keys=st.sets(KEY, max_size=8))
+@given(
+    regions=st.lists(REGION_LIKE, max_size=6),
+    accounts=st.lists(ACCOUNT_LIKE, max_size=4),
+    keys=st.sets(KEY, max_size=8),
+)
 def test_the_planner_emits_only_partitions_built_from_validated_values(
     clients: Clients, reliability: Recorder, regions: list[str], accounts: list[str], keys: set[str]
 ) -> None:
     run = f"prop-{next(_runs)}"
     if run == "prop-0":  # one scenario in the summary for the whole property
-        reliability.record("hostile keys", f"hypothesis: arbitrary keys and near-miss folders, {EXAMPLES} examples",
-                           "only validated partitions and LOCATIONs")
+        reliability.record(
+            "hostile keys",
+            f"hypothesis: arbitrary keys and near-miss folders, {EXAMPLES} examples",
+            "only validated partitions and LOCATIONs",
+        )
     s3 = clients.s3
     for listed in s3.list_objects_v2(Bucket=SETTINGS.TRAIL_BUCKET).get("Contents", []):
         s3.delete_object(Bucket=SETTINGS.TRAIL_BUCKET, Key=listed["Key"])
-    every_key = {key for key in (
-        *keys, *BASELINE,
-        *(f"{ROOT}111111111111/CloudTrail/{region}/2024/02/29/x.json.gz" for region in regions),
-        *(f"{ROOT}{account}/CloudTrail/eu-west-1/2024/03/01/x.json.gz" for account in accounts),
-    ) if 0 < len(key.encode()) <= 1024}  # S3 keys are 1 to 1,024 bytes
+    every_key = {
+        key
+        for key in (
+            *keys,
+            *BASELINE,
+            *(f"{ROOT}111111111111/CloudTrail/{region}/2024/02/29/x.json.gz" for region in regions),
+            *(f"{ROOT}{account}/CloudTrail/eu-west-1/2024/03/01/x.json.gz" for account in accounts),
+        )
+        if 0 < len(key.encode()) <= 1024
+    }  # S3 keys are 1 to 1,024 bytes
     for key in every_key:
         s3.put_object(Bucket=SETTINGS.TRAIL_BUCKET, Key=key, Body=b"{}")
 
@@ -118,4 +195,3 @@ def test_the_planner_emits_only_partitions_built_from_validated_values(
 
     assert sorted(found) == sorted(allowed_partitions(every_key))
     assert [p.location for p in added] == [validated_location(*values) for values in found]
-

@@ -32,8 +32,18 @@ from trailkeeper import layout
 
 RECORDS: list[dict[str, str]] = json.loads((FIXTURES / "hostile_records.json").read_text())["records"]
 BY_ID = {record["id"]: record for record in RECORDS}
-REGION_NAMES = ("us-east-1", "eu-west-1", "eu-central-1", "ap-southeast-2", "sa-east-1", "ca-central-1",
-                "us-west-2", "ap-northeast-1", "eu-north-1", "ap-south-1")
+REGION_NAMES = (
+    "us-east-1",
+    "eu-west-1",
+    "eu-central-1",
+    "ap-southeast-2",
+    "sa-east-1",
+    "ca-central-1",
+    "us-west-2",
+    "ap-northeast-1",
+    "eu-north-1",
+    "ap-south-1",
+)
 DAY, BEFORE = dt.date(2024, 3, 2), dt.date(2024, 3, 1)
 ACCOUNT = account_id(0)
 ROW_CHARS = 110  # the renderer shows 120 characters of a cell: keep each row's sampled agents whole
@@ -52,13 +62,19 @@ def packed(values: list[str]) -> list[list[str]]:
 
 
 ROWS = packed([r["value"] for r in RECORDS])
-REGIONS = REGION_NAMES[:len(ROWS) + 1]
+REGIONS = REGION_NAMES[: len(ROWS) + 1]
 SESSION_REGION = REGIONS[-1]  # the session-name plants: a row of their own
 PLANTS = (
-    *(HostileRecord(DAY, ACCOUNT, region, "userAgent", value) for region, row in zip(REGIONS, ROWS, strict=False)
-      for value in row),
-    *(HostileRecord(DAY, ACCOUNT, SESSION_REGION, "roleSessionName", r["value"].rsplit("/", 1)[-1])
-      for r in RECORDS if r["field"] == "userIdentity.arn"),
+    *(
+        HostileRecord(DAY, ACCOUNT, region, "userAgent", value)
+        for region, row in zip(REGIONS, ROWS, strict=False)
+        for value in row
+    ),
+    *(
+        HostileRecord(DAY, ACCOUNT, SESSION_REGION, "roleSessionName", r["value"].rsplit("/", 1)[-1])
+        for r in RECORDS
+        if r["field"] == "userIdentity.arn"
+    ),
 )
 SPEC = TrailSpec(start=BEFORE, days=2, accounts=1, regions=REGIONS, events_per_account_region_day=0, plants=PLANTS)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -84,14 +100,22 @@ def report(world: World) -> dict[str, Any]:
         assert result.status == "SUCCEEDED", result.cause
     [email] = world.emails(DAY)
     files = {name: world.text(layout.report_key(DAY, name)) or "" for name in layout.REPORT_FILES}
-    return {**files, "subject": email.subject, "destinations": email.destinations, "html_sent": email.body,
-            "activity": world.text(layout.activity_key(DAY)) or "", "output": result.output}
+    return {
+        **files,
+        "subject": email.subject,
+        "destinations": email.destinations,
+        "html_sent": email.body,
+        "activity": world.text(layout.activity_key(DAY)) or "",
+        "output": result.output,
+    }
 
 
 def inert_text(value: str) -> str:
     """What the text part may show of a value: control, line-separator and format characters never survive."""
-    return "".join(" " if unicodedata.category(c) in {"Cc", "Zl", "Zp"} else "" if unicodedata.category(c) == "Cf"
-                   else c for c in value)
+    return "".join(
+        " " if unicodedata.category(c) in {"Cc", "Zl", "Zp"} else "" if unicodedata.category(c) == "Cf" else c
+        for c in value
+    )
 
 
 def test_every_hostile_value_reached_the_saved_result(report: dict[str, Any]) -> None:
@@ -113,22 +137,41 @@ def test_a_hostile_value_is_inert_in_the_html_text_csv_and_subject(
     # the row's sampled agents, and for a planted session name its sampled sessions too (values that differ
     # only in control characters show alike: "\t=1" and "\r=1")
     cells = [c for c in csv_cells if shown in c.removeprefix("'").split(" | ")]
-    reliability.record("hostile records", f"{record_id} ({BY_ID[record_id]['threat']})",
-                       "escaped/stripped/neutralised" if rendered_in_html else "NOT RENDERED")
+    reliability.record(
+        "hostile records",
+        f"{record_id} ({BY_ID[record_id]['threat']})",
+        "escaped/stripped/neutralised" if rendered_in_html else "NOT RENDERED",
+    )
     assert rendered_in_html and value not in report["report.html"].replace(html.escape(value, quote=True), "")
     assert shown in report["report.txt"] and (value == shown or value not in report["report.txt"])
     assert cells and not [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
     assert value not in report["subject"]
 
 
-
-
 def test_the_html_holds_only_the_renderers_own_tags_and_attributes(report: dict[str, Any]) -> None:
     for page in (report["report.html"], report["html_sent"]):
         parsed = HtmlTags()
         parsed.feed(page)
-        assert parsed.tags <= {"html", "head", "meta", "title", "body", "h1", "h2", "p", "br", "table",
-                               "thead", "tbody", "tr", "th", "td", "ul", "li", "code"}
+        assert parsed.tags <= {
+            "html",
+            "head",
+            "meta",
+            "title",
+            "body",
+            "h1",
+            "h2",
+            "p",
+            "br",
+            "table",
+            "thead",
+            "tbody",
+            "tr",
+            "th",
+            "td",
+            "ul",
+            "li",
+            "code",
+        }
         assert parsed.attributes <= {"charset", "class", "colspan", "style"}
 
 
@@ -164,8 +207,18 @@ def test_an_unreadable_log_object_fails_the_report_loudly_and_saves_nothing(
     kind: CorruptKind, fresh: World, tmp_path: Path, reliability: Recorder
 ) -> None:
     plant = CorruptObject(DAY, ACCOUNT, REGIONS[0], kind)
-    corrupt = generate(TrailSpec(start=DAY, days=1, accounts=1, regions=REGIONS[:1], events_per_account_region_day=0,
-                                 noise=False, plants=(plant,)), tmp_path)
+    corrupt = generate(
+        TrailSpec(
+            start=DAY,
+            days=1,
+            accounts=1,
+            regions=REGIONS[:1],
+            events_per_account_region_day=0,
+            noise=False,
+            plants=(plant,),
+        ),
+        tmp_path,
+    )
     [key] = corrupt.corrupt_keys
     s3 = fresh.aws.client("s3")
     with uncounted():
@@ -175,8 +228,9 @@ def test_an_unreadable_log_object_fails_the_report_loudly_and_saves_nothing(
     finally:
         with uncounted():
             s3.delete_object(Bucket=fresh.trail_bucket, Key=key)
-    reliability.record("hostile records", f"log object {kind}", f"{result.status} {result.error} at "
-                       f"{failed_state(result)}")
+    reliability.record(
+        "hostile records", f"log object {kind}", f"{result.status} {result.error} at {failed_state(result)}"
+    )
     assert (result.status, failed_state(result)) == ("FAILED", "RunActivityQuery")
     assert key.rsplit("/", 1)[-1] in (result.cause or "")
     assert fresh.text(layout.activity_key(DAY)) is None and fresh.emails() == [] and len(fresh.notifications()) == 1

@@ -66,8 +66,11 @@ def test_a_nightly_run_and_an_overlapping_backfill_at_once_leave_each_partition_
     described = run_together(fresh, NIGHT, backfill)
     statuses = [d["status"] for d in described]
     partitions, expected = fresh.catalog(), fresh.expected_catalog(dt.date(2024, 2, 27), WINDOW[1])
-    reliability.record("concurrent scenarios", "nightly + overlapping backfill at once",
-                       f"{' and '.join(statuses)}, {len(partitions)} partitions listed for {len(expected)} expected")
+    reliability.record(
+        "concurrent scenarios",
+        "nightly + overlapping backfill at once",
+        f"{' and '.join(statuses)}, {len(partitions)} partitions listed for {len(expected)} expected",
+    )
     assert statuses == ["SUCCEEDED", "SUCCEEDED"]
     assert fresh.night_problems(DAY, dt.date(2024, 2, 27), WINDOW[1]) == []
 
@@ -75,8 +78,11 @@ def test_a_nightly_run_and_an_overlapping_backfill_at_once_leave_each_partition_
 def test_the_same_night_started_twice_at_once_sends_exactly_one_email(fresh: World, reliability: Recorder) -> None:
     described = run_together(fresh, NIGHT, NIGHT)
     emails = email_outcomes(described)
-    reliability.record("concurrent scenarios", "the same night twice at once",
-                       f"{' and '.join(d['status'] for d in described)}, emails: {', '.join(emails)}")
+    reliability.record(
+        "concurrent scenarios",
+        "the same night twice at once",
+        f"{' and '.join(d['status'] for d in described)}, emails: {', '.join(emails)}",
+    )
     assert [d["status"] for d in described] == ["SUCCEEDED", "SUCCEEDED"]
     assert emails in (["already sent", "sent"], ["being sent", "sent"])
     assert fresh.night_problems(DAY, *WINDOW) == []
@@ -87,8 +93,11 @@ def test_a_night_and_a_report_rerun_of_its_day_at_once_send_exactly_one_email(
 ) -> None:
     described = run_together(fresh, NIGHT, {"report_date": DAY.isoformat()})
     emails = email_outcomes(described)
-    reliability.record("concurrent scenarios", "nightly + report_date re-run of the same day at once",
-                       f"{' and '.join(d['status'] for d in described)}, emails: {', '.join(emails)}")
+    reliability.record(
+        "concurrent scenarios",
+        "nightly + report_date re-run of the same day at once",
+        f"{' and '.join(d['status'] for d in described)}, emails: {', '.join(emails)}",
+    )
     assert [d["status"] for d in described] == ["SUCCEEDED", "SUCCEEDED"]
     assert emails in (["already sent", "sent"], ["being sent", "sent"])
     assert fresh.night_problems(DAY, *WINDOW) == []
@@ -99,9 +108,12 @@ def test_the_same_night_run_again_later_changes_nothing(fresh: World, reliabilit
     saved = fresh.text(layout.activity_key(DAY))
     again = fresh.run(NIGHT, "night-again")
     output = again.output or {}
-    reliability.record("concurrent scenarios", "the same night run twice, one after the other",
-                       f"{first.status} and {again.status}, the second added {output.get('added')} and "
-                       f"skipped the report ({output.get('report', {}).get('skipped')})")
+    reliability.record(
+        "concurrent scenarios",
+        "the same night run twice, one after the other",
+        f"{first.status} and {again.status}, the second added {output.get('added')} and "
+        f"skipped the report ({output.get('report', {}).get('skipped')})",
+    )
     assert (first.status, again.status) == ("SUCCEEDED", "SUCCEEDED")
     assert (output["added"], output["report"]) == (0, {"skipped": "already sent"})
     assert fresh.text(layout.activity_key(DAY)) == saved
@@ -112,12 +124,14 @@ def test_a_second_start_under_the_same_execution_name_is_refused(fresh: World, r
     """Why the CLI names nights deterministically (nightly-<day>): Step Functions refuses a duplicate name."""
     sfn = fresh.aws.client("stepfunctions")
     with uncounted():
-        first = sfn.start_execution(stateMachineArn=fresh.aws.state_machine_arn, name=f"nightly-{DAY}-dedup",
-                                    input=json.dumps(NIGHT))["executionArn"]
+        first = sfn.start_execution(
+            stateMachineArn=fresh.aws.state_machine_arn, name=f"nightly-{DAY}-dedup", input=json.dumps(NIGHT)
+        )["executionArn"]
         fresh.wait(first)
         with pytest.raises(ClientError) as refused:
-            sfn.start_execution(stateMachineArn=fresh.aws.state_machine_arn, name=f"nightly-{DAY}-dedup",
-                                input=json.dumps(NIGHT))
+            sfn.start_execution(
+                stateMachineArn=fresh.aws.state_machine_arn, name=f"nightly-{DAY}-dedup", input=json.dumps(NIGHT)
+            )
     code = refused.value.response["Error"]["Code"]
     reliability.record("concurrent scenarios", "the same execution name started twice", f"refused: {code}")
     assert code == "ExecutionAlreadyExists" and len(fresh.emails(DAY)) == 1
@@ -146,19 +160,24 @@ FAILURES: dict[str, Callable[[World], object]] = {  # every Task state but Notif
     "ValidateInput": lambda_raises("ValidateInputFunction"),
     "PlanPartitions": lambda_raises("PlanPartitionsFunction"),
     "LoadStatement": lambda world: world.http.add(
-        "s3.GetObject", s3_error("AccessDenied", "Access Denied", 403), times=None, when=statements),
+        "s3.GetObject", s3_error("AccessDenied", "Access Denied", 403), times=None, when=statements
+    ),
     "RunStatement": lambda world: world.http.athena_query_ends(
-        "FAILED", "HIVE_METASTORE_ERROR: injected", times=None, when=is_ddl),
+        "FAILED", "HIVE_METASTORE_ERROR: injected", times=None, when=is_ddl
+    ),
     "VerifyPartitions": lambda world: world.fail_lambda(
-        "VerifyPartitionsFunction", lambda: InjectedFault("Sandbox.Timedout", "Task timed out"), times=100),
+        "VerifyPartitionsFunction", lambda: InjectedFault("Sandbox.Timedout", "Task timed out"), times=100
+    ),
     "PlanIntegrity": lambda_raises("PlanIntegrityFunction"),
     "SummariseIntegrity": lambda_raises("SummariseIntegrityFunction"),
     "PrepareReport": lambda_raises("PrepareReportFunction"),
     "RunActivityQuery": lambda world: world.http.athena_query_ends(
-        "FAILED", "HIVE_BAD_DATA: injected", times=None, when=is_select),
+        "FAILED", "HIVE_BAD_DATA: injected", times=None, when=is_select
+    ),
     "BuildReport": lambda_raises("BuildReportFunction"),
     "SendReport": lambda world: world.http.add(
-        "sesv2.SendEmail", rest_json_error("MessageRejected", "Email address is not verified.", 400), times=None),
+        "sesv2.SendEmail", rest_json_error("MessageRejected", "Email address is not verified.", 400), times=None
+    ),
 }
 
 
@@ -172,9 +191,12 @@ def test_a_rerun_after_a_failure_in_any_task_state_converges_to_one_clean_night(
     fresh.clear_faults()
     again = fresh.run(NIGHT, f"redrive-{state}")
     problems = fresh.night_problems(DAY, *WINDOW)
-    reliability.record("redrives after failure", f"failure in {state}",
-                       f"failed at {failed_state(failed)}, re-run {again.status}, "
-                       f"{'converged' if not problems else 'NOT converged'}", injected=injected)
+    reliability.record(
+        "redrives after failure",
+        f"failure in {state}",
+        f"failed at {failed_state(failed)}, re-run {again.status}, {'converged' if not problems else 'NOT converged'}",
+        injected=injected,
+    )
     assert (failed.status, failed_state(failed), len(fresh.notifications())) == ("FAILED", state, 1)
     assert again.status == "SUCCEEDED" and problems == []
 
@@ -200,9 +222,13 @@ def test_resuming_a_backfill_after_a_failure_in_any_shard_state_leaves_each_part
     catalog = fresh.catalog()
     expected = fresh.expected_catalog(dt.date(2024, 2, 27), dt.date(2024, 3, 5))
     converged = sorted(catalog) == sorted(expected)
-    reliability.record("resumed backfills after a failed shard", f"failure in {state}",
-                       f"{failed.error}: {failed.child_states.count('ShardFailed')} of 2 shards failed, resumed "
-                       f"{resumed.status}, {'converged' if converged else 'NOT converged'}", injected=injected)
+    reliability.record(
+        "resumed backfills after a failed shard",
+        f"failure in {state}",
+        f"{failed.error}: {failed.child_states.count('ShardFailed')} of 2 shards failed, resumed "
+        f"{resumed.status}, {'converged' if converged else 'NOT converged'}",
+        injected=injected,
+    )
     assert resumed.status == "SUCCEEDED", resumed.cause
     assert (failed.status, failed.error, len(fresh.notifications())) == ("FAILED", "ShardsFailed", 1)
     assert failed.child_states.count("ShardFailed") == 2

@@ -24,11 +24,19 @@ LOCAL_LAYOUTS = {
     "organization trail": ("AWSLogs/o-exampleorg1/111111111111/CloudTrail/us-east-1", "", "o-exampleorg1"),
     "account trail beside an organization trail": (
         "AWSLogs/o-exampleorg1/111111111111/CloudTrail/us-east-1|AWSLogs/222222222222/CloudTrail/us-east-1",
-        "", "o-exampleorg1"),
-    "prefix that is itself AWSLogs": ("AWSLogs/AWSLogs/o-exampleorg1/111111111111/CloudTrail/us-east-1",
-                                      "AWSLogs", "o-exampleorg1"),
-    "prefix containing AWSLogs": ("logs/AWSLogs/archive/AWSLogs/111111111111/CloudTrail/us-east-1",
-                                  "logs/AWSLogs/archive", ""),
+        "",
+        "o-exampleorg1",
+    ),
+    "prefix that is itself AWSLogs": (
+        "AWSLogs/AWSLogs/o-exampleorg1/111111111111/CloudTrail/us-east-1",
+        "AWSLogs",
+        "o-exampleorg1",
+    ),
+    "prefix containing AWSLogs": (
+        "logs/AWSLogs/archive/AWSLogs/111111111111/CloudTrail/us-east-1",
+        "logs/AWSLogs/archive",
+        "",
+    ),
 }
 
 
@@ -38,8 +46,11 @@ def test_the_local_runtime_detects_the_trails_layout(name: str, tmp_path: Path, 
     for path in folders.split("|"):
         (tmp_path / path / "2024" / "03" / "03").mkdir(parents=True)
     detected = detect_layout(tmp_path)
-    reliability.record("bucket layouts", f"local layout: {name}", f"prefix {detected['TrailKeyPrefix']!r}, "
-                       f"organization {detected['OrganizationId']!r}")
+    reliability.record(
+        "bucket layouts",
+        f"local layout: {name}",
+        f"prefix {detected['TrailKeyPrefix']!r}, organization {detected['OrganizationId']!r}",
+    )
     assert detected == {"TrailKeyPrefix": prefix, "OrganizationId": organization}
 
 
@@ -62,11 +73,18 @@ def test_local_objects_with_names_cloudtrail_never_writes_are_kept_or_skipped_ne
     with open(non_utf8, "wb"):
         pass
     objects = {key: day for key, _, day in trail_objects(tmp_path)}
-    reliability.record("bucket layouts", "local names: not a date, stray file, non-UTF-8",
-                       f"{len(objects)} objects kept, non-UTF-8 skipped")
+    reliability.record(
+        "bucket layouts",
+        "local names: not a date, stray file, non-UTF-8",
+        f"{len(objects)} objects kept, non-UTF-8 skipped",
+    )
     base = "AWSLogs/111111111111/CloudTrail/us-east-1/"
-    assert objects == {f"{base}2024/03/03/x.json.gz": dt.datetime(2024, 3, 3), f"{base}2024/02/30/x.json.gz": None,
-                       f"{base}2024/13/01/x.json.gz": None, f"{base}stray.txt": None}
+    assert objects == {
+        f"{base}2024/03/03/x.json.gz": dt.datetime(2024, 3, 3),
+        f"{base}2024/02/30/x.json.gz": None,
+        f"{base}2024/13/01/x.json.gz": None,
+        f"{base}stray.txt": None,
+    }
     assert skipped_objects(tmp_path) == [f"{base}2024/03/03/\\xff\\xfe.json.gz"]
 
 
@@ -83,12 +101,16 @@ def test_a_local_run_over_odd_names_finishes_and_names_what_it_skipped(
     with open(bytes(region / "2024" / "03" / "09") + b"/\xff.json.gz", "wb") as stream:
         stream.write(gzip.compress(b'{"Records": []}'))
     out = tmp_path / "out"
-    code = cli.main(["local", "run", "--logs", str(logs), "--start", "2024-03-09", "--end", "2024-03-09",
-                     "--out", str(out)])
+    code = cli.main(
+        ["local", "run", "--logs", str(logs), "--start", "2024-03-09", "--end", "2024-03-09", "--out", str(out)]
+    )
     printed = capsys.readouterr()
     execution = json.loads((out / "2024-03-09" / "execution.json").read_text())
-    reliability.record("bucket layouts", "trailkeeper run over a non-date day folder, a stray file, a non-UTF-8 name",
-                       f"exit {code}, {execution['status']}")
+    reliability.record(
+        "bucket layouts",
+        "trailkeeper run over a non-date day folder, a stray file, a non-UTF-8 name",
+        f"exit {code}, {execution['status']}",
+    )
     assert code == 0 and execution["status"] == "SUCCEEDED"
     assert "anomaly: 1 file(s) skipped, their names are not UTF-8" in printed.out + printed.err
     assert "\\xff.json.gz" in printed.out + printed.err

@@ -26,8 +26,14 @@ from trailkeeper.report.activity import MAX_CELL_CHARS, VALUE_CHARS
 ACCOUNT = account_id(0)
 BEFORE, DAY, AFTER = dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 3)
 LONG_AGENT = "long-agent/" + "A" * (2 * 131_072)  # twice the csv module's default field limit
-SPEC = TrailSpec(start=BEFORE, days=3, accounts=1, regions=("us-east-1",), events_per_account_region_day=2,
-                 plants=(HostileRecord(DAY, ACCOUNT, "us-east-1", "userAgent", LONG_AGENT),))
+SPEC = TrailSpec(
+    start=BEFORE,
+    days=3,
+    accounts=1,
+    regions=("us-east-1",),
+    events_per_account_region_day=2,
+    plants=(HostileRecord(DAY, ACCOUNT, "us-east-1", "userAgent", LONG_AGENT),),
+)
 
 
 def nightly(day: dt.date) -> dict[str, str]:
@@ -46,13 +52,16 @@ def test_a_field_longer_than_the_csv_limit_neither_stops_the_report_nor_resets_t
     results = {day: fresh.run(nightly(day), f"long-field-{day}") for day in (BEFORE, DAY, AFTER)}
     after = results[AFTER]
     baseline = (after.output or {}).get("report", {}).get("baseline_state")
-    reliability.record("hostile records", f"a {len(LONG_AGENT):,}-character user agent",
-                       f"{', '.join(r.status for r in results.values())}; next night's baseline {baseline}")
+    reliability.record(
+        "hostile records",
+        f"a {len(LONG_AGENT):,}-character user agent",
+        f"{', '.join(r.status for r in results.values())}; next night's baseline {baseline}",
+    )
     assert [r.status for r in results.values()] == ["SUCCEEDED"] * 3, [r.cause for r in results.values()]
     saved = fresh.text(layout.activity_key(DAY)) or ""
     cells = [cell for row in csv.reader(io.StringIO(saved, newline="")) for cell in row]
     assert max(map(len, cells)) <= MAX_CELL_CHARS
-    assert any(LONG_AGENT[:VALUE_CHARS] in cell and LONG_AGENT[:VALUE_CHARS + 1] not in cell for cell in cells)
+    assert any(LONG_AGENT[:VALUE_CHARS] in cell and LONG_AGENT[: VALUE_CHARS + 1] not in cell for cell in cells)
     assert baseline == "compared" and len(fresh.emails()) == 3
 
 
@@ -61,8 +70,12 @@ def test_late_logs_make_a_re_run_record_a_revision_and_say_so_and_a_same_data_re
 ) -> None:
     first = fresh.run(nightly(DAY), "late-first-night")
     assert first.status == "SUCCEEDED", first.cause
-    late = generate(TrailSpec(start=DAY, days=1, accounts=1, regions=("us-east-1",), events_per_account_region_day=3,
-                              noise=False, seed=99), tmp_path)
+    late = generate(
+        TrailSpec(
+            start=DAY, days=1, accounts=1, regions=("us-east-1",), events_per_account_region_day=3, noise=False, seed=99
+        ),
+        tmp_path,
+    )
     s3 = fresh.aws.client("s3")
     # Another object name than any the night saw: CloudTrail names each object with a unique suffix.
     late_keys = {key: key.replace(".json.gz", "late.json.gz") for key in late.log_keys}
@@ -77,8 +90,11 @@ def test_late_logs_make_a_re_run_record_a_revision_and_say_so_and_a_same_data_re
             for name in late_keys.values():
                 s3.delete_object(Bucket=fresh.trail_bucket, Key=name)
     flags = [(r.output or {}).get("report", {}).get("revised") for r in (first, revised, again)]
-    reliability.record("hostile records", "logs delivered after the night ran, then the day re-run twice",
-                       f"{', '.join(r.status for r in (first, revised, again))}; revised {flags}")
+    reliability.record(
+        "hostile records",
+        "logs delivered after the night ran, then the day re-run twice",
+        f"{', '.join(r.status for r in (first, revised, again))}; revised {flags}",
+    )
     assert [r.status for r in (revised, again)] == ["SUCCEEDED"] * 2, [revised.cause, again.cause]
     assert flags == [False, True, False]
     subjects = [email.subject for email in fresh.emails(DAY)]

@@ -33,8 +33,9 @@ def one_region_per_partition() -> tuple[str, ...]:
     return ("us-east-1", *sorted(others))
 
 
-SPEC = TrailSpec(start=dt.date(2024, 3, 1), days=4, accounts=1, regions=one_region_per_partition(),
-                 events_per_account_region_day=4)
+SPEC = TrailSpec(
+    start=dt.date(2024, 3, 1), days=4, accounts=1, regions=one_region_per_partition(), events_per_account_region_day=4
+)
 ACCOUNT = account_id(0)
 DAY = dt.date(2024, 3, 3)
 NIGHT = {"time": "2024-03-04T01:30:00Z"}  # reports on DAY; window 2024-03-01 .. 2024-03-05
@@ -66,7 +67,9 @@ def clock_relative_inputs() -> dict[str, tuple[dict[str, object], str]]:
         "report_date tomorrow": ({"report_date": (now.date() + dt.timedelta(days=1)).isoformat()}, "report_date"),
         "scheduled time ten minutes ahead": ({"time": soon}, "time"),
         "backfill ending the day after tomorrow": (
-            {"start": now.date().isoformat(), "end": (now.date() + dt.timedelta(days=2)).isoformat()}, "end"),
+            {"start": now.date().isoformat(), "end": (now.date() + dt.timedelta(days=2)).isoformat()},
+            "end",
+        ),
     }
 
 
@@ -104,9 +107,11 @@ def test_lookback_days_zero_still_registers_and_verifies_the_report_days_partiti
 def test_every_partitions_region_shape_is_registered_and_reported_on(fresh: World, reliability: Recorder) -> None:
     result = fresh.run(NIGHT, "regions")
     registered = {region for _, region, _ in fresh.catalog()}
-    reliability.record("region names", f"{len(SPEC.regions)} partitions' regions ({', '.join(SPEC.regions)})",
-                       f"{len(registered)} registered, {(result.output or {}).get('anomalies', {}).get('count')} "
-                       "anomalies")
+    reliability.record(
+        "region names",
+        f"{len(SPEC.regions)} partitions' regions ({', '.join(SPEC.regions)})",
+        f"{len(registered)} registered, {(result.output or {}).get('anomalies', {}).get('count')} anomalies",
+    )
     assert result.status == "SUCCEEDED", result.cause
     assert registered == set(SPEC.regions)
     assert fresh.night_problems(DAY, *WINDOW) == []
@@ -124,20 +129,31 @@ def test_a_partition_pointing_at_another_folder_is_repaired_reported_and_its_log
     descriptor = glue.get_table(DatabaseName=database, Name=table)["Table"]["StorageDescriptor"]
     decoy = f"s3://{fresh.trail_bucket}/{SPEC.logs_root}{ACCOUNT}/CloudTrail/us-east-1/2019/01/01/"
     with uncounted():
-        glue.create_partition(DatabaseName=database, TableName=table, PartitionInput={
-            "Values": [ACCOUNT, "us-east-1", DAY.isoformat()], "StorageDescriptor": {**descriptor, "Location": decoy}})
+        glue.create_partition(
+            DatabaseName=database,
+            TableName=table,
+            PartitionInput={
+                "Values": [ACCOUNT, "us-east-1", DAY.isoformat()],
+                "StorageDescriptor": {**descriptor, "Location": decoy},
+            },
+        )
     result = fresh.run(NIGHT, "drift")
     output = result.output or {}
     repairs = [a for a in output.get("anomalies", {}).get("sample", []) if a["kind"] == "partition_location_repaired"]
     with uncounted():
-        location = glue.get_partition(DatabaseName=database, TableName=table,
-                                      PartitionValues=[ACCOUNT, "us-east-1", DAY.isoformat()])["Partition"]
-    reliability.record("catalog drift", "report day's partition pointed at an empty folder",
-                       f"{result.status}, relocated {output.get('relocated')}, {len(repairs)} reported")
+        location = glue.get_partition(
+            DatabaseName=database, TableName=table, PartitionValues=[ACCOUNT, "us-east-1", DAY.isoformat()]
+        )["Partition"]
+    reliability.record(
+        "catalog drift",
+        "report day's partition pointed at an empty folder",
+        f"{result.status}, relocated {output.get('relocated')}, {len(repairs)} reported",
+    )
     assert result.status == "SUCCEEDED", result.cause
     assert output["relocated"] == 1
-    assert repairs == [{"kind": "partition_location_repaired",
-                        "key": f"{ACCOUNT}/us-east-1/{DAY.isoformat()} pointed at {decoy}"}]
+    assert repairs == [
+        {"kind": "partition_location_repaired", "key": f"{ACCOUNT}/us-east-1/{DAY.isoformat()} pointed at {decoy}"}
+    ]
     assert location["StorageDescriptor"]["Location"] == folder(fresh.trail_bucket, "us-east-1", DAY)
     assert fresh.night_problems(DAY, *WINDOW) == []  # the report counted the folder's logs
 
@@ -164,8 +180,11 @@ OTHER_TRAILS = {  # name: (the other trail's logs root, the folder reported)
 @pytest.fixture
 def other_trails(fresh: World) -> Iterator[World]:
     s3 = fresh.aws.client("s3")
-    keys = [f"{root}{OTHER}/CloudTrail/us-east-1/{DAY:%Y/%m/%d}/{OTHER}_CloudTrail_us-east-1_"
-            f"{DAY:%Y%m%d}T0100Z_OTHERTRAIL000000.json.gz" for root, _ in OTHER_TRAILS.values()]
+    keys = [
+        f"{root}{OTHER}/CloudTrail/us-east-1/{DAY:%Y/%m/%d}/{OTHER}_CloudTrail_us-east-1_"
+        f"{DAY:%Y%m%d}T0100Z_OTHERTRAIL000000.json.gz"
+        for root, _ in OTHER_TRAILS.values()
+    ]
     body = gzip.compress(b'{"Records": []}')
     with uncounted():
         for key in keys:
@@ -214,8 +233,10 @@ SILENT = {
 
 @pytest.fixture
 def digests_only(fresh: World) -> Iterator[World]:
-    key = (f"digests-only/{SPEC.logs_root}{ACCOUNT}/CloudTrail-Digest/us-east-1/{DAY:%Y/%m/%d}/"
-           f"{ACCOUNT}_CloudTrail-Digest_us-east-1_main-trail_us-east-1_{DAY:%Y%m%d}T010000Z.json.gz")
+    key = (
+        f"digests-only/{SPEC.logs_root}{ACCOUNT}/CloudTrail-Digest/us-east-1/{DAY:%Y/%m/%d}/"
+        f"{ACCOUNT}_CloudTrail-Digest_us-east-1_main-trail_us-east-1_{DAY:%Y%m%d}T010000Z.json.gz"
+    )
     s3 = fresh.aws.client("s3")
     with uncounted():
         s3.put_object(Bucket=fresh.trail_bucket, Key=key, Body=gzip.compress(b"{}"))
@@ -235,8 +256,11 @@ def test_a_configuration_that_matches_nothing_is_an_alarm_in_the_output_and_a_me
         result = digests_only.run(NIGHT, "silent")
     output = result.output or {}
     alarm = output.get("no_data_alarm")
-    reliability.record("silent configurations", name,
-                       f"{result.status}, accounts {output.get('accounts')}, alarm {alarm and alarm['reason']}")
+    reliability.record(
+        "silent configurations",
+        name,
+        f"{result.status}, accounts {output.get('accounts')}, alarm {alarm and alarm['reason']}",
+    )
     assert result.status == "SUCCEEDED", result.cause
     assert output["accounts"] == 0 and alarm is not None and alarm["reason"] == reason
     assert accounts_discovered_metrics(digests_only)[-1:] == [0]
@@ -263,9 +287,11 @@ def accounts_discovered_metrics(world: World) -> list[int]:
         for directive in metrics:
             names = [m["Name"] for m in directive.get("Metrics", [])]
             dimensions = {d: blob.get(d) for group in directive.get("Dimensions", []) for d in group}
-            if (alarm["MetricName"] in names and directive.get("Namespace") == alarm["Namespace"]
-                    and dimensions == {d["Name"]: d["Value"] for d in alarm["Dimensions"]}):
+            if (
+                alarm["MetricName"] in names
+                and directive.get("Namespace") == alarm["Namespace"]
+                and dimensions == {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+            ):
                 value = blob[alarm["MetricName"]]
                 values.append(int(value[0] if isinstance(value, list) else value))
     return values
-

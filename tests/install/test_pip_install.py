@@ -34,15 +34,26 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             shutil.copy2(ROOT / name, source / name)
     venv.create(base / "venv", with_pip=True)
     bin_dir = base / "venv" / "bin"
-    done = subprocess.run([bin_dir / "python", "-m", "pip", "install", "--quiet", str(source)],
-                          capture_output=True, text=True, check=False, timeout=900)
+    done = subprocess.run(
+        [bin_dir / "python", "-m", "pip", "install", "--quiet", str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     yield bin_dir
 
 
 def run(bin_dir: Path, *argv: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, check=False, timeout=120,
-                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"})
+    return subprocess.run(
+        [str(a) for a in argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"},
+    )
 
 
 def test_the_installed_trailkeeper_shows_its_commands(installed: Path) -> None:
@@ -64,7 +75,19 @@ def test_the_emulator_is_not_installed_without_the_local_extra(installed: Path) 
 
 
 def test_a_local_command_there_says_to_install_the_extra(installed: Path, tmp_path: Path) -> None:
-    done = run(installed, installed / "trailkeeper", "local", "run", "--logs", tmp_path, "--start", "2024-03-09",
-               "--end", "2024-03-09", "--out", tmp_path / "out")
+    done = run(
+        installed,
+        installed / "trailkeeper",
+        "local",
+        "run",
+        "--logs",
+        tmp_path,
+        "--start",
+        "2024-03-09",
+        "--end",
+        "2024-03-09",
+        "--out",
+        tmp_path / "out",
+    )
     assert done.returncode == 2
     assert done.stderr.strip().endswith(main.LOCAL_EXTRA_HINT) and done.stderr.count("\n") == 1

@@ -9,11 +9,23 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 
 from localaws.patches.asl_parser import integer_tolerated_failure_percentage
 
-DEFINITION = json.dumps({"StartAt": "M", "States": {"M": {
-    "Type": "Map", "ToleratedFailurePercentage": 100, "ItemProcessor": {
-        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-        "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
-    "End": True}}})
+DEFINITION = json.dumps(
+    {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "ToleratedFailurePercentage": 100,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "P",
+                    "States": {"P": {"Type": "Pass", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+)
 
 
 def test_moto_alone_refuses_an_integer_tolerated_failure_percentage() -> None:

@@ -238,16 +238,25 @@ def test_set_location_points_a_partition_at_another_folder_and_athena_reads_that
 
 
 def test_set_location_of_a_partition_that_does_not_exist_fails(aws: Aws) -> None:
-    execution = aws.run(f"ALTER TABLE {TABLE} PARTITION (account='{ACCOUNT}', region='{REGION}', dt='2024-01-05') "
-                        f"SET LOCATION 's3://{TRAIL}/x/'")
+    execution = aws.run(
+        f"ALTER TABLE {TABLE} PARTITION (account='{ACCOUNT}', region='{REGION}', dt='2024-01-05') "
+        f"SET LOCATION 's3://{TRAIL}/x/'"
+    )
 
     assert execution["Status"]["State"] == "FAILED"
     assert "Partition not found" in execution["Status"]["StateChangeReason"]
     assert aws.partition_values() == []
 
 
-@pytest.mark.parametrize("tail", ["SET LOCATION s3://trail-bucket/x/", "SET LOCATION 's3://x/' PURGE",
-                                  "SET LOCATION", "LOCATION 's3://trail-bucket/x/'"])
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "SET LOCATION s3://trail-bucket/x/",
+        "SET LOCATION 's3://x/' PURGE",
+        "SET LOCATION",
+        "LOCATION 's3://trail-bucket/x/'",
+    ],
+)
 def test_set_location_with_unexpected_text_fails_as_a_syntax_error(aws: Aws, tail: str) -> None:
     aws.add_partitions((ACCOUNT, REGION, "2024-01-05"))
 

@@ -28,7 +28,6 @@ def test_list_public_keys_on_the_embedded_runtime_serves_the_local_key_in_its_re
     assert west == {}
 
 
-
 def test_the_patch_undoes_to_moto_as_it_was() -> None:
     assert "list_public_keys" not in CloudTrailResponse.__dict__
     undo = cloudtrail_keys.serve_public_keys()
@@ -42,8 +41,11 @@ def test_keys_outside_the_requested_time_range_are_not_listed() -> None:
     with mock_aws():
         undo = cloudtrail_keys.serve_public_keys([old])
         try:
-            found = aws.public_keys(boto3.client("cloudtrail", region_name="us-east-1"),
-                                    dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 1, 2, tzinfo=UTC))
+            found = aws.public_keys(
+                boto3.client("cloudtrail", region_name="us-east-1"),
+                dt.datetime(2024, 1, 1, tzinfo=UTC),
+                dt.datetime(2024, 1, 2, tzinfo=UTC),
+            )
         finally:
             undo()
     assert found == {}

@@ -15,8 +15,10 @@ NIGHT_STARTS = dt.datetime(2024, 3, 10, 1, 30)  # night 2024-03-09, scheduled at
 
 def test_the_delivery_time_is_read_from_the_file_name_to_the_minute_or_second() -> None:
     log = f"{KEY}111122223333_CloudTrail_us-east-1_20240310T0112Z_Zp4nV7cY1hG8wQ3e.json.gz"
-    digest = ("AWSLogs/o-exampleorg1/111122223333/CloudTrail-Digest/us-east-1/2024/03/10/"
-              "111122223333_CloudTrail-Digest_us-east-1_org-trail_us-east-1_20240310T012959Z.json.gz")
+    digest = (
+        "AWSLogs/o-exampleorg1/111122223333/CloudTrail-Digest/us-east-1/2024/03/10/"
+        "111122223333_CloudTrail-Digest_us-east-1_org-trail_us-east-1_20240310T012959Z.json.gz"
+    )
     assert delivery_time(log) == dt.datetime(2024, 3, 10, 1, 12)
     assert delivery_time(digest) == dt.datetime(2024, 3, 10, 1, 29, 59)
 
@@ -36,7 +38,8 @@ def test_unnamed_files_count_from_their_folders_day_and_undated_ones_from_the_st
 
 
 def test_every_log_file_the_generator_and_the_published_fixture_write_has_its_delivery_time_read(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """The class: a CloudTrail file whose name is not understood would be uploaded on its folder's first night."""
     generate(TrailSpec(start=dt.date(2024, 3, 1), days=2), tmp_path)
     for root in (tmp_path, FIXTURES / "trail-bucket-src" / "bucket"):

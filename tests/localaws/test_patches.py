@@ -71,13 +71,17 @@ def installed(*undos: Undo) -> Iterator[None]:
             undo()
 
 
-def run(sfn: Any, states: dict[str, Any], execution_input: Any = None, *, test_case: str = "",
-        name: str = "machine") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def run(
+    sfn: Any, states: dict[str, Any], execution_input: Any = None, *, test_case: str = "", name: str = "machine"
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Create a state machine of these states (the first one starts), run it to its end: (describe, history)."""
     definition = {"StartAt": next(iter(states)), "States": states}
     arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
-    started = sfn.start_execution(stateMachineArn=arn + (f"#{test_case}" if test_case else ""),
-                                  name=uuid.uuid4().hex, input=json.dumps(execution_input or {}))
+    started = sfn.start_execution(
+        stateMachineArn=arn + (f"#{test_case}" if test_case else ""),
+        name=uuid.uuid4().hex,
+        input=json.dumps(execution_input or {}),
+    )
     described = wait_for_execution(sfn, started["executionArn"], timeout=30)
     return described, sfn.get_execution_history(executionArn=started["executionArn"])["events"]
 
@@ -99,7 +103,11 @@ def deploy(functions: LocalFunctions, name: str, handler: str, variables: dict[s
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("placeholder.txt", "")
     boto3.client("lambda", region_name=REGION).create_function(
-        FunctionName=name, Runtime="python3.13", Role=role, Handler=handler, Code={"ZipFile": archive.getvalue()},
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=role,
+        Handler=handler,
+        Code={"ZipFile": archive.getvalue()},
         Environment={"Variables": variables},
     )
     functions.register(LocalFunction(name=name, code_dir=FUNCTIONS, handler=handler, memory_mb=128, timeout_seconds=5))
@@ -112,8 +120,10 @@ def invoke(name: str, event: Any) -> tuple[dict[str, Any], Any]:
 
 def lambda_task(function: str, catch: list[str] | None = None) -> dict[str, Any]:
     state: dict[str, Any] = {
-        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": LAMBDA_ARN + function, "Payload": {"value": "v"}}, "End": True,
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": LAMBDA_ARN + function, "Payload": {"value": "v"}},
+        "End": True,
     }
     if catch:
         state.pop("End")
@@ -163,8 +173,9 @@ def test_environment_is_restored_after_an_invocation(local_functions: LocalFunct
 def test_handler_output_goes_to_the_function_log_group_not_stdout(
     local_functions: LocalFunctions, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    response = boto3.client("lambda", region_name=REGION).invoke(FunctionName="echo", Payload=b'{"value": 7}',
-                                                                LogType="Tail")
+    response = boto3.client("lambda", region_name=REGION).invoke(
+        FunctionName="echo", Payload=b'{"value": 7}', LogType="Tail"
+    )
 
     assert capsys.readouterr().out == ""
     assert "echoing 7" in base64.b64decode(response["LogResult"]).decode()
@@ -215,16 +226,19 @@ def test_fault_injector_error_type_reaches_the_state_machine(moto_sfn: Any, loca
 # ------------------------------------------------------------------------------------------- athena_task_service
 
 ATHENA_SYNC = {
-    "Type": "Task", "Resource": "arn:aws:states:::athena:startQueryExecution.sync",
-    "Parameters": {"QueryString": "SELECT 1", "WorkGroup": "primary"}, "End": True,
+    "Type": "Task",
+    "Resource": "arn:aws:states:::athena:startQueryExecution.sync",
+    "Parameters": {"QueryString": "SELECT 1", "WorkGroup": "primary"},
+    "End": True,
 }
 
 
 @pytest.fixture
 def athena(moto_sfn: Any) -> Iterator[Counters]:
     counters = Counters()
-    with installed(stepfunctions.athena_task_service(), stepfunctions.scale_waits(0, counters),
-                   core.count_api_calls(counters)):
+    with installed(
+        stepfunctions.athena_task_service(), stepfunctions.scale_waits(0, counters), core.count_api_calls(counters)
+    ):
         yield counters
 
 
@@ -277,13 +291,17 @@ def test_athena_service_exception_is_named_athena_dot_code(
 
 LIST_BUCKETS = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:listBuckets", "Parameters": {}}
 MOCK_CONFIG = {
-    "StateMachines": {"machine": {"TestCases": {
-        "Mocked": {"First": "MockedBuckets"},
-        "ThrowTwice": {"First": "FailTwiceThenBuckets"},
-        "TaskFailed": {"First": "TaskFailed"},
-        "Timeout": {"First": "Timeout"},
-        "UnwrappedLambda": {"Call": "BareResult"},
-    }}},
+    "StateMachines": {
+        "machine": {
+            "TestCases": {
+                "Mocked": {"First": "MockedBuckets"},
+                "ThrowTwice": {"First": "FailTwiceThenBuckets"},
+                "TaskFailed": {"First": "TaskFailed"},
+                "Timeout": {"First": "Timeout"},
+                "UnwrappedLambda": {"Call": "BareResult"},
+            }
+        }
+    },
     "MockedResponses": {
         "MockedBuckets": {"0": {"Return": {"Buckets": [{"Name": "mocked"}]}}},
         "FailTwiceThenBuckets": {
@@ -297,16 +315,24 @@ MOCK_CONFIG = {
 }
 TWO_LISTINGS = {
     "First": {**LIST_BUCKETS, "ResultPath": "$.first", "Next": "Second"},
-    "Second": {**LIST_BUCKETS, "ResultSelector": {"names.$": "$.Buckets[*].Name"}, "ResultPath": "$.second",
-               "End": True},
+    "Second": {
+        **LIST_BUCKETS,
+        "ResultSelector": {"names.$": "$.Buckets[*].Name"},
+        "ResultPath": "$.second",
+        "End": True,
+    },
 }
 
 
 @pytest.fixture
 def mocking(moto_sfn: Any) -> Iterator[None]:
     boto3.client("s3", region_name=REGION).create_bucket(Bucket="real-bucket")
-    with installed(stepfunctions.mock_config_test_cases(MOCK_CONFIG), stepfunctions.states_errors_propagate(),
-                   stepfunctions.json_safe_task_output(), stepfunctions.scale_waits(0, Counters())):
+    with installed(
+        stepfunctions.mock_config_test_cases(MOCK_CONFIG),
+        stepfunctions.states_errors_propagate(),
+        stepfunctions.json_safe_task_output(),
+        stepfunctions.scale_waits(0, Counters()),
+    ):
         yield
 
 
@@ -361,21 +387,30 @@ def test_mocked_throw_of_a_states_error_is_catchable_by_name(moto_sfn: Any, mock
 
 
 def test_fail_state_rethrows_a_caught_states_error(moto_sfn: Any, mocking: None) -> None:
-    first = {**LIST_BUCKETS, "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
-             "End": True}
+    first = {
+        **LIST_BUCKETS,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
+        "End": True,
+    }
     failed = {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
 
     described, _ = run(moto_sfn, {"First": first, "Failed": failed}, test_case="TaskFailed")
 
     assert (described["status"], described["error"], described["cause"]) == (
-        "FAILED", "States.TaskFailed", "mocked failure")
+        "FAILED",
+        "States.TaskFailed",
+        "mocked failure",
+    )
 
 
 def test_map_iteration_failing_with_a_states_error_fails_the_map_with_it(moto_sfn: Any, mocking: None) -> None:
     each = {
-        "Type": "Map", "ItemsPath": "$.items",
-        "ItemProcessor": {"StartAt": "Boom", "States": {
-            "Boom": {"Type": "Fail", "Error": "States.TaskFailed", "Cause": "inner"}}},
+        "Type": "Map",
+        "ItemsPath": "$.items",
+        "ItemProcessor": {
+            "StartAt": "Boom",
+            "States": {"Boom": {"Type": "Fail", "Error": "States.TaskFailed", "Cause": "inner"}},
+        },
         "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Caught"}],
         "End": True,
     }
@@ -390,9 +425,13 @@ def test_map_iteration_failing_with_a_states_error_fails_the_map_with_it(moto_sf
 
 def test_s3_get_object_body_is_returned_as_text_and_dates_as_iso_strings(moto_sfn: Any, mocking: None) -> None:
     boto3.client("s3", region_name=REGION).put_object(Bucket="real-bucket", Key="a.sql", Body=b"SELECT 1")
-    get = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
-           "Parameters": {"Bucket": "real-bucket", "Key": "a.sql"},
-           "ResultSelector": {"sql.$": "$.Body", "modified.$": "$.LastModified"}, "End": True}
+    get = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+        "Parameters": {"Bucket": "real-bucket", "Key": "a.sql"},
+        "ResultSelector": {"sql.$": "$.Body", "modified.$": "$.LastModified"},
+        "End": True,
+    }
 
     described, _ = run(moto_sfn, {"Get": get})
 
@@ -406,8 +445,12 @@ def test_glue_creation_time_no_longer_breaks_describe_execution(moto_sfn: Any, m
     glue.create_database(DatabaseInput={"Name": "db"})
     glue.create_table(DatabaseName="db", TableInput={"Name": "t", "PartitionKeys": [{"Name": "dt", "Type": "string"}]})
     glue.create_partition(DatabaseName="db", TableName="t", PartitionInput={"Values": ["2024-01-01"]})
-    parts = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:glue:getPartitions",
-             "Parameters": {"DatabaseName": "db", "TableName": "t"}, "End": True}
+    parts = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:glue:getPartitions",
+        "Parameters": {"DatabaseName": "db", "TableName": "t"},
+        "End": True,
+    }
 
     described, _ = run(moto_sfn, {"Parts": parts})
 
@@ -426,9 +469,13 @@ def test_json_safe_converts_nested_datetimes_bytes_and_tuples() -> None:
 
 
 def test_aws_sdk_errors_use_the_pascal_case_service_prefix(moto_sfn: Any, mocking: None) -> None:
-    missing = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
-               "Parameters": {"Bucket": "real-bucket", "Key": "absent"},
-               "Catch": [{"ErrorEquals": ["S3.NoSuchKeyException"], "Next": "Caught"}], "End": True}
+    missing = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+        "Parameters": {"Bucket": "real-bucket", "Key": "absent"},
+        "Catch": [{"ErrorEquals": ["S3.NoSuchKeyException"], "Next": "Caught"}],
+        "End": True,
+    }
 
     with installed(stepfunctions.aws_sdk_error_prefixes()):
         described, _ = run(moto_sfn, {"Missing": missing, "Caught": CAUGHT})
@@ -456,8 +503,10 @@ def test_wait_state_with_scale_zero_records_the_simulated_hour(moto_sfn: Any, un
 
 
 def test_retry_every_30_seconds_runs_every_attempt_without_waiting(moto_sfn: Any, unscaled: Counters) -> None:
-    call = {**lambda_task("fail", catch=["States.ALL"]),
-            "Retry": [{"ErrorEquals": ["BadThing"], "IntervalSeconds": 30, "MaxAttempts": 2, "BackoffRate": 2}]}
+    call = {
+        **lambda_task("fail", catch=["States.ALL"]),
+        "Retry": [{"ErrorEquals": ["BadThing"], "IntervalSeconds": 30, "MaxAttempts": 2, "BackoffRate": 2}],
+    }
 
     described, history = run(moto_sfn, {"Call": call, "Caught": CAUGHT})
 
@@ -467,9 +516,18 @@ def test_retry_every_30_seconds_runs_every_attempt_without_waiting(moto_sfn: Any
 
 
 def test_max_delay_seconds_caps_the_backoff(moto_sfn: Any, unscaled: Counters) -> None:
-    call = {**lambda_task("fail", catch=["States.ALL"]), "Retry": [
-        {"ErrorEquals": ["BadThing"], "IntervalSeconds": 30, "MaxAttempts": 2, "BackoffRate": 10,
-         "MaxDelaySeconds": 40}]}
+    call = {
+        **lambda_task("fail", catch=["States.ALL"]),
+        "Retry": [
+            {
+                "ErrorEquals": ["BadThing"],
+                "IntervalSeconds": 30,
+                "MaxAttempts": 2,
+                "BackoffRate": 10,
+                "MaxDelaySeconds": 40,
+            }
+        ],
+    }
 
     run(moto_sfn, {"Call": call, "Caught": CAUGHT})
 
@@ -546,11 +604,18 @@ def test_glue_partition_methods_run_under_the_partitions_lock(monkeypatch: pytes
 
 # ------------------------------------------------------------------------------------------- keep_child_histories
 
-DISTRIBUTED_MAP = {"Shards": {
-    "Type": "Map", "ItemsPath": "$.items", "End": True,
-    "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-                      "StartAt": "Shard", "States": {"Shard": {"Type": "Pass", "End": True}}},
-}}
+DISTRIBUTED_MAP = {
+    "Shards": {
+        "Type": "Map",
+        "ItemsPath": "$.items",
+        "End": True,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "Shard",
+            "States": {"Shard": {"Type": "Pass", "End": True}},
+        },
+    }
+}
 
 
 def test_distributed_map_child_events_are_kept_under_the_parent_execution(moto_sfn: Any) -> None:
@@ -560,16 +625,22 @@ def test_distributed_map_child_events_are_kept_under_the_parent_execution(moto_s
         described, _ = run(moto_sfn, DISTRIBUTED_MAP, {"items": [1, 2, 3]})
 
     assert described["status"] == "SUCCEEDED"
-    entered = [e["stateEnteredEventDetails"]["name"] for e in histories[described["executionArn"]]
-               if e["type"] == "PassStateEntered"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in histories[described["executionArn"]]
+        if e["type"] == "PassStateEntered"
+    ]
     assert entered == ["Shard"] * 3
 
 
 # ------------------------------------------------------------------------------------- stop_before_the_worker_starts
 
 
-@pytest.mark.parametrize("held_in", ["_get_evaluation_entrypoint", "_get_evaluation_environment"],
-                         ids=["before its environment exists", "before its first state"])
+@pytest.mark.parametrize(
+    "held_in",
+    ["_get_evaluation_entrypoint", "_get_evaluation_environment"],
+    ids=["before its environment exists", "before its first state"],
+)
 def test_an_execution_stopped_before_its_first_state_ends_aborted(
     moto_sfn: Any, monkeypatch: pytest.MonkeyPatch, held_in: str
 ) -> None:
@@ -634,25 +705,52 @@ def test_state_machine_task_calls_are_counted(moto_sfn: Any, counted: Counters) 
 # ------------------------------------------------------------------------------------------- undo
 
 PATCHED: list[tuple[str, Callable[[], Undo], list[tuple[Any, str]]]] = [
-    ("run_lambda_in_process", lambda: awslambda.run_lambda_in_process(LocalFunctions()),
-     [(LambdaFunction, "_invoke_lambda")]),
+    (
+        "run_lambda_in_process",
+        lambda: awslambda.run_lambda_in_process(LocalFunctions()),
+        [(LambdaFunction, "_invoke_lambda")],
+    ),
     ("athena_task_service", stepfunctions.athena_task_service, [(state_task_factory, "state_task_service_for")]),
-    ("mock_config_test_cases", lambda: stepfunctions.mock_config_test_cases(None), [
-        (mock_config, "load_mock_test_case_for"), (StepFunctionsParserBackend, "start_execution"),
-        (Execution, "_get_start_execution_worker")]),
-    ("states_errors_propagate", stepfunctions.states_errors_propagate,
-     [(state_fail, "CustomErrorName"), (mock_eval_utils, "CustomErrorName")]),
+    (
+        "mock_config_test_cases",
+        lambda: stepfunctions.mock_config_test_cases(None),
+        [
+            (mock_config, "load_mock_test_case_for"),
+            (StepFunctionsParserBackend, "start_execution"),
+            (Execution, "_get_start_execution_worker"),
+        ],
+    ),
+    (
+        "states_errors_propagate",
+        stepfunctions.states_errors_propagate,
+        [(state_fail, "CustomErrorName"), (mock_eval_utils, "CustomErrorName")],
+    ),
     ("json_safe_task_output", stepfunctions.json_safe_task_output, [(StateTaskService, "_after_eval_execution")]),
-    ("scale_waits", lambda: stepfunctions.scale_waits(0, Counters()), [
-        (WaitFunction, "_wait_interval"), (JitterStrategyDecl, "_eval_body"),
-        (state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK")]),
+    (
+        "scale_waits",
+        lambda: stepfunctions.scale_waits(0, Counters()),
+        [
+            (WaitFunction, "_wait_interval"),
+            (JitterStrategyDecl, "_eval_body"),
+            (state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK"),
+        ],
+    ),
     ("count_api_calls", lambda: core.count_api_calls(Counters()), [(BotocoreStubber, "__call__")]),
-    ("glue_partitions_thread_safe", glue.glue_partitions_thread_safe,
-     [(FakeTable, name) for name in glue.GLUE_PARTITION_METHODS]),
-    ("keep_child_histories", lambda: stepfunctions.keep_child_histories({}),
-     [(DistributedIterationComponent, "_map_run")]),
-    ("stop_before_the_worker_starts", stepfunctions.stop_before_the_worker_starts, [
-        (ExecutionWorker, "_get_evaluation_environment"), (ExecutionWorker, "stop"), (Program, "_eval_body")]),
+    (
+        "glue_partitions_thread_safe",
+        glue.glue_partitions_thread_safe,
+        [(FakeTable, name) for name in glue.GLUE_PARTITION_METHODS],
+    ),
+    (
+        "keep_child_histories",
+        lambda: stepfunctions.keep_child_histories({}),
+        [(DistributedIterationComponent, "_map_run")],
+    ),
+    (
+        "stop_before_the_worker_starts",
+        stepfunctions.stop_before_the_worker_starts,
+        [(ExecutionWorker, "_get_evaluation_environment"), (ExecutionWorker, "stop"), (Program, "_eval_body")],
+    ),
 ]
 
 

@@ -21,12 +21,14 @@ DATA_BUCKET = "trailkeeper-databucket-123456789012"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[EmbeddedAws]:
-    with EmbeddedAws.running(FIXTURE / "template.yaml", {"Greeting": "hi"}, wait_time_scale=0,
-                             mock_config=FIXTURE / "mock_config.json") as aws:
+    with EmbeddedAws.running(
+        FIXTURE / "template.yaml", {"Greeting": "hi"}, wait_time_scale=0, mock_config=FIXTURE / "mock_config.json"
+    ) as aws:
         for i in range(3):
             aws.client("s3").put_object(Bucket=DATA_BUCKET, Key=f"items/{i}.txt", Body=f"item {i}".encode())
-        aws.client("glue").create_partition(DatabaseName="fixture_db", TableName="events",
-                                            PartitionInput={"Values": ["2024-01-01"]})
+        aws.client("glue").create_partition(
+            DatabaseName="fixture_db", TableName="events", PartitionInput={"Values": ["2024-01-01"]}
+        )
         yield aws
 
 
@@ -91,7 +93,10 @@ def test_function_gets_the_resolved_template_environment(aws: EmbeddedAws) -> No
     variables = configuration["Environment"]["Variables"]
     assert (variables["STAGE"], variables["GREETING"], variables["DATA_BUCKET"]) == ("test", "hi", DATA_BUCKET)
     assert (configuration["Handler"], configuration["Timeout"], configuration["MemorySize"]) == (
-        "handlers.echo", 30, 256)
+        "handlers.echo",
+        30,
+        256,
+    )
 
 
 def test_state_machine_definition_has_every_placeholder_filled(aws: EmbeddedAws) -> None:
@@ -122,8 +127,19 @@ def test_upload_directory_puts_files_at_their_relative_posix_keys(aws: EmbeddedA
 
 def test_tour_enters_every_state_including_each_map_iteration(tour: ExecutionResult) -> None:
     assert tour.status == "SUCCEEDED", (tour.error, tour.cause)
-    assert tour.states == ["Route", "Echo", "Compute", "LoadItems", "LoadItem", "LoadItem", "LoadItem",
-                           "ListPartitions", "Notify", "MissingObject", "FeaturesDone"]
+    assert tour.states == [
+        "Route",
+        "Echo",
+        "Compute",
+        "LoadItems",
+        "LoadItem",
+        "LoadItem",
+        "LoadItem",
+        "ListPartitions",
+        "Notify",
+        "MissingObject",
+        "FeaturesDone",
+    ]
 
 
 def test_lambda_invoke_payload_and_result_selector(tour: ExecutionResult) -> None:
@@ -247,7 +263,10 @@ def test_failed_athena_query_fails_the_task_with_states_task_failed(aws: Embedde
 
 def test_api_calls_are_counted_per_operation_without_the_harness_own_calls(tour_run: Tour) -> None:
     assert tour_run.api_calls == {
-        "lambda.Invoke": 1, "s3.GetObject": 4, "glue.GetPartitions": 1, "sns.Publish": 1,
+        "lambda.Invoke": 1,
+        "s3.GetObject": 4,
+        "glue.GetPartitions": 1,
+        "sns.Publish": 1,
     }
 
 

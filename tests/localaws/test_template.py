@@ -131,7 +131,9 @@ def test_parameter_without_default_must_be_given(tmp_path: Path) -> None:
 
 
 def test_ref_to_a_resource_whose_condition_is_false_fails(tmp_path: Path) -> None:
-    path = write_template(tmp_path, """
+    path = write_template(
+        tmp_path,
+        """
 Conditions:
   Never: !Equals ["a", "b"]
 Resources:
@@ -139,20 +141,24 @@ Resources:
   Topic:
     Type: AWS::SNS::Topic
     Properties: {DisplayName: !Ref Gone}
-""")
+""",
+    )
 
     with pytest.raises(TemplateError, match="Gone is referenced but its Condition is false"):
         resolve_template(path)
 
 
 def test_unknown_getatt_attribute_fails_loudly(tmp_path: Path) -> None:
-    path = write_template(tmp_path, """
+    path = write_template(
+        tmp_path,
+        """
 Resources:
   Bucket: {Type: AWS::S3::Bucket}
   Topic:
     Type: AWS::SNS::Topic
     Properties: {DisplayName: !GetAtt Bucket.WebsiteURL}
-""")
+""",
+    )
 
     with pytest.raises(TemplateError, match=r"Fn::GetAtt Bucket.WebsiteURL"):
         resolve_template(path)

@@ -18,14 +18,21 @@ MODULES = ROOT / ".tools" / "asl" / "node_modules"
 SCRIPT = ROOT / "tools" / "asl" / "validate.js"
 pytestmark = [
     pytest.mark.skipif(NODE is None, reason="Node.js is not installed: AWS's ASL language service runs on Node"),
-    pytest.mark.skipif(not (MODULES / "amazon-states-language-service").is_dir(),
-                       reason="AWS's ASL language service is not installed: run `make asl-tools`"),
+    pytest.mark.skipif(
+        not (MODULES / "amazon-states-language-service").is_dir(),
+        reason="AWS's ASL language service is not installed: run `make asl-tools`",
+    ),
 ]
 
 
 def validate(*files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(NODE), str(SCRIPT), str(MODULES), *map(str, files)], capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [str(NODE), str(SCRIPT), str(MODULES), *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_the_state_machine_passes_aws_asl_language_service() -> None:

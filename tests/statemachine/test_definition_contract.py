@@ -50,8 +50,9 @@ def test_every_task_retries_transient_errors_with_backoff(name: str, state: dict
 
 
 @pytest.mark.parametrize(("name", "state", "enclosing"), TASKS, ids=[n for n, _, _ in TASKS])
-def test_every_task_failure_reaches_the_failure_notification(name: str, state: dict[str, Any],
-                                                             enclosing: tuple[dict[str, Any], ...]) -> None:
+def test_every_task_failure_reaches_the_failure_notification(
+    name: str, state: dict[str, Any], enclosing: tuple[dict[str, Any], ...]
+) -> None:
     shard_map = next((m for m in enclosing if m["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"), None)
     if shard_map is not None:
         # A failed shard fails its child execution; the Map goes on and the state after it fails the run.
@@ -97,12 +98,28 @@ def test_no_state_maps_over_partition_lists_or_query_rows() -> None:
         assert state.get("ResultPath") is None  # iteration results are dropped, not accumulated
 
 
-SHARD_TWINS = {"PlanShard": "PlanPartitions", "VerifyShard": "VerifyPartitions", "ShardHasWork": "AnythingToAdd",
-               "ListShardStatements": "ListStatements", "AddShardPartitions": "AddPartitions",
-               "LoadShardStatement": "LoadStatement", "RunShardStatement": "RunStatement"}
+SHARD_TWINS = {
+    "PlanShard": "PlanPartitions",
+    "VerifyShard": "VerifyPartitions",
+    "ShardHasWork": "AnythingToAdd",
+    "ListShardStatements": "ListStatements",
+    "AddShardPartitions": "AddPartitions",
+    "LoadShardStatement": "LoadStatement",
+    "RunShardStatement": "RunStatement",
+}
 # Where a shard's copy may differ from the nightly state: its names, and the shard it passes to the functions.
-SHARD_DIFFERENCES = {"Next", "End", "Default", "Choices", "StartAt", "Catch", "Comment", "Parameters", "OutputPath",
-                     "States"}
+SHARD_DIFFERENCES = {
+    "Next",
+    "End",
+    "Default",
+    "Choices",
+    "StartAt",
+    "Catch",
+    "Comment",
+    "Parameters",
+    "OutputPath",
+    "States",
+}
 
 
 @pytest.mark.parametrize(("shard_state", "nightly_state"), SHARD_TWINS.items())
@@ -132,14 +149,18 @@ def test_a_failed_shard_records_why_and_fails_its_child_execution() -> None:
     shard_states = asl()["States"]["ReconcileShards"]["ItemProcessor"]["States"]
     for name, state in shard_states.items():
         if state["Type"] in {"Task", "Map"} and name != "RecordShardFailure":
-            assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure",
-                                       "Next": "RecordShardFailure"}], name
+            assert state["Catch"] == [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordShardFailure"}
+            ], name
     record = shard_states["RecordShardFailure"]
     key = re.fullmatch(r"States\.Format\('([^']*)', \$\.run, \$\.shard\)", record["Parameters"]["Key.$"])
     assert key is not None and key[1].format("bf-1", "s00001") == failure_key("bf-1", "s00001")
     assert record["Next"] == record["Catch"][0]["Next"] == "ShardFailed"
-    assert shard_states["ShardFailed"] == {"Type": "Fail", "ErrorPath": "$.failure.Error",
-                                           "CausePath": "$.failure.Cause"}
+    assert shard_states["ShardFailed"] == {
+        "Type": "Fail",
+        "ErrorPath": "$.failure.Error",
+        "CausePath": "$.failure.Cause",
+    }
 
 
 def test_backfill_concurrency_stays_within_athena_ddl_limit_by_default() -> None:
@@ -162,4 +183,3 @@ def test_lambda_tasks_name_template_functions_whose_handlers_exist() -> None:
         path = ROOT / function.get("CodeUri", globals_function["CodeUri"]) / f"{module_name}.py"
         assert path.is_file(), f"{logical_id}: {path} missing"
         assert f"def {function_name}(" in path.read_text()
-

@@ -29,12 +29,34 @@ from tests.helpers import asl_text, state_machine_resource
 MOCK_CONFIG = Path(__file__).with_name("mock_config.json")
 NIGHTLY = {"time": "2024-03-09T01:30:00Z"}
 BACKFILL = {"start": "2024-03-06", "end": "2024-03-10"}
-ADDING = ["IsBackfill", "PlanPartitions", "AnythingToAdd", "ListStatements", "AddPartitions", "LoadStatement",
-          "RunStatement", "VerifyPartitions"]
+ADDING = [
+    "IsBackfill",
+    "PlanPartitions",
+    "AnythingToAdd",
+    "ListStatements",
+    "AddPartitions",
+    "LoadStatement",
+    "RunStatement",
+    "VerifyPartitions",
+]
 SHARDED = ["ValidateInput", "IsBackfill", "PlanShards", "ReconcileShards", "SummariseShards"]
-SHARD_ITEMS = [{"shard": "s00000", "expected": 20, "request": {
-    "mode": "backfill", "start": "2024-03-06", "end": "2024-03-10", "accounts": ["111111111111", "222222222222"],
-    "regions": None, "dry_run": False, "report_day": None, "resend_report": False, "resume": None}}]
+SHARD_ITEMS = [
+    {
+        "shard": "s00000",
+        "expected": 20,
+        "request": {
+            "mode": "backfill",
+            "start": "2024-03-06",
+            "end": "2024-03-10",
+            "accounts": ["111111111111", "222222222222"],
+            "regions": None,
+            "dry_run": False,
+            "report_day": None,
+            "resend_report": False,
+            "resume": None,
+        },
+    }
+]
 INTEGRITY_NOTHING_TO_VALIDATE = ["IsIntegrityDue", "PlanIntegrity", "AnythingToValidate"]
 REPORTING = ["IsReportDue", "PrepareReport", "ReportAlreadySent", "RunActivityQuery", "BuildReport", "SendReport"]
 
@@ -51,8 +73,12 @@ class Run:
 
     def failures(self) -> list[str]:
         """Error names of every failed attempt in the history, retried ones included."""
-        return [details["error"] for event in self.history for key, details in event.items()
-                if key.endswith("FailedEventDetails") and "error" in details]
+        return [
+            details["error"]
+            for event in self.history
+            for key, details in event.items()
+            if key.endswith("FailedEventDetails") and "error" in details
+        ]
 
 
 Runner = Callable[[str, object], Run]
@@ -61,13 +87,24 @@ Runner = Callable[[str, object], Run]
 @pytest.fixture(scope="module")
 def embedded() -> Iterator[Runner]:
     with EmbeddedAws.running(parameters=LOCAL_PARAMETERS, mock_config=MOCK_CONFIG) as aws:
-        aws.client("s3").put_object(Bucket=aws.physical["ResultsBucket"], Key="runs/mock-config/shards.json",
-                                    Body=json.dumps(SHARD_ITEMS).encode())
+        aws.client("s3").put_object(
+            Bucket=aws.physical["ResultsBucket"],
+            Key="runs/mock-config/shards.json",
+            Body=json.dumps(SHARD_ITEMS).encode(),
+        )
 
         def run(test_case: str, execution_input: object) -> Run:
             result = aws.run_execution(execution_input, test_case=test_case)
-            return Run(result.status, result.states, result.error, result.cause, result.output, result.history,
-                       result.child_states)
+            return Run(
+                result.status,
+                result.states,
+                result.error,
+                result.cause,
+                result.output,
+                result.history,
+                result.child_states,
+            )
+
         yield run
 
 
@@ -76,11 +113,17 @@ def step_functions_local() -> Runner:
     endpoint = os.environ.get("SFN_ENDPOINT")
     if not endpoint:
         pytest.skip("SFN_ENDPOINT is not set: no Step Functions Local to run against (see README, Testing)")
-    sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="local", aws_secret_access_key="local")
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
     definition = re.sub(r"\$\{(\w+)\}", lambda m: _local_value(m.group(1)), asl_text())
-    arn = sfn.create_state_machine(name="trailkeeper", definition=definition,
-                                   roleArn="arn:aws:iam::123456789012:role/DummyRole")["stateMachineArn"]
+    arn = sfn.create_state_machine(
+        name="trailkeeper", definition=definition, roleArn="arn:aws:iam::123456789012:role/DummyRole"
+    )["stateMachineArn"]
 
     def run(test_case: str, execution_input: object) -> Run:
         execution = sfn.start_execution(stateMachineArn=f"{arn}#{test_case}", input=json.dumps(execution_input))
@@ -92,6 +135,7 @@ def step_functions_local() -> Runner:
         states = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
         output = json.loads(described["output"]) if described.get("output") else None
         return Run(described["status"], states, described.get("error"), described.get("cause"), output, history)
+
     return run
 
 
@@ -127,8 +171,16 @@ def test_happy_path_adds_partitions_then_reports(run: Runner) -> None:
 def test_nothing_missing_skips_the_athena_step(run: Runner) -> None:
     result = run("NothingMissing", NIGHTLY)
     assert result.status == "SUCCEEDED"
-    assert result.states == ["ValidateInput", "IsBackfill", "PlanPartitions", "AnythingToAdd", "VerifyPartitions",
-                             *INTEGRITY_NOTHING_TO_VALIDATE, *REPORTING, "Done"]
+    assert result.states == [
+        "ValidateInput",
+        "IsBackfill",
+        "PlanPartitions",
+        "AnythingToAdd",
+        "VerifyPartitions",
+        *INTEGRITY_NOTHING_TO_VALIDATE,
+        *REPORTING,
+        "Done",
+    ]
 
 
 def test_athena_throttling_is_retried_until_the_statement_runs(run: Runner) -> None:
@@ -182,8 +234,15 @@ def test_a_backfill_adds_through_its_shards_and_does_not_report(embedded_run: Ru
     result = embedded_run("BackfillDoesNotReport", BACKFILL)
     assert result.status == "SUCCEEDED"
     assert result.states == [*SHARDED, "BackfillDone"]
-    assert result.child_states == ["PlanShard", "ShardHasWork", "ListShardStatements", "AddShardPartitions",
-                                   "LoadShardStatement", "RunShardStatement", "VerifyShard"]
+    assert result.child_states == [
+        "PlanShard",
+        "ShardHasWork",
+        "ListShardStatements",
+        "AddShardPartitions",
+        "LoadShardStatement",
+        "RunShardStatement",
+        "VerifyShard",
+    ]
     assert result.output["shards"]["done"] == 1 and result.output["added"] == 4
 
 

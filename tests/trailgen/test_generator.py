@@ -105,8 +105,7 @@ def reread(root: Path, skip: frozenset[str] = frozenset()) -> Reread:
         for record in read_records(root / key):
             result.records[record["eventID"]] = (key, record)
             when = datetime.strptime(record["eventTime"], TIME_FORMAT)
-            group = (account, region, principal(record.get("userIdentity")), record["eventSource"],
-                     record["eventName"])
+            group = (account, region, principal(record.get("userIdentity")), record["eventSource"], record["eventName"])
             day = result.activity.setdefault(when.date(), {})
             events, errors, first = day.get(group, (0, 0, record["eventTime"]))
             day[group] = (events + 1, errors + (1 if failed(record) else 0), min(first, record["eventTime"]))
@@ -114,8 +113,14 @@ def reread(root: Path, skip: frozenset[str] = frozenset()) -> Reread:
 
 
 def truth_activity(truth: GroundTruth, day: date) -> dict[tuple[str, str, str | None, str, str], Stats]:
-    return {(k.account, k.region, k.principal, k.eventsource, k.eventname):
-            (s.events, s.failures, s.first_event_time.strftime(TIME_FORMAT)) for k, s in truth.activity(day).items()}
+    return {
+        (k.account, k.region, k.principal, k.eventsource, k.eventname): (
+            s.events,
+            s.failures,
+            s.first_event_time.strftime(TIME_FORMAT),
+        )
+        for k, s in truth.activity(day).items()
+    }
 
 
 def all_records(root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -235,11 +240,16 @@ def test_generate_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
     [
         {},
         {"organization_id": None, "accounts": 1, "prefix": "trails/main", "regions": ("eu-west-1", "us-east-1")},
-        {"accounts": 4, "plants": (NewPrincipal(START, A1, "us-east-1", "intruder"),
-                                   NewRegion(START + timedelta(days=1), A0, "ap-southeast-2"),
-                                   SilentFrom(START + timedelta(days=2), A1, None),
-                                   LateEvent(START, A0, "eu-west-1"),
-                                   HostileRecord(START, A0, "us-east-1", "roleSessionName", "x\r\nBcc: y"))},
+        {
+            "accounts": 4,
+            "plants": (
+                NewPrincipal(START, A1, "us-east-1", "intruder"),
+                NewRegion(START + timedelta(days=1), A0, "ap-southeast-2"),
+                SilentFrom(START + timedelta(days=2), A1, None),
+                LateEvent(START, A0, "eu-west-1"),
+                HostileRecord(START, A0, "us-east-1", "roleSessionName", "x\r\nBcc: y"),
+            ),
+        },
     ],
     ids=["organization", "single-account-with-prefix", "with-plants"],
 )
@@ -365,8 +375,10 @@ def test_new_principal_adds_exactly_its_keys_on_its_day_and_nothing_else_changes
 
     before, on = keys_by_day(truth, [day - timedelta(days=1), day]).values()
 
-    assert on - before == {ActivityKey(A1, "eu-west-1", arn, "ec2.amazonaws.com", "DescribeInstances"),
-                           ActivityKey(A1, "eu-west-1", arn, "s3.amazonaws.com", "GetBucketAcl")}
+    assert on - before == {
+        ActivityKey(A1, "eu-west-1", arn, "ec2.amazonaws.com", "DescribeInstances"),
+        ActivityKey(A1, "eu-west-1", arn, "s3.amazonaws.com", "GetBucketAcl"),
+    }
     assert before - on == set()
 
 
@@ -396,8 +408,11 @@ def test_new_region_has_no_folder_before_its_day(tmp_path: Path) -> None:
     out, truth = build(tmp_path, plants=(NewRegion(day, A1, "eu-west-1"),))
 
     assert sorted(d for a, r, d in truth.log_partitions if (a, r) == (A1, "eu-west-1"))[0] == day
-    assert not any(k.startswith(f"AWSLogs/o-exampleorg1/{A1}/CloudTrail/eu-west-1/") and folder_day(k) < day
-                   for k in keys_on_disk(out) if LOG_KEY.fullmatch(k))
+    assert not any(
+        k.startswith(f"AWSLogs/o-exampleorg1/{A1}/CloudTrail/eu-west-1/") and folder_day(k) < day
+        for k in keys_on_disk(out)
+        if LOG_KEY.fullmatch(k)
+    )
     assert (A0, "eu-west-1", START) in truth.log_partitions  # other accounts are unaffected
 
 
@@ -470,20 +485,27 @@ def test_representable_hostile_keys_are_written_at_exactly_their_key(tmp_path: P
 
     written = {p.key for p in plants} - truth.unrepresentable_keys
     assert {k.split("/CloudTrail/")[1].split("/")[0] for k in written} == {
-        "us-east-1') OR ('1'='1", "US-EAST-1", "us-east-9x", "eu-central-1 "}
+        "us-east-1') OR ('1'='1",
+        "US-EAST-1",
+        "us-east-9x",
+        "eu-central-1 ",
+    }
     assert written <= set(keys_on_disk(out))
     assert truth.hostile_keys == {p.key for p in plants}
 
 
 def test_unrepresentable_hostile_keys_are_reported_with_their_body_not_dropped(tmp_path: Path) -> None:
     spec = TrailSpec(start=START, days=1)
-    odd = (HostileKey(f"AWSLogs/o-exampleorg1/{A0}/CloudTrail/us-east-1/", b""),
-           HostileKey(f"AWSLogs/o-exampleorg1/{A0}/CloudTrail/./us-east-1/x.json.gz", b"dot"))
+    odd = (
+        HostileKey(f"AWSLogs/o-exampleorg1/{A0}/CloudTrail/us-east-1/", b""),
+        HostileKey(f"AWSLogs/o-exampleorg1/{A0}/CloudTrail/./us-east-1/x.json.gz", b"dot"),
+    )
     plants = (*threat_keys(spec, A0), *odd)
     out, truth = build(tmp_path, days=1, plants=plants)
 
-    expected = {p.key: p.body for p in plants if "//" in p.key or "/../" in p.key or "/./" in p.key
-                or p.key.endswith("/")}
+    expected = {
+        p.key: p.body for p in plants if "//" in p.key or "/../" in p.key or "/./" in p.key or p.key.endswith("/")
+    }
     assert len(expected) == 5
     assert {k: b for k, b in truth.unrepresentable_objects if k in truth.hostile_keys} == expected
     assert not any("evil" in k or "222222222222" in k or "/./" in k for k in keys_on_disk(out))
@@ -527,10 +549,12 @@ def test_corrupt_object_sits_at_a_log_key_and_cannot_be_read(tmp_path: Path, kin
 
 @pytest.mark.parametrize(
     "plant",
-    [LateEvent(START, "999999999999", "us-east-1"),
-     LateEvent(START + timedelta(days=9), A0, "us-east-1"),
-     LateEvent(START, A0, "ap-south-1"),
-     NewPrincipal(START, A0, "us-east-1", "github-actions-deploy")],
+    [
+        LateEvent(START, "999999999999", "us-east-1"),
+        LateEvent(START + timedelta(days=9), A0, "us-east-1"),
+        LateEvent(START, A0, "ap-south-1"),
+        NewPrincipal(START, A0, "us-east-1", "github-actions-deploy"),
+    ],
     ids=["unknown-account", "day-outside-range", "region-not-logged", "role-name-taken"],
 )
 def test_a_plant_naming_something_the_spec_lacks_is_rejected_before_writing(tmp_path: Path, plant: Any) -> None:
@@ -597,8 +621,9 @@ def test_identities_cover_users_roles_services_root_and_failed_sign_ins(tmp_path
 
     assert {r["userIdentity"].get("type") for r in records} == {"IAMUser", "AssumedRole", "AWSService", "Root", None}
     services = [r for r in records if r["userIdentity"].get("type") == "AWSService"]
-    assert all("arn" not in r["userIdentity"] and r["sourceIPAddress"] == r["userIdentity"]["invokedBy"]
-               for r in services)
+    assert all(
+        "arn" not in r["userIdentity"] and r["sourceIPAddress"] == r["userIdentity"]["invokedBy"] for r in services
+    )
     failures = [r for r in records if (r.get("responseElements") or {}).get("ConsoleLogin") == "Failure"]
     assert failures and all("arn" not in r["userIdentity"] and "errorCode" not in r for r in failures)
     assert any(r.get("errorCode") == "AccessDenied" for r in records)
@@ -633,11 +658,22 @@ def test_role_sessions_change_daily_while_the_normalised_principal_stays(tmp_pat
 @pytest.mark.parametrize(
     ("identity", "expected"),
     [
-        ({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/R/s",
-          "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::1:role/p/R"}}}, "arn:aws:iam::1:role/p/R"),
-        ({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/AWSReservedSSO_A_1/ann",
-          "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::1:role/aws-reserved/AWSReservedSSO_A_1"}}},
-         "arn:aws:sts::1:assumed-role/AWSReservedSSO_A_1/ann"),
+        (
+            {
+                "type": "AssumedRole",
+                "arn": "arn:aws:sts::1:assumed-role/R/s",
+                "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::1:role/p/R"}},
+            },
+            "arn:aws:iam::1:role/p/R",
+        ),
+        (
+            {
+                "type": "AssumedRole",
+                "arn": "arn:aws:sts::1:assumed-role/AWSReservedSSO_A_1/ann",
+                "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::1:role/aws-reserved/AWSReservedSSO_A_1"}},
+            },
+            "arn:aws:sts::1:assumed-role/AWSReservedSSO_A_1/ann",
+        ),
         ({"type": "IAMUser", "arn": "arn:aws:iam::1:user/u"}, "arn:aws:iam::1:user/u"),
         ({"type": "IAMUser", "userName": "HIDDEN_DUE_TO_SECURITY_REASONS"}, "HIDDEN_DUE_TO_SECURITY_REASONS"),
         ({"type": "Root", "arn": "arn:aws:iam::1:root"}, "root"),
@@ -676,8 +712,12 @@ def test_fixture_expected_ground_truth_matches_a_reread_of_its_records(tmp_path:
     assert sorted(seen.activity) == sorted(date.fromisoformat(d) for d in expected["activity"])
     for day, rows in expected["activity"].items():
         assert seen.activity[date.fromisoformat(day)] == {
-            (r["account"], r["region"], r["principal"], r["eventsource"], r["eventname"]):
-                (r["events"], r["failures"], r["first_event_time"]) for r in rows
+            (r["account"], r["region"], r["principal"], r["eventsource"], r["eventname"]): (
+                r["events"],
+                r["failures"],
+                r["first_event_time"],
+            )
+            for r in rows
         }
     noise = set(keys_on_disk(tmp_path)) - {k for k in keys_on_disk(tmp_path) if LOG_KEY.fullmatch(k)}
     assert noise == set(expected["noise_keys"])

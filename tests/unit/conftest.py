@@ -18,8 +18,11 @@ def settings() -> Settings:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clients]:
     """moto-backed S3 and Glue with the trail bucket, the results bucket and the template's table."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         s3 = moto_client("s3")

@@ -11,9 +11,19 @@ from benchmarks.runtime import Run, scaled
 
 # Two measured nights whose GB-seconds and S3 calls shrank with accounts (noise): a line through them goes
 # negative at 1,000 accounts, which is what the table once printed.
-SMALL = Run(label="10", accounts=10, status="SUCCEEDED", transitions=16, retries=0,
-            api_calls={"s3": 40, "glue": 5}, lambda_invocations=6, lambda_gb_seconds=3.0, statements=1,
-            partitions_added=20, seconds=1.0)
+SMALL = Run(
+    label="10",
+    accounts=10,
+    status="SUCCEEDED",
+    transitions=16,
+    retries=0,
+    api_calls={"s3": 40, "glue": 5},
+    lambda_invocations=6,
+    lambda_gb_seconds=3.0,
+    statements=1,
+    partitions_added=20,
+    seconds=1.0,
+)
 LARGE = dataclasses.replace(SMALL, label="100", accounts=100, api_calls={"s3": 30, "glue": 5}, lambda_gb_seconds=0.5)
 
 

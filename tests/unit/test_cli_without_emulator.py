@@ -21,8 +21,15 @@ PATHS = [str(ROOT / "functions"), str(ROOT)]
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT,
-                          env={"PYTHONPATH": ":".join(PATHS), "PATH": "/usr/bin:/bin"}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={"PYTHONPATH": ":".join(PATHS), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
 
 
 def loaded_after(argv: list[str]) -> list[str]:
@@ -41,11 +48,15 @@ print(json.dumps(sorted({{name.split(".")[0] for name in sys.modules}})))
     return loaded
 
 
-@pytest.mark.parametrize("argv", [
-    ["status", "--stack", "prod"],
-    ["plan", "--stack", "prod", "--start", "2024-03-09", "--end", "2024-03-10"],
-    ["backfill", "--stack", "prod", "--resume", "backfill-2024-03-09-2024-03-10-0123456789"],
-], ids=["status", "plan", "backfill"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--stack", "prod"],
+        ["plan", "--stack", "prod", "--start", "2024-03-09", "--end", "2024-03-10"],
+        ["backfill", "--stack", "prod", "--resume", "backfill-2024-03-09-2024-03-10-0123456789"],
+    ],
+    ids=["status", "plan", "backfill"],
+)
 def test_a_stack_command_loads_no_emulator_module(argv: list[str]) -> None:
     loaded = loaded_after(argv)
     assert "boto3" in loaded and "trailkeeper_cli" in loaded
@@ -58,10 +69,22 @@ def test_parsing_a_local_command_loads_no_emulator_module() -> None:
 
 @pytest.mark.parametrize("missing", ["moto", "duckdb"])
 def test_a_local_command_without_the_extra_says_what_to_install(missing: str, tmp_path: Path) -> None:
-    argv = ["local", "run", "--logs", str(tmp_path), "--start", "2024-03-09", "--end", "2024-03-09",
-            "--out", str(tmp_path / "out")]
-    done = run_python(f"import sys; sys.modules[{missing!r}] = None\n"  # what an uninstalled package looks like
-                      f"from trailkeeper_cli import main; sys.exit(main.main({argv!r}))")
+    argv = [
+        "local",
+        "run",
+        "--logs",
+        str(tmp_path),
+        "--start",
+        "2024-03-09",
+        "--end",
+        "2024-03-09",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    done = run_python(
+        f"import sys; sys.modules[{missing!r}] = None\n"  # what an uninstalled package looks like
+        f"from trailkeeper_cli import main; sys.exit(main.main({argv!r}))"
+    )
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith(f"trailkeeper: local run needs the embedded runtime ({missing} is not installed)")

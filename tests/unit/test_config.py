@@ -21,8 +21,10 @@ BAD_CONFIG = {
     "table name with backtick": ({"TABLE_NAME": "cloudtrail`"}, "TABLE_NAME"),
     "missing results bucket": ({"RESULTS_BUCKET": ""}, "RESULTS_BUCKET"),
     "statement limit above Athena's": ({"MAX_STATEMENT_BYTES": "262145"}, "MAX_STATEMENT_BYTES"),
-    "statement limit above the payload cap": ({"MAX_STATEMENT_BYTES": str(MAX_STATEMENT_BYTES_CAP + 1)},
-                                              "MAX_STATEMENT_BYTES"),
+    "statement limit above the payload cap": (
+        {"MAX_STATEMENT_BYTES": str(MAX_STATEMENT_BYTES_CAP + 1)},
+        "MAX_STATEMENT_BYTES",
+    ),
     "lookback not a number": ({"LOOKBACK_DAYS": "three"}, "LOOKBACK_DAYS"),
 }
 

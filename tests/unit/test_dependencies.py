@@ -18,8 +18,11 @@ def code_uri_lock() -> Path:
     return ROOT / template()["Globals"]["Function"]["CodeUri"] / "requirements.txt"
 
 
-LOCKS = {"functions": code_uri_lock(), "dev": ROOT / "requirements" / "dev.txt",
-         "sam": ROOT / "requirements" / "sam.txt"}
+LOCKS = {
+    "functions": code_uri_lock(),
+    "dev": ROOT / "requirements" / "dev.txt",
+    "sam": ROOT / "requirements" / "sam.txt",
+}
 
 
 def requirement_lines(lock: Path) -> list[str]:

@@ -32,8 +32,9 @@ def test_listing_follows_every_page(aws: Clients) -> None:
     accounts = [f"{n:012d}" for n in range(1, 13)]
     put_logs(aws.s3, *(log_key(account, "us-east-1") for account in accounts))
     pages: list[str] = []
-    aws.s3.meta.events.register("before-parameter-build.s3.ListObjectsV2",
-                                lambda params, **_: pages.append(params["Prefix"]))
+    aws.s3.meta.events.register(
+        "before-parameter-build.s3.ListObjectsV2", lambda params, **_: pages.append(params["Prefix"])
+    )
     found = discover(s3_lister(aws.s3, "trail-bucket", page_size=5), make_settings())
     assert sorted(found.regions_by_account) == accounts
     assert pages.count("AWSLogs/o-exampleorg1/") == 3
@@ -64,10 +65,13 @@ def test_hostile_key_is_reported_as_an_anomaly_and_never_used(aws: Clients, key:
 
 
 def test_digest_insight_and_config_siblings_are_not_regions(aws: Clients) -> None:
-    put_logs(aws.s3, log_key(A1, "us-east-1"),
-             f"{ORG_ROOT}{A1}/CloudTrail-Digest/us-east-1/2024/01/05/d.json.gz",
-             f"{ORG_ROOT}{A1}/CloudTrail-Insight/us-east-1/2024/01/05/i.json.gz",
-             f"{ORG_ROOT}{A1}/Config/us-east-1/2024/1/5/ConfigHistory/c.json.gz")
+    put_logs(
+        aws.s3,
+        log_key(A1, "us-east-1"),
+        f"{ORG_ROOT}{A1}/CloudTrail-Digest/us-east-1/2024/01/05/d.json.gz",
+        f"{ORG_ROOT}{A1}/CloudTrail-Insight/us-east-1/2024/01/05/i.json.gz",
+        f"{ORG_ROOT}{A1}/Config/us-east-1/2024/1/5/ConfigHistory/c.json.gz",
+    )
     found = discover(s3_lister(aws.s3, "trail-bucket"), make_settings())
     assert found.regions_by_account == {A1: ("us-east-1",)}
 

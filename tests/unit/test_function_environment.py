@@ -27,7 +27,7 @@ def longest(value: Any) -> str | None:
     """The longest text `value` can become in a deployed stack (None: the variable is removed)."""
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
-    (function, argument), = value.items()
+    ((function, argument),) = value.items()
     if function == "Ref":
         return longest_ref(argument)
     if function == "Fn::If":
@@ -61,8 +61,10 @@ def longest_ref(name: str) -> str | None:
 
 
 def worst_case_environment(function: str) -> dict[str, str]:
-    variables = {**TEMPLATE["Globals"]["Function"]["Environment"]["Variables"],
-                 **TEMPLATE["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})}
+    variables = {
+        **TEMPLATE["Globals"]["Function"]["Environment"]["Variables"],
+        **TEMPLATE["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {}),
+    }
     bounded = {name: longest(value) for name, value in variables.items()}
     return {name: value for name, value in bounded.items() if value is not None}
 

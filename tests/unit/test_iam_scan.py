@@ -35,19 +35,28 @@ with warnings.catch_warnings():  # parliament 1.6.4 imports pkg_resources, which
 # Findings accepted after review: (logical id, parliament issue, actions named) -> why. Each must still occur
 # (a test checks it), so a fixed finding leaves this list. Keep README.md "IAM scan" in step.
 ALLOWED = {
-    ("TrailkeeperStateMachineRole", "PERMISSIONS_MANAGEMENT_ACTIONS", ("logs:putresourcepolicy",)):
-        "Step Functions delivers the state machine's ERROR-level logs to CloudWatch Logs only if its role holds "
-        "the log-delivery actions, logs:PutResourcePolicy among them, and they accept only Resource '*'. The role "
-        "is assumed by the state machine alone, whose definition makes no CloudWatch Logs call.",
-    ("TrailkeeperStateMachineRole", "RESOURCE_MISMATCH", ()):
-        "A Distributed Map's child executions are named execution:<state machine>/<map run>:<name>, so the "
-        "DescribeExecution/StopExecution grant is execution:<state machine>/*, as AWS documents for Distributed "
-        "Map; parliament knows only execution:<state machine>:<name>.",
+    (
+        "TrailkeeperStateMachineRole",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        ("logs:putresourcepolicy",),
+    ): "Step Functions delivers the state machine's ERROR-level logs to CloudWatch Logs only if its role holds "
+    "the log-delivery actions, logs:PutResourcePolicy among them, and they accept only Resource '*'. The role "
+    "is assumed by the state machine alone, whose definition makes no CloudWatch Logs call.",
+    (
+        "TrailkeeperStateMachineRole",
+        "RESOURCE_MISMATCH",
+        (),
+    ): "A Distributed Map's child executions are named execution:<state machine>/<map run>:<name>, so the "
+    "DescribeExecution/StopExecution grant is execution:<state machine>/*, as AWS documents for Distributed "
+    "Map; parliament knows only execution:<state machine>:<name>.",
 }
 TRAIL_REGION = "eu-west-1"
 assert TRAIL_REGION != REGION
-REQUIRED = {"TrailBucketName": "trail-bucket", "ReportSender": "reports@example.com",
-            "ReportRecipients": "security@example.com"}
+REQUIRED = {
+    "TrailBucketName": "trail-bucket",
+    "ReportSender": "reports@example.com",
+    "ReportRecipients": "security@example.com",
+}
 EVERY_OPTION = {
     **REQUIRED,
     "TrailKeyPrefix": "org/trail",
@@ -82,8 +91,7 @@ def deployed_template() -> dict[str, Any]:
             resource["Properties"]["DefinitionUri"] = "s3://artifacts/trailkeeper.asl.json"
     metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION), metrics=metrics)
-    transformed: dict[str, Any] = translator.translate(sam, parameter_values={},
-                                                       get_managed_policy_map=lambda: {})
+    transformed: dict[str, Any] = translator.translate(sam, parameter_values={}, get_managed_policy_map=lambda: {})
     metrics.publish()
     return transformed
 
@@ -114,8 +122,11 @@ def findings(document: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def scan(parameters: dict[str, str]) -> set[tuple[str, str, tuple[str, ...]]]:
-    return {(policy.holder, issue, actions) for policy in policies(parameters)
-            for issue, actions in findings(policy.document)}
+    return {
+        (policy.holder, issue, actions)
+        for policy in policies(parameters)
+        for issue, actions in findings(policy.document)
+    }
 
 
 @pytest.mark.parametrize("parameters", DEPLOYMENTS.values(), ids=DEPLOYMENTS.keys())
@@ -130,8 +141,11 @@ def test_every_reviewed_finding_still_occurs() -> None:
 
 def test_the_scan_covers_every_role_and_resource_policy_of_the_stack() -> None:
     resources = template()["Resources"]
-    functions_with_policies = {lid for lid, r in resources.items()
-                               if r["Type"] == "AWS::Serverless::Function" and r["Properties"].get("Policies")}
+    functions_with_policies = {
+        lid
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::Serverless::Function" and r["Properties"].get("Policies")
+    }
     expected = {
         *(f"{lid}Role" for lid in functions_with_policies),
         "TrailkeeperStateMachineRole",
@@ -149,10 +163,13 @@ def test_policies_are_scanned_with_arns_not_unresolved_intrinsics() -> None:
 
 
 def test_the_scanner_reports_a_planted_wildcard_grant() -> None:
-    planted = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
-        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"},
-    ]}
+    planted = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"},
+        ],
+    }
     assert {issue for issue, _ in findings(planted)} >= {"RESOURCE_STAR"}
 
 
@@ -165,8 +182,13 @@ def test_readme_lists_each_reviewed_finding() -> None:
 
 
 def test_trail_logs_encrypted_in_another_region_can_be_decrypted_through_s3_there() -> None:
-    [kms] = [s for p in policies(EVERY_OPTION) if p.holder == "TrailkeeperStateMachineRole"
-             for s in p.document["Statement"] if s["Action"] == "kms:Decrypt"]
+    [kms] = [
+        s
+        for p in policies(EVERY_OPTION)
+        if p.holder == "TrailkeeperStateMachineRole"
+        for s in p.document["Statement"]
+        if s["Action"] == "kms:Decrypt"
+    ]
     assert kms["Resource"] == EVERY_OPTION["TrailKmsKeyArn"]
     assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{TRAIL_REGION}.amazonaws.com"}}
 
@@ -174,10 +196,16 @@ def test_trail_logs_encrypted_in_another_region_can_be_decrypted_through_s3_ther
 def test_the_transformed_template_gives_no_resource_a_fixed_name_that_two_stacks_would_share() -> None:
     """SAM names a ScheduleV2 schedule <StateMachine><Event> unless OmitName (SAM issue #3109): two stacks in
     one account and region would collide. Every name the transform writes must vary with the stack."""
-    named = {"AWS::Scheduler::Schedule": "Name", "AWS::Serverless::StateMachine": "Name",
-             "AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::IAM::Role": "RoleName",
-             "AWS::Athena::WorkGroup": "Name", "AWS::Logs::LogGroup": "LogGroupName",
-             "AWS::Lambda::Function": "FunctionName", "AWS::S3::Bucket": "BucketName"}
+    named = {
+        "AWS::Scheduler::Schedule": "Name",
+        "AWS::Serverless::StateMachine": "Name",
+        "AWS::StepFunctions::StateMachine": "StateMachineName",
+        "AWS::IAM::Role": "RoleName",
+        "AWS::Athena::WorkGroup": "Name",
+        "AWS::Logs::LogGroup": "LogGroupName",
+        "AWS::Lambda::Function": "FunctionName",
+        "AWS::S3::Bucket": "BucketName",
+    }
     resources = deployed_template()["Resources"]
     assert [r for r in resources.values() if r["Type"] == "AWS::Scheduler::Schedule"]
     for logical_id, resource in resources.items():

@@ -39,7 +39,10 @@ def test_scheduled_window_is_lookback_days_before_yesterday_through_tomorrow() -
 def test_scheduled_window_crosses_a_year_boundary() -> None:
     request = parse({"time": "2024-01-01T00:00:00Z"})
     assert (request.start, request.end, request.report_day) == (
-        dt.date(2023, 12, 29), dt.date(2024, 1, 2), dt.date(2023, 12, 31))
+        dt.date(2023, 12, 29),
+        dt.date(2024, 1, 2),
+        dt.date(2023, 12, 31),
+    )
 
 
 def test_scheduled_window_includes_a_leap_day() -> None:
@@ -70,20 +73,34 @@ def test_the_window_never_starts_before_cloudtrail_existed() -> None:
     assert request.start == EARLIEST_DAY and request.report_day == dt.date(2013, 11, 2)
 
 
-@pytest.mark.parametrize(("raw", "now", "message"), [
-    ({"report_date": "2024-06-01"}, NOW, "report_date: report day 2024-06-01 has not ended"),
-    ({"report_date": "2024-05-31"}, dt.datetime(2024, 6, 1, 0, 59, 59, tzinfo=dt.UTC),
-     "report_date: report day 2024-05-31 has not ended plus CloudTrail's delivery lag (1 h) until 2024-06-01T01:00"),
-    ({"time": "2024-06-01T12:00:01Z"}, NOW, "time: 2024-06-01T12:00:01Z is not in the past"),
-    ({"time": "2024-06-01T00:10:00Z"}, dt.datetime(2024, 6, 1, 0, 10, tzinfo=dt.UTC),
-     "time: report day 2024-05-31 has not ended plus CloudTrail's delivery lag"),
-    ({"time": "9999-12-31T23:59:59Z"}, NOW, "time: 9999-12-31T23:59:59Z is not in the past"),
-    ({"report_date": "9999-12-31"}, NOW, "report_date: report day 9999-12-31 has not ended"),
-    ({"report_date": "0001-01-01"}, NOW, "report_date: report day 0001-01-01 is before CloudTrail existed"),
-    ({"time": "0001-01-01T00:00:00Z"}, NOW, "time: 0001-01-01T00:00:00Z reports on a day before CloudTrail existed"),
-    ({"time": "2013-11-01T01:30:00Z"}, NOW, "before CloudTrail existed"),
-    ({"report_date": "2013-10-31"}, NOW, "before CloudTrail existed"),
-])
+@pytest.mark.parametrize(
+    ("raw", "now", "message"),
+    [
+        ({"report_date": "2024-06-01"}, NOW, "report_date: report day 2024-06-01 has not ended"),
+        (
+            {"report_date": "2024-05-31"},
+            dt.datetime(2024, 6, 1, 0, 59, 59, tzinfo=dt.UTC),
+            "report_date: report day 2024-05-31 has not ended plus CloudTrail's delivery lag (1 h) "
+            "until 2024-06-01T01:00",
+        ),
+        ({"time": "2024-06-01T12:00:01Z"}, NOW, "time: 2024-06-01T12:00:01Z is not in the past"),
+        (
+            {"time": "2024-06-01T00:10:00Z"},
+            dt.datetime(2024, 6, 1, 0, 10, tzinfo=dt.UTC),
+            "time: report day 2024-05-31 has not ended plus CloudTrail's delivery lag",
+        ),
+        ({"time": "9999-12-31T23:59:59Z"}, NOW, "time: 9999-12-31T23:59:59Z is not in the past"),
+        ({"report_date": "9999-12-31"}, NOW, "report_date: report day 9999-12-31 has not ended"),
+        ({"report_date": "0001-01-01"}, NOW, "report_date: report day 0001-01-01 is before CloudTrail existed"),
+        (
+            {"time": "0001-01-01T00:00:00Z"},
+            NOW,
+            "time: 0001-01-01T00:00:00Z reports on a day before CloudTrail existed",
+        ),
+        ({"time": "2013-11-01T01:30:00Z"}, NOW, "before CloudTrail existed"),
+        ({"report_date": "2013-10-31"}, NOW, "before CloudTrail existed"),
+    ],
+)
 def test_a_report_day_must_have_ended_plus_the_delivery_lag_and_follow_cloudtrails_start(
     raw: dict[str, Any], now: dt.datetime, message: str
 ) -> None:
@@ -107,8 +124,15 @@ def test_report_date_may_ask_to_send_the_report_again() -> None:
 
 
 def test_backfill_accepts_a_range_with_narrowing_lists_and_dry_run() -> None:
-    request = parse({"start": "2024-02-28", "end": "2024-03-01", "accounts": ["111111111111"],
-                     "regions": ["eu-west-1"], "dry_run": True})
+    request = parse(
+        {
+            "start": "2024-02-28",
+            "end": "2024-03-01",
+            "accounts": ["111111111111"],
+            "regions": ["eu-west-1"],
+            "dry_run": True,
+        }
+    )
     assert request.mode == "backfill" and request.dry_run
     assert request.days == [dt.date(2024, 2, 28), dt.date(2024, 2, 29), dt.date(2024, 3, 1)]
     assert request.accounts == {"111111111111"} and request.regions == {"eu-west-1"}
@@ -131,8 +155,11 @@ def test_request_between_states_is_validated_again() -> None:
 
 
 def test_a_backfill_may_name_the_execution_it_resumes() -> None:
-    request = parse_execution_input({"start": "2024-01-01", "end": "2024-01-31", "resume": "backfill-1"},
-                                    lookback_days=3, now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+    request = parse_execution_input(
+        {"start": "2024-01-01", "end": "2024-01-31", "resume": "backfill-1"},
+        lookback_days=3,
+        now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+    )
     assert request.resume == "backfill-1"
     assert RunRequest.from_json(request.to_json()) == request
 
@@ -140,21 +167,26 @@ def test_a_backfill_may_name_the_execution_it_resumes() -> None:
 @pytest.mark.parametrize("resume", ["../runs/x", "", "a" * 81, 7])
 def test_resume_must_be_an_execution_name(resume: object) -> None:
     with pytest.raises(InvalidInput, match=r"resume: .* is not an execution name"):
-        parse_execution_input({"start": "2024-01-01", "end": "2024-01-31", "resume": resume},
-                              lookback_days=3, now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+        parse_execution_input(
+            {"start": "2024-01-01", "end": "2024-01-31", "resume": resume},
+            lookback_days=3,
+            now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+        )
 
 
 # Step Functions' rule for execution names (StartExecution API reference): 1-80 characters, none of these.
 SFN_FORBIDDEN = set(' <>{}[]?*"#%\\^|~`$&,;:/') | {chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))}
 sfn_names = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Zl", "Zp"), blacklist_characters=SFN_FORBIDDEN),
-    min_size=1, max_size=80,
+    min_size=1,
+    max_size=80,
 )
 
 
 @given(sfn_names)
 def test_an_execution_name_step_functions_accepts_is_refused_at_validate_input_or_read_back_everywhere(
-        name: str) -> None:
+    name: str,
+) -> None:
     """Never pass ValidateInput and fail later: what check_execution_name lets through, every reader of a run's
     name accepts (its S3 keys, a resume of it)."""
     try:

@@ -50,14 +50,22 @@ class Deployed:
         cloudformation = boto3.client("cloudformation", region_name="us-east-1")
         self.stubber = Stubber(cloudformation)
         self.stubber.activate()
-        self.clients = ops.Clients(cloudformation, aws.client("stepfunctions"), aws.client("s3"),
-                                   aws.client("cloudwatch"))
+        self.clients = ops.Clients(
+            cloudformation, aws.client("stepfunctions"), aws.client("s3"), aws.client("cloudwatch")
+        )
         self.alarm_names = {lid: f"{STACK}-{lid}-0A1B2C3D4E5F" for lid in ALARMS}
         for lid, name in self.alarm_names.items():
             aws.client("cloudwatch").put_metric_alarm(
-                AlarmName=name, AlarmDescription=template()["Resources"][lid]["Properties"]["AlarmDescription"],
-                Namespace="AWS/States", MetricName="ExecutionsFailed", Statistic="Sum", Period=3600,
-                EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")
+                AlarmName=name,
+                AlarmDescription=template()["Resources"][lid]["Properties"]["AlarmDescription"],
+                Namespace="AWS/States",
+                MetricName="ExecutionsFailed",
+                Statistic="Sum",
+                Period=3600,
+                EvaluationPeriods=1,
+                Threshold=0,
+                ComparisonOperator="GreaterThanThreshold",
+            )
         self.outputs = {
             "StateMachineArn": aws.state_machine_arn,
             "ResultsBucketName": aws.physical["ResultsBucket"],
@@ -74,27 +82,54 @@ class Deployed:
         return code
 
     def answer_stack_lookup(self, outputs: dict[str, str]) -> None:
-        self.stubber.add_response("describe_stacks", {"Stacks": [{
-            "StackName": STACK, "StackId": f"arn:aws:cloudformation:us-east-1:123456789012:stack/{STACK}/1",
-            "CreationTime": NOW, "StackStatus": "CREATE_COMPLETE",
-            "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
-        }]}, {"StackName": STACK})
-        resources = [("TrailkeeperStateMachine", self.aws.state_machine_arn, "AWS::StepFunctions::StateMachine"),
-                     *((lid, name, "AWS::CloudWatch::Alarm") for lid, name in self.alarm_names.items())]
-        self.stubber.add_response("list_stack_resources", {"StackResourceSummaries": [
-            {"LogicalResourceId": lid, "PhysicalResourceId": physical, "ResourceType": kind,
-             "LastUpdatedTimestamp": NOW, "ResourceStatus": "CREATE_COMPLETE"}
-            for lid, physical, kind in resources
-        ]}, {"StackName": STACK})
+        self.stubber.add_response(
+            "describe_stacks",
+            {
+                "Stacks": [
+                    {
+                        "StackName": STACK,
+                        "StackId": f"arn:aws:cloudformation:us-east-1:123456789012:stack/{STACK}/1",
+                        "CreationTime": NOW,
+                        "StackStatus": "CREATE_COMPLETE",
+                        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
+                    }
+                ]
+            },
+            {"StackName": STACK},
+        )
+        resources = [
+            ("TrailkeeperStateMachine", self.aws.state_machine_arn, "AWS::StepFunctions::StateMachine"),
+            *((lid, name, "AWS::CloudWatch::Alarm") for lid, name in self.alarm_names.items()),
+        ]
+        self.stubber.add_response(
+            "list_stack_resources",
+            {
+                "StackResourceSummaries": [
+                    {
+                        "LogicalResourceId": lid,
+                        "PhysicalResourceId": physical,
+                        "ResourceType": kind,
+                        "LastUpdatedTimestamp": NOW,
+                        "ResourceStatus": "CREATE_COMPLETE",
+                    }
+                    for lid, physical, kind in resources
+                ]
+            },
+            {"StackName": STACK},
+        )
 
     def catalog(self) -> set[tuple[str, ...]]:
-        pages = self.aws.client("glue").get_paginator("get_partitions").paginate(
-            DatabaseName=self.aws.parameters["DatabaseName"], TableName=self.aws.parameters["TableName"])
+        pages = (
+            self.aws.client("glue")
+            .get_paginator("get_partitions")
+            .paginate(DatabaseName=self.aws.parameters["DatabaseName"], TableName=self.aws.parameters["TableName"])
+        )
         return {tuple(p["Values"]) for page in pages for p in page["Partitions"]}
 
     def executions(self) -> list[dict[str, Any]]:
         listed: list[dict[str, Any]] = self.clients.stepfunctions.list_executions(
-            stateMachineArn=self.aws.state_machine_arn)["executions"]
+            stateMachineArn=self.aws.state_machine_arn
+        )["executions"]
         return listed
 
 
@@ -120,8 +155,9 @@ def run_nights(deployed: Deployed, *report_days: str) -> None:
 # ------------------------------------------------------------------------------------------------ plan
 
 
-def test_plan_prints_the_missing_partitions_and_adds_nothing(deployed: Deployed,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_prints_the_missing_partitions_and_adds_nothing(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert deployed.run(PLAN) == 0
 
     out = capsys.readouterr().out
@@ -129,19 +165,24 @@ def test_plan_prints_the_missing_partitions_and_adds_nothing(deployed: Deployed,
     assert "partitions it would add (8):" in out
     listed = re.findall(r"^  account=([0-9]{12}) region=(\S+) dt=(\S+)  s3://", out, flags=re.MULTILINE)
     assert len(set(listed)) == 8
-    assert re.search(rf"^statements: s3://{deployed.outputs['ResultsBucketName']}/runs/plan-{START}-{END}-"
-                     r"[0-9a-f]{10}/shards/<shard>/statements/$", out, flags=re.MULTILINE)
+    assert re.search(
+        rf"^statements: s3://{deployed.outputs['ResultsBucketName']}/runs/plan-{START}-{END}-"
+        r"[0-9a-f]{10}/shards/<shard>/statements/$",
+        out,
+        flags=re.MULTILINE,
+    )
     assert deployed.catalog() == set()
 
 
-def test_plan_show_sql_prints_each_statement_under_its_s3_key(deployed: Deployed,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_show_sql_prints_each_statement_under_its_s3_key(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert deployed.run(PLAN_SQL) == 0
 
     out = capsys.readouterr().out
     key = re.search(r"^-- (s3://\S+/statements/0\.sql)$", out, flags=re.MULTILINE)
     assert key is not None
-    statement = out[key.end():].lstrip("\n").splitlines()[0]
+    statement = out[key.end() :].lstrip("\n").splitlines()[0]
     assert statement.startswith("ALTER TABLE `trailkeeper`.`cloudtrail` ADD IF NOT EXISTS PARTITION (")
     assert statement.count(" PARTITION (") == 8
 
@@ -166,15 +207,24 @@ def test_backfill_twice_starts_exactly_one_execution(deployed: Deployed, capsys:
 
 
 def test_backfill_reports_each_state_as_it_goes_and_prints_the_summary(
-        deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert deployed.run(BACKFILL) == 0
 
     captured = capsys.readouterr()
     entered = re.findall(r"^[0-9]{2}:[0-9]{2}:[0-9]{2} (\w+)$", captured.err, flags=re.MULTILINE)
-    assert entered == ["ValidateInput", "IsBackfill", "PlanShards", "ReconcileShards", "SummariseShards",
-                       "BackfillDone"]
-    assert f"  shard s00000 [1/1] {START}..{END}, 2 account(s): 8 added in 1 statement(s), 0 already there" \
+    assert entered == [
+        "ValidateInput",
+        "IsBackfill",
+        "PlanShards",
+        "ReconcileShards",
+        "SummariseShards",
+        "BackfillDone",
+    ]
+    assert (
+        f"  shard s00000 [1/1] {START}..{END}, 2 account(s): 8 added in 1 statement(s), 0 already there"
         in captured.err.splitlines()
+    )
     assert "8 added in 1 statement(s)" in captured.out
     assert "1 of 1 shard(s) done" in captured.out.splitlines()
     assert len(deployed.catalog()) == 8
@@ -187,8 +237,9 @@ def test_backfill_of_one_account_adds_only_its_partitions(deployed: Deployed) ->
     assert len(deployed.catalog()) == 4
 
 
-def test_a_failed_backfill_exits_1_naming_the_state_and_cause(deployed: Deployed,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failed_backfill_exits_1_naming_the_state_and_cause(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
     def unsupported_table(function: str, event: Any) -> None:
         if "PlanPartitions" in function:
             raise InjectedFault("UnsupportedPartitionScheme", "table partition keys (day) are not supported")
@@ -197,16 +248,28 @@ def test_a_failed_backfill_exits_1_naming_the_state_and_cause(deployed: Deployed
     assert deployed.run(BACKFILL) == 1
 
     captured = capsys.readouterr()
-    assert re.search(r"FAILED at SummariseShards: ShardsFailed: 1 of 1 shards did not finish \(s00000\); s00000: "
-                     r"UnsupportedPartitionScheme: table partition keys \(day\) are not supported\.", captured.out)
-    assert re.search(rf"^to run only the unfinished shards: trailkeeper backfill --stack {STACK} --resume "
-                     rf"backfill-{START}-{END}-[0-9a-f]{{10}}$", captured.out, flags=re.MULTILINE)
-    assert re.search(r"^  shard s00000 FAILED .*: UnsupportedPartitionScheme: table partition keys \(day\) are "
-                     r"not supported$", captured.err, flags=re.MULTILINE)
+    assert re.search(
+        r"FAILED at SummariseShards: ShardsFailed: 1 of 1 shards did not finish \(s00000\); s00000: "
+        r"UnsupportedPartitionScheme: table partition keys \(day\) are not supported\.",
+        captured.out,
+    )
+    assert re.search(
+        rf"^to run only the unfinished shards: trailkeeper backfill --stack {STACK} --resume "
+        rf"backfill-{START}-{END}-[0-9a-f]{{10}}$",
+        captured.out,
+        flags=re.MULTILINE,
+    )
+    assert re.search(
+        r"^  shard s00000 FAILED .*: UnsupportedPartitionScheme: table partition keys \(day\) are "
+        r"not supported$",
+        captured.err,
+        flags=re.MULTILINE,
+    )
 
 
 def test_a_failure_before_the_shards_run_is_named_with_its_redrive_command(
-        deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
     def unsupported_table(function: str, event: Any) -> None:
         if "PlanShards" in function:
             raise InjectedFault("UnsupportedPartitionScheme", "table partition keys (day) are not supported")
@@ -215,13 +278,18 @@ def test_a_failure_before_the_shards_run_is_named_with_its_redrive_command(
     assert deployed.run(BACKFILL) == 1
 
     out = capsys.readouterr().out
-    assert re.search(r"FAILED at PlanShards: UnsupportedPartitionScheme: "
-                     r"table partition keys \(day\) are not supported$", out, flags=re.MULTILINE)
+    assert re.search(
+        r"FAILED at PlanShards: UnsupportedPartitionScheme: "
+        r"table partition keys \(day\) are not supported$",
+        out,
+        flags=re.MULTILINE,
+    )
     assert "aws stepfunctions redrive-execution --execution-arn arn:aws:states:" in out
 
 
-def test_resume_runs_only_the_shards_that_did_not_finish(deployed: Deployed,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_runs_only_the_shards_that_did_not_finish(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
     over_a_month_end = ["backfill", "--stack", STACK, "--start", "2024-02-28", "--end", END]  # two shards
 
     def february_fails(function: str, event: Any) -> None:
@@ -250,17 +318,23 @@ def test_following_reads_newest_history_pages_only_back_to_what_it_has_seen() ->
     history = {"executionArn": arn, "reverseOrder": True, "maxResults": 1000}
 
     def events(*ids: int) -> list[dict[str, Any]]:
-        return [{"id": i, "timestamp": NOW, "type": "PassStateEntered", "stateEnteredEventDetails": {"name": f"S{i}"}}
-                for i in ids]
+        return [
+            {"id": i, "timestamp": NOW, "type": "PassStateEntered", "stateEnteredEventDetails": {"name": f"S{i}"}}
+            for i in ids
+        ]
 
     with Stubber(sfn) as stubber:
         stubber.add_response("describe_execution", {**described, "status": "RUNNING"}, {"executionArn": arn})
         stubber.add_response("get_execution_history", {"events": events(3, 2, 1)}, history)
-        stubber.add_response("describe_execution", {**described, "status": "SUCCEEDED", "output": "{}"},
-                             {"executionArn": arn})
+        stubber.add_response(
+            "describe_execution", {**described, "status": "SUCCEEDED", "output": "{}"}, {"executionArn": arn}
+        )
         stubber.add_response("get_execution_history", {"events": events(6, 5, 4), "nextToken": "page2"}, history)
-        stubber.add_response("get_execution_history", {"events": events(3, 2, 1), "nextToken": "page3"},
-                             {**history, "nextToken": "page2"})
+        stubber.add_response(
+            "get_execution_history",
+            {"events": events(3, 2, 1), "nextToken": "page3"},
+            {**history, "nextToken": "page2"},
+        )
         lines: list[str] = []
         finished = ops.follow(sfn, arn, lines.append, sleep=lambda seconds: None)
         stubber.assert_no_pending_responses()
@@ -285,8 +359,9 @@ def test_the_same_request_has_the_same_execution_name_whatever_the_order() -> No
 # ------------------------------------------------------------------------------------------------ status
 
 
-def test_status_lists_the_nightly_executions_most_recent_first(deployed: Deployed,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_lists_the_nightly_executions_most_recent_first(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
     run_nights(deployed, "2024-03-09", "2024-03-10")
     deployed.aws.run_execution({"start": START, "end": END}, name="backfill-by-hand")
 
@@ -297,8 +372,9 @@ def test_status_lists_the_nightly_executions_most_recent_first(deployed: Deploye
     assert listed == [("SUCCEEDED", "nightly-2024-03-10"), ("SUCCEEDED", "nightly-2024-03-09")]
 
 
-def test_status_shows_the_last_report_day_that_was_emailed(deployed: Deployed,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_shows_the_last_report_day_that_was_emailed(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
     run_nights(deployed, "2024-03-09", "2024-03-10")
 
     assert deployed.run(STATUS) == 0
@@ -306,13 +382,22 @@ def test_status_shows_the_last_report_day_that_was_emailed(deployed: Deployed,
     assert "last report day: 2024-03-10" in capsys.readouterr().out.splitlines()
 
 
-def test_status_lists_only_the_stacks_alarms_that_are_in_alarm(deployed: Deployed,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_lists_only_the_stacks_alarms_that_are_in_alarm(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
     cloudwatch = deployed.aws.client("cloudwatch")
     firing = deployed.alarm_names["ExecutionsFailedAlarm"]
     cloudwatch.set_alarm_state(AlarmName=firing, StateValue="ALARM", StateReason="Threshold Crossed: 1 datapoint")
-    cloudwatch.put_metric_alarm(AlarmName="someone-elses-alarm", Namespace="X", MetricName="Y", Statistic="Sum",
-                                Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.put_metric_alarm(
+        AlarmName="someone-elses-alarm",
+        Namespace="X",
+        MetricName="Y",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
     cloudwatch.set_alarm_state(AlarmName="someone-elses-alarm", StateValue="ALARM", StateReason="not ours")
 
     assert deployed.run(STATUS) == 0
@@ -326,9 +411,11 @@ def test_status_lists_only_the_stacks_alarms_that_are_in_alarm(deployed: Deploye
 
 def test_last_report_day_skips_a_day_whose_email_was_only_claimed(deployed: Deployed) -> None:
     s3, bucket = deployed.aws.client("s3"), deployed.outputs["ResultsBucketName"]
-    for day, name, body in [(9, layout.SENT_MARKER, b'{"state": "sent"}'),
-                             (10, layout.SENT_MARKER, b'{"state": "sending"}'),
-                             (11, layout.REPORT_TEXT, b"built, never sent")]:
+    for day, name, body in [
+        (9, layout.SENT_MARKER, b'{"state": "sent"}'),
+        (10, layout.SENT_MARKER, b'{"state": "sending"}'),
+        (11, layout.REPORT_TEXT, b"built, never sent"),
+    ]:
         s3.put_object(Bucket=bucket, Key=layout.report_key(dt.date(2024, 3, day), name), Body=body)
 
     assert ops.last_report_day(s3, bucket) == "2024-03-09"
@@ -338,18 +425,23 @@ def test_last_report_day_skips_a_day_whose_email_was_only_claimed(deployed: Depl
 
 
 def test_a_stack_without_trailkeeper_outputs_exits_2_with_a_clear_message(
-        deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
     deployed.answer_stack_lookup({"SomethingElse": "x"})
     assert cli.main(STATUS, clients=deployed.clients) == 2
     assert capsys.readouterr().err == (
-        "trailkeeper: stack trailkeeper has no output StateMachineArn, ResultsBucketName: "
-        "is it a trailkeeper stack?\n")
+        "trailkeeper: stack trailkeeper has no output StateMachineArn, ResultsBucketName: is it a trailkeeper stack?\n"
+    )
 
 
-@pytest.mark.parametrize("argv", [
-    [*BACKFILL, "--logs", "logs"],
-    ["plan", "--logs", "logs", "--start", START, "--end", END],
-], ids=["backfill with --stack and --logs", "plan without --stack"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [*BACKFILL, "--logs", "logs"],
+        ["plan", "--logs", "logs", "--start", START, "--end", END],
+    ],
+    ids=["backfill with --stack and --logs", "plan without --stack"],
+)
 def test_stack_commands_reject_a_logs_folder(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.main(argv)

@@ -53,10 +53,32 @@ TIMESTAMP = len('"2026-12-31T23:59:59.999999+00:00"') - 2  # the longer of ISO t
 # What Step Functions may add around an optimized integration's response (HTTP metadata), generously.
 SDK_ENVELOPE = {
     "SdkHttpMetadata": {
-        "AllHttpHeaders": {h: ["x" * 64] for h in ("x-amzn-RequestId", "Content-Length", "Date", "Content-Type",
-                                                     "Connection", "x-amz-id-2", "x-amz-request-id", "Server")},
-        "HttpHeaders": {h: "x" * 64 for h in ("x-amzn-RequestId", "Content-Length", "Date", "Content-Type",
-                                                "Connection", "x-amz-id-2", "x-amz-request-id", "Server")},
+        "AllHttpHeaders": {
+            h: ["x" * 64]
+            for h in (
+                "x-amzn-RequestId",
+                "Content-Length",
+                "Date",
+                "Content-Type",
+                "Connection",
+                "x-amz-id-2",
+                "x-amz-request-id",
+                "Server",
+            )
+        },
+        "HttpHeaders": {
+            h: "x" * 64
+            for h in (
+                "x-amzn-RequestId",
+                "Content-Length",
+                "Date",
+                "Content-Type",
+                "Connection",
+                "x-amz-id-2",
+                "x-amz-request-id",
+                "Server",
+            )
+        },
         "HttpStatusCode": 200,
     },
     "SdkResponseMetadata": {"RequestId": "x" * 64},
@@ -84,8 +106,10 @@ def worst_case(shape: Any, overrides: dict[str, Any], owner: str = "", member: s
     """The largest JSON value the shape can take; `overrides` fixes members by name (what this stack sends)."""
     kind = shape.type_name
     if kind == "structure":
-        return {name: overrides[name] if name in overrides else worst_case(child, overrides, shape.name, name)
-                for name, child in shape.members.items()}
+        return {
+            name: overrides[name] if name in overrides else worst_case(child, overrides, shape.name, name)
+            for name, child in shape.members.items()
+        }
     if kind == "string":
         return _string(shape, owner, member)
     if kind == "map":
@@ -111,8 +135,10 @@ def payload_bytes(value: Any) -> int:
 def maximal_statement() -> str:
     """A statement of MAX_STATEMENT_BYTES_CAP bytes, of the characters the planner writes."""
     header = "ALTER TABLE `trailkeeper`.`cloudtrail` ADD IF NOT EXISTS"
-    clause = (" PARTITION (account='111122223333', region='us-east-1', dt='2024-01-01') LOCATION "
-              "'s3://trail-bucket/AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/us-east-1/2024/01/01/'")
+    clause = (
+        " PARTITION (account='111122223333', region='us-east-1', dt='2024-01-01') LOCATION "
+        "'s3://trail-bucket/AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/us-east-1/2024/01/01/'"
+    )
     text = header + clause * ((MAX_STATEMENT_BYTES_CAP - len(header)) // len(clause))
     return text + " " * (MAX_STATEMENT_BYTES_CAP - len(text))
 
@@ -143,7 +169,8 @@ def statement_tasks() -> dict[str, dict[str, Any]]:
                 if nested in state:
                     walk(state[nested]["States"])
             if state.get("Type") == "Task" and "statement" in json.dumps(state.get("Parameters", {})) + json.dumps(
-                    state.get("ResultPath", "")):
+                state.get("ResultPath", "")
+            ):
                 found[name] = state
 
     walk(asl()["States"])

@@ -43,13 +43,17 @@ def test_existing_index_of_a_shard_keeps_only_its_own_pairs() -> None:
     assert (set(index.bitmaps), index.ignored) == ({(A1, "us-east-1")}, 1)
 
 
-@pytest.mark.parametrize("values", [
-    [A1, "us-east-1", "2024-03-02"],
-    [A1, "us-east-1", "2024-02-30"],
-    ["1111", "us-east-1", "2024-02-29"],
-    [A1, "US-EAST-1", "2024-02-29"],
-    [A1, "us-east-1"],
-], ids=["outside window", "impossible day", "short account", "upper-case region", "too few values"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [A1, "us-east-1", "2024-03-02"],
+        [A1, "us-east-1", "2024-02-30"],
+        ["1111", "us-east-1", "2024-02-29"],
+        [A1, "US-EAST-1", "2024-02-29"],
+        [A1, "us-east-1"],
+    ],
+    ids=["outside window", "impossible day", "short account", "upper-case region", "too few values"],
+)
 def test_existing_index_ignores_entries_it_cannot_trust(values: list[str]) -> None:
     index = ExistingIndex(TRAILKEEPER, WINDOW)
     index.add(values)
@@ -72,10 +76,16 @@ def test_organization_clauses_name_year_month_day() -> None:
     for day in ("28", "29"):
         existing.add([A1, "eu-west-1", "2024", "02", day])
     builder = ClauseBuilder(ORGANIZATION, make_settings(), WINDOW)
-    assert parsed(builder, [(A1, "eu-west-1")], existing) == [{
-        "account": A1, "region": "eu-west-1", "year": "2024", "month": "03", "day": "01",
-        "location": f"s3://trail-bucket/AWSLogs/o-exampleorg1/{A1}/CloudTrail/eu-west-1/2024/03/01/",
-    }]
+    assert parsed(builder, [(A1, "eu-west-1")], existing) == [
+        {
+            "account": A1,
+            "region": "eu-west-1",
+            "year": "2024",
+            "month": "03",
+            "day": "01",
+            "location": f"s3://trail-bucket/AWSLogs/o-exampleorg1/{A1}/CloudTrail/eu-west-1/2024/03/01/",
+        }
+    ]
 
 
 def test_single_account_clauses_omit_the_account_and_keep_its_folder() -> None:
@@ -83,17 +93,26 @@ def test_single_account_clauses_omit_the_account_and_keep_its_folder() -> None:
     existing.add(["eu-west-1", "2024", "02", "28"])
     existing.add(["eu-west-1", "2024", "02", "29"])
     builder = ClauseBuilder(SINGLE, make_settings(ORGANIZATION_ID=""), WINDOW)
-    assert parsed(builder, [(A1, "eu-west-1")], existing) == [{
-        "region": "eu-west-1", "year": "2024", "month": "03", "day": "01",
-        "location": f"s3://trail-bucket/AWSLogs/{A1}/CloudTrail/eu-west-1/2024/03/01/",
-    }]
+    assert parsed(builder, [(A1, "eu-west-1")], existing) == [
+        {
+            "region": "eu-west-1",
+            "year": "2024",
+            "month": "03",
+            "day": "01",
+            "location": f"s3://trail-bucket/AWSLogs/{A1}/CloudTrail/eu-west-1/2024/03/01/",
+        }
+    ]
 
 
-@pytest.mark.parametrize("pair", [
-    (A1, "us-east-1') LOCATION 's3://evil/'--"),
-    ("1111111111'1", "us-east-1"),
-    (A1, "us-east-1 "),
-], ids=["sql in region", "quote in account", "trailing space"])
+@pytest.mark.parametrize(
+    "pair",
+    [
+        (A1, "us-east-1') LOCATION 's3://evil/'--"),
+        ("1111111111'1", "us-east-1"),
+        (A1, "us-east-1 "),
+    ],
+    ids=["sql in region", "quote in account", "trailing space"],
+)
 def test_unvalidated_pairs_never_become_ddl(pair: tuple[str, str]) -> None:
     builder = ClauseBuilder(TRAILKEEPER, make_settings(), WINDOW)
     with pytest.raises(ValueError, match="unvalidated"):

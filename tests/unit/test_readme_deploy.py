@@ -11,8 +11,12 @@ from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
 DEPLOY = README.split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
-COMMANDS = [line.split("#", 1)[0].split() for block in re.findall(r"```sh\n(.*?)```", DEPLOY, flags=re.DOTALL)
-            for line in block.splitlines() if line.strip()]
+COMMANDS = [
+    line.split("#", 1)[0].split()
+    for block in re.findall(r"```sh\n(.*?)```", DEPLOY, flags=re.DOTALL)
+    for line in block.splitlines()
+    if line.strip()
+]
 MAKEFILE = (ROOT / "Makefile").read_text()
 SAM = ROOT / ".tools" / "sam" / "bin" / "sam"
 
@@ -40,6 +44,12 @@ def test_the_sam_cli_is_the_one_the_makefile_installs_pinned() -> None:
 def test_the_pinned_sam_cli_takes_the_deploy_options_the_readme_gives() -> None:
     for command in (c for c in COMMANDS if c[0] == ".tools/sam/bin/sam"):
         subcommand, options = command[1], [o for o in command[2:] if o.startswith("--")]
-        shown = subprocess.run([str(SAM), subcommand, "--help"], capture_output=True, text=True, check=True,
-                               timeout=120, env={"SAM_CLI_TELEMETRY": "0", "PATH": "/usr/bin:/bin"}).stdout
+        shown = subprocess.run(
+            [str(SAM), subcommand, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            env={"SAM_CLI_TELEMETRY": "0", "PATH": "/usr/bin:/bin"},
+        ).stdout
         assert all(option in shown for option in options), (subcommand, options)

@@ -25,17 +25,22 @@ def folder_of(ref: tuple[str, str, str]) -> str:
 
 
 def add_to_glue(glue: Any, *refs: tuple[str, str, str], location: str | None = None) -> None:
-    glue.batch_create_partition(DatabaseName="trailkeeper", TableName="cloudtrail", PartitionInputList=[
-        {"Values": list(ref), "StorageDescriptor": {"Location": location or folder_of(ref)}} for ref in refs
-    ])
+    glue.batch_create_partition(
+        DatabaseName="trailkeeper",
+        TableName="cloudtrail",
+        PartitionInputList=[
+            {"Values": list(ref), "StorageDescriptor": {"Location": location or folder_of(ref)}} for ref in refs
+        ],
+    )
 
 
 def planned_partitions(aws_clients: Clients, summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     found = []
     for index in range(summary["statements"]):
         sql = aws.get_text(aws_clients.s3, "results-bucket", f"{summary['statements_prefix']}{index}.sql")
-        found += [(p.values["account"], p.values["region"], p.values["dt"])
-                  for p in parse_add_partitions(sql).partitions]
+        found += [
+            (p.values["account"], p.values["region"], p.values["dt"]) for p in parse_add_partitions(sql).partitions
+        ]
     return found
 
 
@@ -53,8 +58,11 @@ def test_plan_covers_every_account_region_and_day_minus_existing(aws: Clients) -
     planned = planned_partitions(aws, summary)
     assert (A1, "us-east-1", "2024-01-31") not in planned
     assert sorted(planned) == sorted(
-        (a, r, d) for a, r in [(A1, "us-east-1"), (A1, "eu-west-1"), (A2, "us-east-1")]
-        for d in ("2024-01-30", "2024-01-31", "2024-02-01") if (a, r, d) != (A1, "us-east-1", "2024-01-31"))
+        (a, r, d)
+        for a, r in [(A1, "us-east-1"), (A1, "eu-west-1"), (A2, "us-east-1")]
+        for d in ("2024-01-30", "2024-01-31", "2024-02-01")
+        if (a, r, d) != (A1, "us-east-1", "2024-01-31")
+    )
 
 
 def test_statement_locations_point_under_the_configured_bucket_and_prefix(aws: Clients) -> None:
@@ -121,8 +129,10 @@ def test_dropped_table_is_a_clear_error(aws: Clients) -> None:
 
 
 def statement_texts(aws_clients: Clients, summary: dict[str, Any]) -> list[str]:
-    return [aws.get_text(aws_clients.s3, "results-bucket", f"{summary['statements_prefix']}{i}.sql")
-            for i in range(summary["statements"])]
+    return [
+        aws.get_text(aws_clients.s3, "results-bucket", f"{summary['statements_prefix']}{i}.sql")
+        for i in range(summary["statements"])
+    ]
 
 
 def test_a_partition_pointing_at_another_folder_is_relocated_and_reported(aws: Clients) -> None:
@@ -133,10 +143,12 @@ def test_a_partition_pointing_at_another_folder_is_relocated_and_reported(aws: C
     relocation = statement_texts(aws, summary)[-1]
     assert relocation == (
         "ALTER TABLE `trailkeeper`.`cloudtrail` PARTITION (account='111111111111', region='us-east-1', "
-        f"dt='2024-01-31') SET LOCATION '{folder_of((A1, 'us-east-1', '2024-01-31'))}'")
+        f"dt='2024-01-31') SET LOCATION '{folder_of((A1, 'us-east-1', '2024-01-31'))}'"
+    )
     assert summary["anomalies"]["sample"][0] == {
         "kind": "partition_location_repaired",
-        "key": "111111111111/us-east-1/2024-01-31 pointed at s3://trail-bucket/empty/"}
+        "key": "111111111111/us-east-1/2024-01-31 pointed at s3://trail-bucket/empty/",
+    }
 
 
 def test_a_location_without_its_trailing_slash_is_the_same_folder(aws: Clients) -> None:

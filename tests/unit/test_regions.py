@@ -20,9 +20,23 @@ from trailkeeper import allowlist
 
 BOTOCORE_DATA = Path(botocore.__file__).parent / "data"
 NOT_REGIONS = [
-    "US-EAST-1", "us-east-9x", "eu-central-1 ", " us-east-1", "us-east-1\n", "us_east_1", "us-east-", "us--east-1",
-    "us-east-1') LOCATION 's3://evil/'--", "../us-east-1", "us-east-1/", "aws-global", "us-east-123",
-    "eusc-de-east-1'", "us-iso-east-1;", "useast1", "us-east-１",
+    "US-EAST-1",
+    "us-east-9x",
+    "eu-central-1 ",
+    " us-east-1",
+    "us-east-1\n",
+    "us_east_1",
+    "us-east-",
+    "us--east-1",
+    "us-east-1') LOCATION 's3://evil/'--",
+    "../us-east-1",
+    "us-east-1/",
+    "aws-global",
+    "us-east-123",
+    "eusc-de-east-1'",
+    "us-iso-east-1;",
+    "useast1",
+    "us-east-１",
 ]
 
 
@@ -46,8 +60,11 @@ def shapes_of_partitions() -> list[str]:
         pattern = partition["regionRegex"]
         body = pattern.removeprefix("^").removesuffix("$").replace("\\-", "-")
         alternatives = re.fullmatch(r"(.*?)\((\w+(?:\|\w+)*)\)(.*)", body)
-        heads = [body] if alternatives is None else [
-            f"{alternatives[1]}{a}{alternatives[3]}" for a in alternatives[2].split("|")]
+        heads = (
+            [body]
+            if alternatives is None
+            else [f"{alternatives[1]}{a}{alternatives[3]}" for a in alternatives[2].split("|")]
+        )
         for head in heads:
             for direction, number in (("southeast", "7"), ("central", "12")):
                 names.append(head.replace("\\w+", direction).replace("\\d+", number))
@@ -60,7 +77,8 @@ def template_region_pattern() -> re.Pattern[str]:
 
 def test_botocore_lists_the_partitions_the_allow_list_was_written_for() -> None:
     assert {"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"} <= set(
-        published_regions())
+        published_regions()
+    )
 
 
 @pytest.mark.parametrize("partition", sorted(published_regions()))

@@ -13,10 +13,23 @@ import pytest
 from tests.helpers import template
 
 FIRES = [
-    "cron(30 1 * * ? *)", "cron(0 10 * * ? *)", "cron(15 12 * * ? *)", "cron(0 18 ? * MON-FRI *)",
-    "cron(0 8 1 * ? *)", "cron(0/10 * ? * MON-FRI *)", "cron(0/5 8-17 ? * MON-FRI *)", "cron(0 9 ? * 2#1 *)",
-    "cron(0 1 L * ? *)", "cron(0 1 15W * ? *)", "cron(0 1 ? * 6L *)", "cron(0 0,12 1 */2 ? *)",
-    "cron(59 23 31 DEC ? 2199)", "cron(0 2 ? JAN-MAR SUN 2030)", "rate(1 day)", "rate(12 hours)", "rate(5 minutes)",
+    "cron(30 1 * * ? *)",
+    "cron(0 10 * * ? *)",
+    "cron(15 12 * * ? *)",
+    "cron(0 18 ? * MON-FRI *)",
+    "cron(0 8 1 * ? *)",
+    "cron(0/10 * ? * MON-FRI *)",
+    "cron(0/5 8-17 ? * MON-FRI *)",
+    "cron(0 9 ? * 2#1 *)",
+    "cron(0 1 L * ? *)",
+    "cron(0 1 15W * ? *)",
+    "cron(0 1 ? * 6L *)",
+    "cron(0 0,12 1 */2 ? *)",
+    "cron(59 23 31 DEC ? 2199)",
+    "cron(0 2 ? JAN-MAR SUN 2030)",
+    "rate(1 day)",
+    "rate(12 hours)",
+    "rate(5 minutes)",
 ]
 NEVER_FIRES = {
     "hour 25": "cron(30 25 * * ? *)",

@@ -12,8 +12,11 @@ from trailkeeper.schemes import ORGANIZATION_KEYS, SINGLE_ACCOUNT_KEYS, Partitio
 
 
 def table_with(keys: tuple[str, ...], location: str = "s3://trail-bucket/AWSLogs/") -> dict[str, object]:
-    return {"Name": "t", "PartitionKeys": [{"Name": k, "Type": "string"} for k in keys],
-            "StorageDescriptor": {"Location": location}}
+    return {
+        "Name": "t",
+        "PartitionKeys": [{"Name": k, "Type": "string"} for k in keys],
+        "StorageDescriptor": {"Location": location},
+    }
 
 
 def test_template_table_uses_the_trailkeeper_scheme() -> None:
@@ -32,8 +35,9 @@ def test_single_account_scheme_takes_the_account_from_the_table_location() -> No
 
 def test_single_account_table_outside_the_trail_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="LOCATION"):
-        scheme_for_table(table_with(SINGLE_ACCOUNT_KEYS, "s3://other-bucket/AWSLogs/111111111111/CloudTrail/"),
-                         make_settings())
+        scheme_for_table(
+            table_with(SINGLE_ACCOUNT_KEYS, "s3://other-bucket/AWSLogs/111111111111/CloudTrail/"), make_settings()
+        )
 
 
 @pytest.mark.parametrize("keys", [("timestamp",), ("region", "dt"), ()], ids=["projection", "no account", "none"])
@@ -61,9 +65,13 @@ def test_a_shard_lists_only_its_account_range() -> None:
     days = (dt.date(2024, 1, 30), dt.date(2024, 2, 2))
     accounts = ("111111111111", "222222222222")
     assert PartitionScheme("s", ("account", "region", "dt")).glue_expression(*days, accounts) == (
-        "account BETWEEN '111111111111' AND '222222222222' AND (dt BETWEEN '2024-01-30' AND '2024-02-02')")
-    assert PartitionScheme("s", ORGANIZATION_KEYS).glue_expression(*days, accounts).startswith(
-        "account BETWEEN '111111111111' AND '222222222222' AND ((year = '2024' AND month = '01'")
+        "account BETWEEN '111111111111' AND '222222222222' AND (dt BETWEEN '2024-01-30' AND '2024-02-02')"
+    )
+    assert (
+        PartitionScheme("s", ORGANIZATION_KEYS)
+        .glue_expression(*days, accounts)
+        .startswith("account BETWEEN '111111111111' AND '222222222222' AND ((year = '2024' AND month = '01'")
+    )
     single = PartitionScheme("s", SINGLE_ACCOUNT_KEYS, fixed_account="111111111111")
     assert single.glue_expression(*days, accounts) == single.glue_expression(*days)
 
@@ -71,4 +79,5 @@ def test_a_shard_lists_only_its_account_range() -> None:
 def test_an_account_range_is_validated_before_it_reaches_the_expression() -> None:
     with pytest.raises(ValueError, match="unvalidated"):
         PartitionScheme("s", ORGANIZATION_KEYS).glue_expression(
-            dt.date(2024, 1, 1), dt.date(2024, 1, 2), ("111111111111", "1' OR '1'='1"))
+            dt.date(2024, 1, 1), dt.date(2024, 1, 2), ("111111111111", "1' OR '1'='1")
+        )

@@ -29,8 +29,10 @@ BACKFILL = RunRequest(mode="backfill", start=dt.date(2024, 1, 30), end=dt.date(2
 def covered(shards: list[Shard], regions_by_account: dict[str, tuple[str, ...]]) -> Counter[tuple[str, str, dt.date]]:
     return Counter(
         (account, region, day)
-        for shard in shards for account in shard.request.accounts or ()
-        for region in regions_by_account[account] for day in shard.request.days
+        for shard in shards
+        for account in shard.request.accounts or ()
+        for region in regions_by_account[account]
+        for day in shard.request.days
     )
 
 
@@ -48,8 +50,11 @@ def test_months_are_calendar_months_clipped_to_the_window() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    accounts=st.integers(1, 40), regions=st.integers(1, 5), days=st.integers(1, 120),
-    max_partitions=st.integers(100, 2_000), start=st.dates(dt.date(2014, 1, 1), dt.date(2030, 1, 1)),
+    accounts=st.integers(1, 40),
+    regions=st.integers(1, 5),
+    days=st.integers(1, 120),
+    max_partitions=st.integers(100, 2_000),
+    start=st.dates(dt.date(2014, 1, 1), dt.date(2030, 1, 1)),
 )
 def test_split_covers_every_partition_exactly_once_within_the_bounds(
     accounts: int, regions: int, days: int, max_partitions: int, start: dt.date
@@ -84,8 +89,14 @@ def test_split_caps_the_accounts_listed_in_one_shard() -> None:
 
 
 def test_shards_keep_the_request_narrowing_and_dry_run_but_not_resume() -> None:
-    request = RunRequest(mode="backfill", start=dt.date(2024, 1, 1), end=dt.date(2024, 1, 3),
-                         regions=frozenset({"us-east-1"}), dry_run=True, resume="earlier-run")
+    request = RunRequest(
+        mode="backfill",
+        start=dt.date(2024, 1, 1),
+        end=dt.date(2024, 1, 3),
+        regions=frozenset({"us-east-1"}),
+        dry_run=True,
+        resume="earlier-run",
+    )
     [shard] = split(request, {A1: ("us-east-1",)}, {(A1, "us-east-1"): 200}, 100, 10**9)
     assert shard.request.regions == frozenset({"us-east-1"}) and shard.request.dry_run
     assert shard.request.resume is None and shard.id == "s00000"
@@ -114,8 +125,9 @@ SIXTY_DAYS = RunRequest(mode="backfill", start=dt.date(2024, 1, 1), end=dt.date(
 
 
 def three_accounts(clients: Clients) -> None:
-    put_logs(clients.s3, *(log_key(account, region) for account in (A1, A2, A3)
-                           for region in ("us-east-1", "eu-west-1")))
+    put_logs(
+        clients.s3, *(log_key(account, region) for account in (A1, A2, A3) for region in ("us-east-1", "eu-west-1"))
+    )
 
 
 def sharded(clients: Clients, run: str, request: RunRequest = SIXTY_DAYS) -> list[dict[str, Any]]:
@@ -128,11 +140,20 @@ def sharded(clients: Clients, run: str, request: RunRequest = SIXTY_DAYS) -> lis
 def test_plan_shards_writes_the_map_items_and_returns_only_keys_and_counts(aws: Clients) -> None:
     three_accounts(aws)
     planned = plan_shards(SIXTY_DAYS, make_settings(**SMALL_SHARDS), aws, "bf-1")
-    assert planned == {"shards": 4, "already_done": 0, "resumed_from": None,
-                       "shards_key": layout.shards_key("bf-1"), "shard_concurrency": 2}
+    assert planned == {
+        "shards": 4,
+        "already_done": 0,
+        "resumed_from": None,
+        "shards_key": layout.shards_key("bf-1"),
+        "shard_concurrency": 2,
+    }
     items = shard_files(aws, "bf-1")
     assert [(i["request"]["start"], i["request"]["accounts"]) for i in items] == [
-        ("2024-01-01", [A1, A2]), ("2024-01-01", [A3]), ("2024-02-01", [A1, A2]), ("2024-02-01", [A3])]
+        ("2024-01-01", [A1, A2]),
+        ("2024-01-01", [A3]),
+        ("2024-02-01", [A1, A2]),
+        ("2024-02-01", [A3]),
+    ]
 
 
 def test_summary_adds_up_the_shards_and_names_the_unfinished_ones(aws: Clients) -> None:
@@ -155,8 +176,15 @@ def test_resume_runs_only_the_unfinished_shards_and_the_whole_backfill_converges
     for item in shard_files(aws, "bf-2"):
         run_shard(aws, "bf-2", item, SMALL_SHARDS)
     summary = summarise_shards(resumed, make_settings(**SMALL_SHARDS), aws, "bf-2")
-    assert summary["shards"] == {"total": 4, "run": 2, "done": 2, "failed": 0, "failed_ids": [],
-                                 "already_done": 2, "resumed_from": "bf-1"}
+    assert summary["shards"] == {
+        "total": 4,
+        "run": 2,
+        "done": 2,
+        "failed": 0,
+        "failed_ids": [],
+        "already_done": 2,
+        "resumed_from": "bf-1",
+    }
     assert summary["added"] == 3 * 2 * 29
     # Re-running the whole backfill afterwards finds nothing missing anywhere.
     plan_shards(SIXTY_DAYS, make_settings(**SMALL_SHARDS), aws, "bf-3")
@@ -176,10 +204,13 @@ def test_resume_of_a_resumed_backfill_skips_what_either_run_finished(aws: Client
     assert (planned["shards"], planned["already_done"]) == (2, 2)
 
 
-@pytest.mark.parametrize("earlier, problem", [
-    ("never-ran", "is not a backfill execution of this stack"),
-    ("bf-1", "was a different backfill"),
-])
+@pytest.mark.parametrize(
+    "earlier, problem",
+    [
+        ("never-ran", "is not a backfill execution of this stack"),
+        ("bf-1", "was a different backfill"),
+    ],
+)
 def test_resume_refuses_an_unknown_or_different_backfill(aws: Clients, earlier: str, problem: str) -> None:
     sharded(aws, "bf-1")
     other = RunRequest(mode="backfill", start=dt.date(2024, 1, 1), end=dt.date(2024, 1, 31), resume=earlier)
@@ -207,8 +238,9 @@ def test_every_shard_fits_one_child_execution_at_organization_scale() -> None:
     assert sum(s.expected for s in shards) == 1_000 * 20 * 366
     assert max(s.expected for s in shards) <= 200_000
     assert all(s.expected * clause <= budget for s in shards)
-    fewest = sum(math.ceil(20_000 * ((last - first).days + 1) / 200_000)
-                 for first, last in months(year.start, year.end))
+    fewest = sum(
+        math.ceil(20_000 * ((last - first).days + 1) / 200_000) for first, last in months(year.start, year.end)
+    )
     assert fewest <= len(shards) <= fewest + 12  # whole accounts per group: at most one more shard a month
 
 

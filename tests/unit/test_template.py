@@ -21,20 +21,53 @@ GOLDEN_ACTIONS = {
     "BuildReportFunction": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
     "SendReportFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "ses:SendEmail"},
     "PlanIntegrityFunction": {"s3:ListBucket", "s3:GetObject", "s3:PutObject"},
-    "ValidateIntegrityFunction": {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:GetLifecycleConfiguration",
-                                  "cloudtrail:ListPublicKeys", "kms:Decrypt"},
+    "ValidateIntegrityFunction": {
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:GetLifecycleConfiguration",
+        "cloudtrail:ListPublicKeys",
+        "kms:Decrypt",
+    },
     "SummariseIntegrityFunction": {"s3:GetObject", "s3:PutObject"},
     "TrailkeeperStateMachine": {
-        "lambda:InvokeFunction", "s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation",
-        "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "states:StartExecution",
-        "states:DescribeExecution", "states:StopExecution", "athena:StartQueryExecution", "athena:GetQueryExecution",
-        "athena:StopQueryExecution", "athena:GetDataCatalog", "s3:ListBucketMultipartUploads", "glue:GetDatabase",
-        "glue:GetTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:CreatePartition",
-        "glue:BatchCreatePartition", "glue:UpdatePartition", "lakeformation:GetDataAccess", "sns:Publish",
+        "lambda:InvokeFunction",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:StopExecution",
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:StopQueryExecution",
+        "athena:GetDataCatalog",
+        "s3:ListBucketMultipartUploads",
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "glue:GetPartition",
+        "glue:GetPartitions",
+        "glue:BatchGetPartition",
+        "glue:CreatePartition",
+        "glue:BatchCreatePartition",
+        "glue:UpdatePartition",
+        "lakeformation:GetDataAccess",
+        "sns:Publish",
         "kms:Decrypt",
-        "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-        "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
-        "logs:DescribeLogGroups", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
         "xray:GetSamplingTargets",
     },
 }
@@ -44,14 +77,38 @@ STAR_ONLY.add("cloudtrail:ListPublicKeys")
 # What Step Functions generates for an athena:startQueryExecution.sync task (AWS Step Functions developer
 # guide, "IAM policies for Amazon Athena"), each action either granted or named with why it is not needed.
 ATHENA_SYNC_GENERATED = {
-    "athena:startQueryExecution", "athena:stopQueryExecution", "athena:getQueryExecution", "athena:getDataCatalog",
-    "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket", "s3:ListBucketMultipartUploads",
-    "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload", "s3:CreateBucket", "s3:PutObject",
-    "glue:CreateDatabase", "glue:GetDatabase", "glue:GetDatabases", "glue:UpdateDatabase", "glue:DeleteDatabase",
-    "glue:CreateTable", "glue:UpdateTable", "glue:GetTable", "glue:GetTables", "glue:DeleteTable",
-    "glue:BatchDeleteTable", "glue:BatchCreatePartition", "glue:CreatePartition", "glue:UpdatePartition",
-    "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:DeletePartition",
-    "glue:BatchDeletePartition", "lakeformation:GetDataAccess",
+    "athena:startQueryExecution",
+    "athena:stopQueryExecution",
+    "athena:getQueryExecution",
+    "athena:getDataCatalog",
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:ListBucketMultipartUploads",
+    "s3:ListMultipartUploadParts",
+    "s3:AbortMultipartUpload",
+    "s3:CreateBucket",
+    "s3:PutObject",
+    "glue:CreateDatabase",
+    "glue:GetDatabase",
+    "glue:GetDatabases",
+    "glue:UpdateDatabase",
+    "glue:DeleteDatabase",
+    "glue:CreateTable",
+    "glue:UpdateTable",
+    "glue:GetTable",
+    "glue:GetTables",
+    "glue:DeleteTable",
+    "glue:BatchDeleteTable",
+    "glue:BatchCreatePartition",
+    "glue:CreatePartition",
+    "glue:UpdatePartition",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:BatchGetPartition",
+    "glue:DeletePartition",
+    "glue:BatchDeletePartition",
+    "lakeformation:GetDataAccess",
 }
 NOT_NEEDED = {
     "s3:CreateBucket": "the WorkGroup writes to the stack's own results bucket, which exists",
@@ -107,8 +164,12 @@ def test_trail_bucket_access_is_read_only_and_under_the_logs_prefix() -> None:
     trail = [s for lid in GOLDEN_ACTIONS for s in statements(RESOURCES[lid]) if "TrailBucketName" in str(s["Resource"])]
     assert trail
     for statement in trail:
-        assert actions(statement) <= {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject",
-                                      "s3:GetLifecycleConfiguration"}
+        assert actions(statement) <= {
+            "s3:ListBucket",
+            "s3:GetBucketLocation",
+            "s3:GetObject",
+            "s3:GetLifecycleConfiguration",
+        }
         if "s3:GetObject" in actions(statement):
             assert all(arn["Fn::Sub"].endswith("AWSLogs/*") for arn in statement["Resource"]["Fn::If"][1:])
         if "s3:ListBucket" in actions(statement):
@@ -131,19 +192,27 @@ def test_state_machine_alarms_watch_the_metrics_step_functions_emits() -> None:
 
 def test_function_error_alarm_covers_every_function() -> None:
     functions = {lid for lid, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
-    watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
-               for m in RESOURCES["FunctionErrorsAlarm"]["Properties"]["Metrics"] if "MetricStat" in m}
+    watched = {
+        m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+        for m in RESOURCES["FunctionErrorsAlarm"]["Properties"]["Metrics"]
+        if "MetricStat" in m
+    }
     assert watched == functions
     for metric in RESOURCES["FunctionErrorsAlarm"]["Properties"]["Metrics"]:
         if "MetricStat" in metric:
             assert (metric["MetricStat"]["Metric"]["Namespace"], metric["MetricStat"]["Metric"]["MetricName"]) == (
-                "AWS/Lambda", "Errors")
+                "AWS/Lambda",
+                "Errors",
+            )
 
 
 def test_every_function_has_a_log_group_with_retention() -> None:
     functions = {lid for lid, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
-    groups = {r["Properties"]["LogGroupName"]["Fn::Sub"]: r["Properties"] for r in RESOURCES.values()
-              if r["Type"] == "AWS::Logs::LogGroup"}
+    groups = {
+        r["Properties"]["LogGroupName"]["Fn::Sub"]: r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Logs::LogGroup"
+    }
     for function in functions:
         assert groups[f"/aws/lambda/${{{function}}}"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
@@ -190,8 +259,12 @@ def test_every_action_aws_generates_for_athena_sync_is_granted_or_named_as_not_n
 
 def test_no_athena_glue_or_lake_formation_action_is_granted_beyond_what_aws_generates_for_athena_sync() -> None:
     generated = {a.lower() for a in ATHENA_SYNC_GENERATED}
-    granted = {a for s in statements(RESOURCES["TrailkeeperStateMachine"]) for a in actions(s)
-               if a.startswith(("athena:", "glue:", "lakeformation:"))}
+    granted = {
+        a
+        for s in statements(RESOURCES["TrailkeeperStateMachine"])
+        for a in actions(s)
+        if a.startswith(("athena:", "glue:", "lakeformation:"))
+    }
     assert {a.lower() for a in granted} <= generated
 
 

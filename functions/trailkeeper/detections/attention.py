@@ -94,8 +94,11 @@ def attention(rows: Iterable[RiskRow], suppressions: Sequence[Suppression], day:
     shown = []
     for row in rows:
         values = {
-            "account": row.account, "region": row.region, "principal": row.principal,
-            "eventsource": row.eventsource, "eventname": row.eventname,
+            "account": row.account,
+            "region": row.region,
+            "principal": row.principal,
+            "eventsource": row.eventsource,
+            "eventname": row.eventname,
         }
         for hit in row.hits:
             suppression = first_match(suppressions, hit.rule, values, day)
@@ -105,17 +108,31 @@ def attention(rows: Iterable[RiskRow], suppressions: Sequence[Suppression], day:
                 continue
             shown.append(
                 AttentionRow(
-                    rule=hit.rule, severity=hit.severity, title=hit.title, account=row.account,
-                    region=row.region, principal=row.principal, eventsource=row.eventsource,
-                    eventname=row.eventname, events=hit.events, first_at=hit.first_at, escalated=hit.escalated,
+                    rule=hit.rule,
+                    severity=hit.severity,
+                    title=hit.title,
+                    account=row.account,
+                    region=row.region,
+                    principal=row.principal,
+                    eventsource=row.eventsource,
+                    eventname=row.eventname,
+                    events=hit.events,
+                    first_at=hit.first_at,
+                    escalated=hit.escalated,
                 )
             )
-    shown.sort(key=lambda a: (severity_rank(a.severity), a.rule, a.account, a.region, a.principal,
-                              a.eventsource, a.eventname))
+    shown.sort(
+        key=lambda a: (severity_rank(a.severity), a.rule, a.account, a.region, a.principal, a.eventsource, a.eventname)
+    )
     suppressed = tuple(
         SuppressionCount(
-            id=s.id, detection=s.detection, reason=s.reason, expires=s.expires.isoformat(),
-            active=s.active_on(day), hits=counts[s.id][0], events=counts[s.id][1],
+            id=s.id,
+            detection=s.detection,
+            reason=s.reason,
+            expires=s.expires.isoformat(),
+            active=s.active_on(day),
+            hits=counts[s.id][0],
+            events=counts[s.id][1],
         )
         for s in suppressions
     )
@@ -152,7 +169,12 @@ def truncate(rows: Sequence[R], max_rows: int, found: Attention) -> tuple[list[R
 
 
 def subject(
-    title: str, report_day: dt.date, findings: Sequence[AttentionRow], *, new_rows: int, silent: int,
+    title: str,
+    report_day: dt.date,
+    findings: Sequence[AttentionRow],
+    *,
+    new_rows: int,
+    silent: int,
     first_seen_accounts: int,
 ) -> str:
     """'<title>: <day> - CRITICAL CloudTrail trail changed or stopped in 123456789012 (+3 more findings), ...'.

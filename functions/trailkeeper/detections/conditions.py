@@ -217,6 +217,7 @@ def to_sql(condition: Condition) -> str:
 
 def describe(condition: Condition) -> str:
     """The condition for people (README, drill-down descriptions): the same logic, without the coalesce."""
+
     def name(operand: Operand) -> str:
         return operand.name if isinstance(operand, Field) else f"{operand.column}{operand.path[1:]}"
 

@@ -138,7 +138,7 @@ def write_template(path: Path) -> bool:
     begin, end = text.find(BEGIN_MARKER), text.find(END_MARKER)
     if begin < 0 or end < begin:
         raise SystemExit(f"{path}: the named-query markers are missing; add them under Resources")
-    updated = text[:begin] + template_block() + text[end + len(END_MARKER):]
+    updated = text[:begin] + template_block() + text[end + len(END_MARKER) :]
     if updated != text:
         path.write_text(updated, encoding="utf-8")
     return updated != text

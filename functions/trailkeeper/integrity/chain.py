@@ -83,8 +83,13 @@ class Anchor:
     sha256: str
 
     def to_json(self) -> dict[str, str]:
-        return {"chain": self.chain, "key": self.key, "end": self.end.strftime(TIME_FORMAT),
-                "signature": self.signature, "sha256": self.sha256}
+        return {
+            "chain": self.chain,
+            "key": self.key,
+            "end": self.end.strftime(TIME_FORMAT),
+            "signature": self.signature,
+            "sha256": self.sha256,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Anchor:
@@ -129,10 +134,15 @@ class PairResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "account": self.account, "region": self.region, "hours": self.hours,
-            "since": self.since.strftime(TIME_FORMAT), "until": self.now.strftime(TIME_FORMAT),
-            "digests_verified": self.digests_verified, "empty_digests": self.empty_digests,
-            "logs_verified": self.logs_verified, "log_bytes_verified": self.log_bytes_verified,
+            "account": self.account,
+            "region": self.region,
+            "hours": self.hours,
+            "since": self.since.strftime(TIME_FORMAT),
+            "until": self.now.strftime(TIME_FORMAT),
+            "digests_verified": self.digests_verified,
+            "empty_digests": self.empty_digests,
+            "logs_verified": self.logs_verified,
+            "log_bytes_verified": self.log_bytes_verified,
             "delivery": self.delivery,
             "newest_digest_end": self.newest_digest_end.strftime(TIME_FORMAT) if self.newest_digest_end else None,
             "findings": [f.to_json() for f in sorted(self.findings, key=_finding_order)],
@@ -227,8 +237,9 @@ def validate_account(
     results: list[PairResult] = []
     events: list[ControlEvent] = []
     for region in regions:
-        result, control = _validate_pair(store, public_keys, root, account, region, anchors.get(region, {}), now,
-                                         lifecycle, first_run_lookback)
+        result, control = _validate_pair(
+            store, public_keys, root, account, region, anchors.get(region, {}), now, lifecycle, first_run_lookback
+        )
         results.append(result)
         events.extend(control)
     for result in results:
@@ -239,8 +250,15 @@ def validate_account(
 
 
 def _validate_pair(
-    store: Store, public_keys: PublicKeySource, root: str, account: str, region: str,
-    anchors: Mapping[str, Anchor], now: dt.datetime, lifecycle: Lifecycle, lookback: dt.timedelta,
+    store: Store,
+    public_keys: PublicKeySource,
+    root: str,
+    account: str,
+    region: str,
+    anchors: Mapping[str, Anchor],
+    now: dt.datetime,
+    lifecycle: Lifecycle,
+    lookback: dt.timedelta,
 ) -> tuple[PairResult, list[ControlEvent]]:
     since = min((a.end for a in anchors.values() if not a.chain.endswith("_backfill")), default=now - lookback)
     since = max(since, now - MAX_LOOKBACK)  # a chain silent for longer is reported silent, not re-read every night
@@ -267,15 +285,23 @@ def _validate_pair(
         listed = sorted(chains.get(chain, []), key=lambda k: k.end)
         _walk_chain(walk, chain, listed, anchors.get(chain), since, now)
     if not any(not c.endswith("_backfill") for c in chains) and not anchors:
-        walk.find(kinds.DIGEST_SILENCE, digest_folder(root, account, region, now.date()), now,
-                  f"no digest at all since {since.strftime(TIME_FORMAT)}: is log file validation enabled?")
+        walk.find(
+            kinds.DIGEST_SILENCE,
+            digest_folder(root, account, region, now.date()),
+            now,
+            f"no digest at all since {since.strftime(TIME_FORMAT)}: is log file validation enabled?",
+        )
     control = _check_logs(walk, now)
     _find_injected(walk, root, account, region, since, now)
     return result, control
 
 
 def _walk_chain(
-    walk: _PairWalk, chain: str, listed: list[DigestKey], anchor: Anchor | None, since: dt.datetime,
+    walk: _PairWalk,
+    chain: str,
+    listed: list[DigestKey],
+    anchor: Anchor | None,
+    since: dt.datetime,
     now: dt.datetime,
 ) -> None:
     if anchor is not None:
@@ -342,8 +368,12 @@ class _ChainWalk:
     def accept(self, current: DigestKey, loaded: _Loaded) -> None:
         signature = loaded.signature or (self.successor.previous_signature if self.successor else None)
         if signature is None:
-            self.walk.find(kinds.DIGEST_UNVERIFIABLE, current.key, current.end,
-                           "no signature metadata and no later digest to vouch for it (a directory copy?)")
+            self.walk.find(
+                kinds.DIGEST_UNVERIFIABLE,
+                current.key,
+                current.end,
+                "no signature metadata and no later digest to vouch for it (a directory copy?)",
+            )
         elif self.newest_verified is None:
             self.newest_verified = (current, loaded, signature)
         self.walk.accept(loaded.digest)
@@ -366,8 +396,9 @@ class _ChainWalk:
             self.current = None
             return
         if target is None or digest.previous_bucket != self.walk.store.bucket:
-            self.forged(current, f"its previous digest s3://{digest.previous_bucket}/{digest.previous_key} "
-                                 "is not a digest here")
+            self.forged(
+                current, f"its previous digest s3://{digest.previous_bucket}/{digest.previous_key} is not a digest here"
+            )
             self.advance(None)
             return
         if any(k.key == target.key for k in self.remaining):
@@ -389,31 +420,37 @@ class _ChainWalk:
     def restarted(self, current: DigestKey, digest: Digest, older: DigestKey | None) -> None:
         previous_end = older.end if older else (self.anchor.end if self.anchor else None)
         if previous_end is not None and not self.backfill:
-            self.walk.result.restarts.append(Restart(current.region, current.trail, current.key, digest.start,
-                                                     previous_end))
+            self.walk.result.restarts.append(
+                Restart(current.region, current.trail, current.key, digest.start, previous_end)
+            )
             self.reached = self.reached or older is None
 
     def join_anchor(self, anchor: Anchor, digest: Digest) -> None:
         if digest.previous_key != anchor.key:
-            self.walk.find(kinds.CHAIN_TRUNCATED, anchor.key, anchor.end,
-                           f"the chain links to {digest.previous_key}, past the anchor")
+            self.walk.find(
+                kinds.CHAIN_TRUNCATED,
+                anchor.key,
+                anchor.end,
+                f"the chain links to {digest.previous_key}, past the anchor",
+            )
         elif self.walk.store.get(anchor.key) is None:
             self.walk.find(kinds.CHAIN_TRUNCATED, anchor.key, anchor.end, "the anchor digest is gone")
         elif digest.previous_signature != anchor.signature or digest.previous_hash != anchor.sha256:
-            self.walk.find(kinds.CHAIN_TRUNCATED, anchor.key, anchor.end,
-                           "the anchor digest is not the one verified before")
+            self.walk.find(
+                kinds.CHAIN_TRUNCATED, anchor.key, anchor.end, "the anchor digest is not the one verified before"
+            )
         self.reached = True
 
     def finish(self) -> None:
         if not self.backfill:
             _find_silence(self.walk, self.chain, sorted(self.marks), self.now, self.listed)
         if self.anchor is not None and not self.reached:
-            self.walk.find(kinds.CHAIN_TRUNCATED, self.anchor.key, self.anchor.end,
-                           "tonight's chain does not reach the anchor")
+            self.walk.find(
+                kinds.CHAIN_TRUNCATED, self.anchor.key, self.anchor.end, "tonight's chain does not reach the anchor"
+            )
         if self.newest_verified is not None:
             key, loaded, signature = self.newest_verified
-            self.walk.result.anchors[self.chain] = Anchor(self.chain, key.key, key.end, signature,
-                                                          loaded.digest.sha256)
+            self.walk.result.anchors[self.chain] = Anchor(self.chain, key.key, key.end, signature, loaded.digest.sha256)
 
 
 def _missing_ends(target: DigestKey, successor_start: dt.datetime, older_end: dt.datetime | None) -> list[dt.datetime]:
@@ -423,7 +460,10 @@ def _missing_ends(target: DigestKey, successor_start: dt.datetime, older_end: dt
 
 
 def _missing_digests(
-    walk: _PairWalk, target: DigestKey, successor_start: dt.datetime, older_end: dt.datetime | None,
+    walk: _PairWalk,
+    target: DigestKey,
+    successor_start: dt.datetime,
+    older_end: dt.datetime | None,
     now: dt.datetime,
 ) -> None:
     for index, end in enumerate(_missing_ends(target, successor_start, older_end)):
@@ -435,16 +475,28 @@ def _missing_digests(
 
 
 def _find_silence(
-    walk: _PairWalk, chain: str, marks: list[dt.datetime], now: dt.datetime, listed: list[DigestKey],
+    walk: _PairWalk,
+    chain: str,
+    marks: list[dt.datetime],
+    now: dt.datetime,
+    listed: list[DigestKey],
 ) -> None:
     folder_key = listed[-1].key if listed else chain
     for older, newer in itertools.pairwise(marks):
         if newer - older > SILENCE:
-            walk.find(kinds.DIGEST_SILENCE, folder_key, older + HOUR,
-                      f"no digest of {chain} between {older.strftime(TIME_FORMAT)} and {newer.strftime(TIME_FORMAT)}")
+            walk.find(
+                kinds.DIGEST_SILENCE,
+                folder_key,
+                older + HOUR,
+                f"no digest of {chain} between {older.strftime(TIME_FORMAT)} and {newer.strftime(TIME_FORMAT)}",
+            )
     if marks and now - marks[-1] > SILENCE:
-        walk.find(kinds.DIGEST_SILENCE, folder_key, marks[-1] + HOUR,
-                  f"no digest of {chain} since {marks[-1].strftime(TIME_FORMAT)}: logging or delivery broken")
+        walk.find(
+            kinds.DIGEST_SILENCE,
+            folder_key,
+            marks[-1] + HOUR,
+            f"no digest of {chain} since {marks[-1].strftime(TIME_FORMAT)}: logging or delivery broken",
+        )
 
 
 def _check_logs(walk: _PairWalk, now: dt.datetime) -> list[ControlEvent]:
@@ -463,15 +515,20 @@ def _check_logs(walk: _PairWalk, now: dt.datetime) -> list[ControlEvent]:
             if check is None:
                 created = log_delivery_time(log.key) or digest.start
                 if walk.lifecycle.expired(log.key, created, now):
-                    walk.find(kinds.LOG_EXPIRED, log.key, digest.start,
-                              "absent, past the bucket's lifecycle expiration")
+                    walk.find(
+                        kinds.LOG_EXPIRED, log.key, digest.start, "absent, past the bucket's lifecycle expiration"
+                    )
                 else:
                     walk.find(kinds.LOG_DELETED, log.key, digest.start, f"listed by {digest.key}")
                 continue
             if check.trailing_bytes:
                 what = "an extra gzip member" if check.extra_member else "data"
-                walk.find(kinds.LOG_APPENDED, log.key, digest.start,
-                          f"{what} ({check.trailing_bytes} bytes) after the end of the gzip stream")
+                walk.find(
+                    kinds.LOG_APPENDED,
+                    log.key,
+                    digest.start,
+                    f"{what} ({check.trailing_bytes} bytes) after the end of the gzip stream",
+                )
             if not check.readable:
                 walk.find(kinds.LOG_MODIFIED, log.key, digest.start, "not a complete gzip stream")
             elif check.sha256 != log.hash_value:
@@ -483,8 +540,7 @@ def _check_logs(walk: _PairWalk, now: dt.datetime) -> list[ControlEvent]:
     return control
 
 
-def _find_injected(walk: _PairWalk, root: str, account: str, region: str, since: dt.datetime,
-                   now: dt.datetime) -> None:
+def _find_injected(walk: _PairWalk, root: str, account: str, region: str, since: dt.datetime, now: dt.datetime) -> None:
     """Objects in the log folders that no digest lists, delivered inside hours that present digests cover."""
     spans = _merged(walk.spans)
     for day in _days(since.date(), now.date()):
@@ -493,8 +549,12 @@ def _find_injected(walk: _PairWalk, root: str, account: str, region: str, since:
                 continue
             delivered = log_delivery_time(key)
             if delivered is None:
-                walk.find(kinds.LOG_INJECTED, key, dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC),
-                          "not a CloudTrail log file name, and no digest lists it")
+                walk.find(
+                    kinds.LOG_INJECTED,
+                    key,
+                    dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC),
+                    "not a CloudTrail log file name, and no digest lists it",
+                )
             elif any(start <= delivered and delivered + dt.timedelta(minutes=1) <= end for start, end in spans):
                 walk.find(kinds.LOG_INJECTED, key, delivered, "delivered in hours whose digests do not list it")
 
@@ -509,8 +569,10 @@ def _judge_restart(restart: Restart, events: list[ControlEvent]) -> tuple[str, s
         names_trail = event.trail == restart.trail or event.trail.endswith(f":trail/{restart.trail}")
         if names_trail and low <= when <= high:
             return kinds.CHAIN_RESTARTED_EXPLAINED, f"{event.name} at {event.time} ({event.region})"
-    return kinds.CHAIN_RESTARTED, (f"a starting digest after {restart.previous_end.strftime(TIME_FORMAT)} and no "
-                                   "StopLogging, DeleteTrail or UpdateTrail of the trail in the account's logs")
+    return kinds.CHAIN_RESTARTED, (
+        f"a starting digest after {restart.previous_end.strftime(TIME_FORMAT)} and no "
+        "StopLogging, DeleteTrail or UpdateTrail of the trail in the account's logs"
+    )
 
 
 def _merged(spans: list[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:

@@ -84,16 +84,28 @@ class DigestKey:
             return None
         if (end.year, end.month, end.day) != (int(match["y"]), int(match["m"]), int(match["d"])):
             return None  # the folder is the end time's day
-        return cls(key, match["root"], match["account"], match["region"], match["trail"], match["home"], end,
-                   bool(match["backfill"]))
+        return cls(
+            key,
+            match["root"],
+            match["account"],
+            match["region"],
+            match["trail"],
+            match["home"],
+            end,
+            bool(match["backfill"]),
+        )
 
 
-def digest_key(root: str, account: str, region: str, trail: str, home_region: str, end: dt.datetime,
-               backfill: bool = False) -> str:
+def digest_key(
+    root: str, account: str, region: str, trail: str, home_region: str, end: dt.datetime, backfill: bool = False
+) -> str:
     """The key CloudTrail gives the digest that ends at `end` (inverse of DigestKey.parse)."""
-    return (f"{root}{account}/CloudTrail-Digest/{region}/{end:%Y/%m/%d}/"
-            f"{account}_CloudTrail-Digest_{region}_{trail}_{home_region}_{end.strftime(STAMP_FORMAT)}"
-            + ("_backfill" if backfill else "") + ".json.gz")
+    return (
+        f"{root}{account}/CloudTrail-Digest/{region}/{end:%Y/%m/%d}/"
+        f"{account}_CloudTrail-Digest_{region}_{trail}_{home_region}_{end.strftime(STAMP_FORMAT)}"
+        + ("_backfill" if backfill else "")
+        + ".json.gz"
+    )
 
 
 def digest_folder(root: str, account: str, region: str, day: dt.date) -> str:
@@ -147,8 +159,7 @@ class Digest:
         return self.previous_key is None
 
     def string_to_sign(self) -> bytes:
-        return signing_string(self.end_text, self.location[0], self.location[1], self.sha256,
-                              self.previous_signature)
+        return signing_string(self.end_text, self.location[0], self.location[1], self.sha256, self.previous_signature)
 
 
 def signing_string(end_text: str, bucket: str, key: str, sha256_hex: str, previous_signature: str | None) -> bytes:
@@ -201,14 +212,19 @@ def parse_digest(bucket: str, key: str, body: bytes) -> Digest:
         logs.append(ListedLog(_text(entry, "s3Bucket"), _text(entry, "s3Object"), _text(entry, "hashValue").lower()))
     previous_hash = _optional_text(document, "previousDigestHashValue")
     return Digest(
-        bucket=bucket, key=key, start=start, end=end, end_text=end_text,
+        bucket=bucket,
+        key=key,
+        start=start,
+        end=end,
+        end_text=end_text,
         fingerprint=_text(document, "digestPublicKeyFingerprint"),
         signature_algorithm=_text(document, "digestSignatureAlgorithm"),
         previous_bucket=_optional_text(document, "previousDigestS3Bucket"),
         previous_key=_optional_text(document, "previousDigestS3Object"),
         previous_hash=previous_hash.lower() if previous_hash else None,
         previous_signature=_optional_text(document, "previousDigestSignature"),
-        logs=tuple(logs), sha256=hashlib.sha256(raw).hexdigest(),
+        logs=tuple(logs),
+        sha256=hashlib.sha256(raw).hexdigest(),
         location=(_text(document, "digestS3Bucket"), _text(document, "digestS3Object")),
     )
 

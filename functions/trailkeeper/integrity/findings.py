@@ -18,8 +18,15 @@ CHAIN_RESTARTED = "chain_restarted"  # a starting digest without a StopLogging/D
 DIGEST_SILENCE = "digest_silence"  # no digest for more than two hours: logging or delivery broken
 
 ALARM_KINDS: tuple[str, ...] = (
-    LOG_DELETED, LOG_MODIFIED, LOG_APPENDED, LOG_INJECTED, DIGEST_DELETED, DIGEST_FORGED,
-    CHAIN_TRUNCATED, CHAIN_RESTARTED, DIGEST_SILENCE,
+    LOG_DELETED,
+    LOG_MODIFIED,
+    LOG_APPENDED,
+    LOG_INJECTED,
+    DIGEST_DELETED,
+    DIGEST_FORGED,
+    CHAIN_TRUNCATED,
+    CHAIN_RESTARTED,
+    DIGEST_SILENCE,
 )
 
 # Informational kinds: reported, never alarmed on.
@@ -57,8 +64,12 @@ class Finding:
         return self.kind in ALARM_KINDS
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "key": self.key, "hour": self.hour.strftime("%Y-%m-%dT%H:00Z"),
-                "detail": self.detail}
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "hour": self.hour.strftime("%Y-%m-%dT%H:00Z"),
+            "detail": self.detail,
+        }
 
 
 def hour_of(moment: dt.datetime) -> dt.datetime:

@@ -60,13 +60,23 @@ def plan_night(settings: Settings, s3: Any, night: dt.date) -> dict[str, Any]:
     found = discover(aws.s3_lister(s3, settings.TRAIL_BUCKET), settings)
     accounts = sorted(found.regions_by_account.items())
     size = _env_int("INTEGRITY_BATCH_ACCOUNTS", DEFAULT_BATCH_ACCOUNTS, 1, 100)
-    batches = [{"batch": str(i), "night": night.isoformat(),
-                "accounts": [[account, list(regions)] for account, regions in accounts[start:start + size]]}
-               for i, start in enumerate(range(0, len(accounts), size))]
+    batches = [
+        {
+            "batch": str(i),
+            "night": night.isoformat(),
+            "accounts": [[account, list(regions)] for account, regions in accounts[start : start + size]],
+        }
+        for i, start in enumerate(range(0, len(accounts), size))
+    ]
     aws.put_json(s3, settings.RESULTS_BUCKET, integrity_pairs_key(night), batches)
-    return {**base, "already_validated": False, "pairs_key": integrity_pairs_key(night), "batches": len(batches),
-            "pairs": sum(len(r) for _, r in accounts),
-            "concurrency": _env_int("INTEGRITY_CONCURRENCY", DEFAULT_CONCURRENCY, 1, 1_000)}
+    return {
+        **base,
+        "already_validated": False,
+        "pairs_key": integrity_pairs_key(night),
+        "batches": len(batches),
+        "pairs": sum(len(r) for _, r in accounts),
+        "concurrency": _env_int("INTEGRITY_CONCURRENCY", DEFAULT_CONCURRENCY, 1, 1_000),
+    }
 
 
 def _anchors(s3: Any, bucket: str, account: str, region: str, night: dt.date) -> dict[str, Anchor]:
@@ -79,7 +89,10 @@ def _anchors(s3: Any, bucket: str, account: str, region: str, night: dt.date) ->
 
 
 def validate_batch(
-    settings: Settings, s3: Any, cloudtrail_for: Callable[[str], Any], item: Mapping[str, Any],
+    settings: Settings,
+    s3: Any,
+    cloudtrail_for: Callable[[str], Any],
+    item: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Validate one batch of accounts; write its results and the new anchors; return counts."""
     night = night_of(item.get("night"))
@@ -94,20 +107,34 @@ def validate_batch(
     results: list[PairResult] = []
     for account, regions in item.get("accounts", []):
         started_from = {region: _anchors(s3, settings.RESULTS_BUCKET, account, region, night) for region in regions}
-        found = validate_account(store, public_keys, settings.logs_root, account, regions, started_from, until,
-                                 lifecycle)
+        found = validate_account(
+            store, public_keys, settings.logs_root, account, regions, started_from, until, lifecycle
+        )
         for result in found:
-            aws.put_json(s3, settings.RESULTS_BUCKET, integrity_anchor_key(account, result.region), {
-                "night": night.isoformat(),
-                "anchors": {c: a.to_json() for c, a in result.anchors.items()},
-                "previous": {c: a.to_json() for c, a in started_from[result.region].items()},
-            })
+            aws.put_json(
+                s3,
+                settings.RESULTS_BUCKET,
+                integrity_anchor_key(account, result.region),
+                {
+                    "night": night.isoformat(),
+                    "anchors": {c: a.to_json() for c, a in result.anchors.items()},
+                    "previous": {c: a.to_json() for c, a in started_from[result.region].items()},
+                },
+            )
         results.extend(found)
     findings = [f for r in results for f in r.findings]
-    aws.put_json(s3, settings.RESULTS_BUCKET, integrity_batch_key(night, batch),
-                 {"batch": batch, "night": night.isoformat(), "pairs": [r.to_json() for r in results]})
-    return {"batch": batch, "pairs": len(results), "findings": len(findings),
-            "alarming": sum(f.alarming for f in findings)}
+    aws.put_json(
+        s3,
+        settings.RESULTS_BUCKET,
+        integrity_batch_key(night, batch),
+        {"batch": batch, "night": night.isoformat(), "pairs": [r.to_json() for r in results]},
+    )
+    return {
+        "batch": batch,
+        "pairs": len(results),
+        "findings": len(findings),
+        "alarming": sum(f.alarming for f in findings),
+    }
 
 
 def summarise_night(settings: Settings, s3: Any, night: dt.date, batches: int) -> dict[str, Any]:
@@ -132,9 +159,13 @@ def summarise_night(settings: Settings, s3: Any, night: dt.date, batches: int) -
         "findings_by_kind": by_kind,
         "unvalidated_batches": len(unvalidated),
     }
-    summary = {"night": night.isoformat(), "until": until_of(night).strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "totals": totals, "unvalidated_batches": unvalidated,
-               "pairs": sorted(pairs, key=lambda p: (p["account"], p["region"]))}
+    summary = {
+        "night": night.isoformat(),
+        "until": until_of(night).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "totals": totals,
+        "unvalidated_batches": unvalidated,
+        "pairs": sorted(pairs, key=lambda p: (p["account"], p["region"])),
+    }
     aws.put_json(s3, settings.RESULTS_BUCKET, integrity_summary_key(night), summary)
     return {"night": night.isoformat(), "summary_key": integrity_summary_key(night), **totals}
 

@@ -18,8 +18,17 @@ from trailkeeper.errors import BaselineUnreadable, TrailkeeperError
 
 # Version 2 of sql/daily_activity.sql: results saved before the detections still read (as rows without hits).
 COLUMNS_V2 = (
-    "account", "region", "principal", "eventsource", "eventname",
-    "events", "failures", "first_at", "sample_source_ips", "sample_user_agents", "sample_sessions",
+    "account",
+    "region",
+    "principal",
+    "eventsource",
+    "eventname",
+    "events",
+    "failures",
+    "first_at",
+    "sample_source_ips",
+    "sample_user_agents",
+    "sample_sessions",
 )
 COLUMNS = (*COLUMNS_V2, "writes", "detections")
 # The query cuts every text value to VALUE_CHARS characters (sql/daily_activity.sql, filled in by
@@ -110,9 +119,7 @@ def _row(
     )
 
 
-def _count(
-    values: dict[str, str], column: str, source: str, number: int, unreadable: type[TrailkeeperError]
-) -> int:
+def _count(values: dict[str, str], column: str, source: str, number: int, unreadable: type[TrailkeeperError]) -> int:
     raw = values[column]
     if not _COUNT.fullmatch(raw):
         raise unreadable(f"{source} row {number}: {column} {_shown(raw)} is not a whole number")

@@ -93,26 +93,32 @@ def build_report(
     diff = advance_ledger(report_day, today, report_settings.BASELINE_DAYS, bucket, s3)
     # Detections are evaluated on all of today's rows, new or not: an attack repeated two days running is
     # still an attack. A bad suppressions file fails here (ConfigurationError), never "suppress everything".
-    suppressions = parse_suppressions(aws.get_text_if_exists(s3, bucket, SUPPRESSIONS_KEY), report_day,
-                                      source=f"s3://{bucket}/{SUPPRESSIONS_KEY}")
+    suppressions = parse_suppressions(
+        aws.get_text_if_exists(s3, bucket, SUPPRESSIONS_KEY), report_day, source=f"s3://{bucket}/{SUPPRESSIONS_KEY}"
+    )
     found = attention(today, suppressions, report_day)
     checked = integrity.read_summary(s3, bucket, report_day)  # the night's digest validation, if it ran
 
     rendered = render_report(
-        diff, report_day=report_day, reconciliation=reconciliation, max_rows=report_settings.REPORT_MAX_ROWS,
+        diff,
+        report_day=report_day,
+        reconciliation=reconciliation,
+        max_rows=report_settings.REPORT_MAX_ROWS,
         full_result_uri=f"s3://{bucket}/{report_key(report_day, NEW_ACTIVITY_CSV)}",
-        title=report_settings.REPORT_TITLE, found=found, integrity=checked,
+        title=report_settings.REPORT_TITLE,
+        found=found,
+        integrity=checked,
     )
     if revision is not None:
         rendered = mark_revised(rendered, report_day, revision)
-    document = report_document(report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation,
-                               checked, found)
+    document = report_document(
+        report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation, checked, found
+    )
     document["revised"] = None if revision is None else revision.as_json()
     aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, NEW_ACTIVITY_CSV), rendered.csv, "text/csv; charset=utf-8")
-    aws.put_text(s3, bucket, report_json_key(report_day), json.dumps(document, indent=1) + "\n",
-                 "application/json")
+    aws.put_text(s3, bucket, report_json_key(report_day), json.dumps(document, indent=1) + "\n", "application/json")
     return {
         "report_day": report_day.isoformat(),
         "baseline_state": diff.baseline_state,
@@ -151,21 +157,26 @@ def advance_ledger(day: dt.date, today: list[ActivityRow], baseline_days: int, b
             path.touch()
         if earlier:
             last = max(earlier)
-            previous = LedgerState.from_json(aws.get_json(s3, bucket, ledger_state_key(last)),
-                                             f"s3://{bucket}/{ledger_state_key(last)}")
+            previous = LedgerState.from_json(
+                aws.get_json(s3, bucket, ledger_state_key(last)), f"s3://{bucket}/{ledger_state_key(last)}"
+            )
             for name, key in (("keys", ledger_keys_key(last)), ("principals", ledger_principals_key(last))):
                 with inputs[name].open("wb") as sink:
                     if not aws.download_if_exists(s3, bucket, key, sink):
                         raise BaselineUnreadable(f"s3://{bucket}/{key} is missing: the ledger of {last} is incomplete")
         outputs = {"keys": folder / "keys.csv", "principals": folder / "principals.csv"}
-        with (inputs["keys"].open(newline="", encoding="utf-8") as keys_in,
-              inputs["principals"].open(newline="", encoding="utf-8") as principals_in,
-              outputs["keys"].open("w", newline="", encoding="utf-8") as keys_out,
-              outputs["principals"].open("w", newline="", encoding="utf-8") as principals_out):
+        with (
+            inputs["keys"].open(newline="", encoding="utf-8") as keys_in,
+            inputs["principals"].open(newline="", encoding="utf-8") as principals_in,
+            outputs["keys"].open("w", newline="", encoding="utf-8") as keys_out,
+            outputs["principals"].open("w", newline="", encoding="utf-8") as principals_out,
+        ):
             keys_writer, principals_writer = csv.writer(keys_out), csv.writer(principals_out)
             source = previous.day if previous else day
             diff, state = advance(
-                day, today, previous,
+                day,
+                today,
+                previous,
                 read_keys(keys_in, f"s3://{bucket}/{ledger_keys_key(source)}"),
                 read_principals(principals_in, f"s3://{bucket}/{ledger_principals_key(source)}"),
                 baseline_days,
@@ -179,7 +190,11 @@ def advance_ledger(day: dt.date, today: list[ActivityRow], baseline_days: int, b
 
 
 def report_document(
-    day: dt.date, subject: str, diff: ActivityDiff, window_days: int, reconciliation: dict[str, Any],
+    day: dt.date,
+    subject: str,
+    diff: ActivityDiff,
+    window_days: int,
+    reconciliation: dict[str, Any],
     checked: integrity.IntegritySummary | None = None,
     found: Attention | None = None,
 ) -> dict[str, Any]:
@@ -192,25 +207,47 @@ def report_document(
         "baseline": {"state": diff.baseline_state, "days": diff.baseline_days, "window_days": window_days},
         "no_activity": diff.no_activity,
         # VerifyPartitions' alarm when no account was discovered ({reason, detail}), else null.
-        "no_data_alarm": reconciliation.get("no_data_alarm") if isinstance(reconciliation.get("no_data_alarm"),
-                                                                            dict) else None,
+        "no_data_alarm": reconciliation.get("no_data_alarm")
+        if isinstance(reconciliation.get("no_data_alarm"), dict)
+        else None,
         # A detection hit or an integrity alarm is news: the email goes out even when SendWhenNothingNew is false.
-        "nothing_new": diff.nothing_new and not (found and found.rows)
+        "nothing_new": diff.nothing_new
+        and not (found and found.rows)
         and not (checked is not None and checked.alarming),
         # The day's detection hits, most severe first, and what each operator suppression did (README).
         "attention": [asdict(a) for a in found.rows] if found else [],
         "suppressed": [asdict(s) for s in found.suppressed] if found else [],
-        "totals": {"rows": diff.rows_today, "events": diff.events_today, "accounts": diff.accounts_today,
-                   "account_regions": diff.regions_today},
+        "totals": {
+            "rows": diff.rows_today,
+            "events": diff.events_today,
+            "accounts": diff.accounts_today,
+            "account_regions": diff.regions_today,
+        },
         "new_activity": [
-            {"account": r.account, "region": r.region, "principal": r.principal, "eventsource": r.eventsource,
-             "eventname": r.eventname, "events": r.events, "failures": r.failures, "first_at": r.first_at,
-             "sample_source_ips": r.sample_source_ips, "sample_user_agents": r.sample_user_agents,
-             "sample_sessions": r.sample_sessions}
+            {
+                "account": r.account,
+                "region": r.region,
+                "principal": r.principal,
+                "eventsource": r.eventsource,
+                "eventname": r.eventname,
+                "events": r.events,
+                "failures": r.failures,
+                "first_at": r.first_at,
+                "sample_source_ips": r.sample_source_ips,
+                "sample_user_agents": r.sample_user_agents,
+                "sample_sessions": r.sample_sessions,
+            }
             for r in diff.new_rows
         ],
-        "silent": [{"account": p.account, "region": p.region, "since": p.since.isoformat(),
-                    "state": integrity.silence_state(checked, p.account, p.region)} for p in diff.silent],
+        "silent": [
+            {
+                "account": p.account,
+                "region": p.region,
+                "since": p.since.isoformat(),
+                "state": integrity.silence_state(checked, p.account, p.region),
+            }
+            for p in diff.silent
+        ],
         "resumed": [{"account": p.account, "region": p.region, "quiet_days": p.quiet_days} for p in diff.resumed],
         "first_seen": {
             "accounts": list(diff.first_seen_accounts),
@@ -223,8 +260,13 @@ def report_document(
 
 
 def send_report(
-    report_day: dt.date, resend: bool, run_id: str, settings: Settings, report_settings: ReportSettings,
-    s3: Any, sesv2: Any,
+    report_day: dt.date,
+    resend: bool,
+    run_id: str,
+    settings: Settings,
+    report_settings: ReportSettings,
+    s3: Any,
+    sesv2: Any,
 ) -> dict[str, Any]:
     """Email D's stored report exactly once; an SES failure leaves D unsent so a redrive sends it."""
     bucket = settings.RESULTS_BUCKET
@@ -248,15 +290,23 @@ def send_report(
         aws.put_text(s3, bucket, marker, claim, "application/json")
     try:
         message_id = aws.send_email(
-            sesv2, report_settings.REPORT_SENDER, report_settings.REPORT_RECIPIENTS, email["subject"],
+            sesv2,
+            report_settings.REPORT_SENDER,
+            report_settings.REPORT_RECIPIENTS,
+            email["subject"],
             aws.get_text(s3, bucket, report_key(report_day, REPORT_TEXT)),
             aws.get_text(s3, bucket, report_key(report_day, REPORT_HTML)),
         )
     except Exception:
         aws.delete_object(s3, bucket, marker)  # not sent: a retry or redrive must be able to send it
         raise
-    aws.put_text(s3, bucket, marker, json.dumps({"state": "sent", "execution": run_id, "message_id": message_id}),
-                 "application/json")
+    aws.put_text(
+        s3,
+        bucket,
+        marker,
+        json.dumps({"state": "sent", "execution": run_id, "message_id": message_id}),
+        "application/json",
+    )
     return {"sent": True, "message_id": message_id, "recipients": len(report_settings.REPORT_RECIPIENTS)}
 
 
@@ -280,6 +330,4 @@ def _results_key(location: str, bucket: str) -> str:
     prefix = f"s3://{bucket}/"
     if not location.startswith(prefix) or not location.endswith(".csv"):
         raise InvalidInput(f"result location {location!r} is not a CSV in s3://{bucket}/")
-    return location[len(prefix):]
-
-
+    return location[len(prefix) :]

@@ -75,9 +75,17 @@ class ActivityDiff:
     @property
     def nothing_new(self) -> bool:
         """A compared day with activity and without new rows, silent, resumed or first-seen anything."""
-        return self.baseline_state == "compared" and not self.no_activity and not (
-            self.new_rows or self.silent or self.resumed or self.first_seen_accounts or self.first_seen_regions
-            or self.first_seen_principals
+        return (
+            self.baseline_state == "compared"
+            and not self.no_activity
+            and not (
+                self.new_rows
+                or self.silent
+                or self.resumed
+                or self.first_seen_accounts
+                or self.first_seen_regions
+                or self.first_seen_principals
+            )
         )
 
 
@@ -91,9 +99,12 @@ class LedgerState:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "version": LEDGER_VERSION, "day": self.day.isoformat(), "started": self.started.isoformat(),
-            "pairs": [[a, r, first.isoformat(), last.isoformat()]
-                      for (a, r), (first, last) in sorted(self.pairs.items())],
+            "version": LEDGER_VERSION,
+            "day": self.day.isoformat(),
+            "started": self.started.isoformat(),
+            "pairs": [
+                [a, r, first.isoformat(), last.isoformat()] for (a, r), (first, last) in sorted(self.pairs.items())
+            ],
         }
 
     @classmethod
@@ -194,10 +205,16 @@ def advance(
         return diff, state
     new_rows = [row for row in rows if row.key in new_keys]
     new_rows.sort(key=lambda row: (row.account, row.principal, row.eventsource, row.eventname, row.region))
-    silent = tuple(Silent(a, r, last + dt.timedelta(days=1))
-                   for (a, r), (_, last) in sorted(known.items()) if (a, r) not in active_pairs)
-    resumed = tuple(Resumed(a, r, (day - known[(a, r)][1]).days - 1)
-                    for a, r in sorted(active_pairs) if (a, r) in known and (day - known[(a, r)][1]).days > 1)
+    silent = tuple(
+        Silent(a, r, last + dt.timedelta(days=1))
+        for (a, r), (_, last) in sorted(known.items())
+        if (a, r) not in active_pairs
+    )
+    resumed = tuple(
+        Resumed(a, r, (day - known[(a, r)][1]).days - 1)
+        for a, r in sorted(active_pairs)
+        if (a, r) in known and (day - known[(a, r)][1]).days > 1
+    )
     return replace(
         diff,
         new_rows=tuple(new_rows),
@@ -222,7 +239,8 @@ def _merge_keys(
     new: set[ActivityKey] = set()
     pending: tuple[ActivityKey, dt.date] | None = None
     merged = heapq.merge(  # equal keys: the previous ledger's first (heapq.merge keeps the iterables' order)
-        ((key, seen, False) for key, seen in previous_keys), ((row.key, day, True) for row in rows),
+        ((key, seen, False) for key, seen in previous_keys),
+        ((row.key, day, True) for row in rows),
         key=lambda item: item[0],
     )
     for key, seen, is_today in merged:
@@ -251,7 +269,8 @@ def _merge_principals(
     new: list[AccountPrincipal] = []
     pending: tuple[AccountPrincipal, dt.date] | None = None
     merged = heapq.merge(
-        ((key, first, False) for key, first in previous_principals), ((key, day, True) for key in today),
+        ((key, first, False) for key, first in previous_principals),
+        ((key, day, True) for key in today),
         key=lambda item: item[0],
     )
     for key, first, is_today in merged:
@@ -271,8 +290,9 @@ def _pairs(rows: Iterable[ActivityRow]) -> set[AccountRegion]:
     return {(row.account, row.region) for row in rows if row.events > 0}
 
 
-def diff_activity(today: list[ActivityRow], baseline: list[list[ActivityRow]] | None,
-                  *, day: dt.date = dt.date(2024, 1, 5)) -> ActivityDiff:
+def diff_activity(
+    today: list[ActivityRow], baseline: list[list[ActivityRow]] | None, *, day: dt.date = dt.date(2024, 1, 5)
+) -> ActivityDiff:
     """The diff of `today` against the given previous days (most recent first), through an in-memory ledger:
     for renderers and tests that start from rows rather than from S3."""
     if not baseline:
@@ -284,8 +304,16 @@ def diff_activity(today: list[ActivityRow], baseline: list[list[ActivityRow]] | 
     for back, rows in reversed(list(enumerate(baseline, start=1))):
         next_keys: list[tuple[ActivityKey, dt.date]] = []
         next_principals: list[tuple[AccountPrincipal, dt.date]] = []
-        _, state = advance(day - dt.timedelta(days=back), rows, state, keys, principals, days,
-                           _appender(next_keys), _appender(next_principals))
+        _, state = advance(
+            day - dt.timedelta(days=back),
+            rows,
+            state,
+            keys,
+            principals,
+            days,
+            _appender(next_keys),
+            _appender(next_principals),
+        )
         keys, principals = next_keys, next_principals
     return advance(day, today, state, keys, principals, days, _ignore, _ignore)[0]
 

@@ -55,9 +55,15 @@ class IntegrityPair:
     findings: tuple[IntegrityFinding, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"account": self.account, "region": self.region, "hours": self.hours,
-                "digests_verified": self.digests_verified, "logs_verified": self.logs_verified,
-                "delivery": self.delivery, "findings": [f.to_json() for f in self.findings]}
+        return {
+            "account": self.account,
+            "region": self.region,
+            "hours": self.hours,
+            "digests_verified": self.digests_verified,
+            "logs_verified": self.logs_verified,
+            "delivery": self.delivery,
+            "findings": [f.to_json() for f in self.findings],
+        }
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,12 @@ class IntegritySummary:
 
     def to_json(self) -> dict[str, Any]:
         """report.json `integrity`."""
-        return {"night": self.night, "unvalidated_batches": self.unvalidated_batches,
-                "alarming_findings": len(self.alarming), "pairs": [p.to_json() for p in self.pairs]}
+        return {
+            "night": self.night,
+            "unvalidated_batches": self.unvalidated_batches,
+            "alarming_findings": len(self.alarming),
+            "pairs": [p.to_json() for p in self.pairs],
+        }
 
 
 def silence_state(summary: IntegritySummary | None, account: str, region: str) -> str:
@@ -106,8 +116,11 @@ def parse_summary(data: Any, source: str) -> IntegritySummary:
         raise InvalidInput(f"{source}: not an integrity summary (no pairs list)")
     unvalidated = data.get("unvalidated_batches", [])
     pairs = tuple(_pair(item, f"{source} pair {i}") for i, item in enumerate(data["pairs"]))
-    return IntegritySummary(night=_text(data.get("night"), source, "night"), pairs=pairs,
-                            unvalidated_batches=len(unvalidated) if isinstance(unvalidated, list) else 0)
+    return IntegritySummary(
+        night=_text(data.get("night"), source, "night"),
+        pairs=pairs,
+        unvalidated_batches=len(unvalidated) if isinstance(unvalidated, list) else 0,
+    )
 
 
 def _pair(item: Any, source: str) -> IntegrityPair:
@@ -123,18 +136,26 @@ def _pair(item: Any, source: str) -> IntegrityPair:
     if not isinstance(found, list):
         raise InvalidInput(f"{source}: findings is not a list")
     return IntegrityPair(
-        account=account, region=region, hours=_count(item, "hours", source),
-        digests_verified=_count(item, "digests_verified", source), logs_verified=_count(item, "logs_verified", source),
-        delivery=delivery, findings=tuple(_finding(account, region, f, f"{source} finding {i}")
-                                          for i, f in enumerate(found)),
+        account=account,
+        region=region,
+        hours=_count(item, "hours", source),
+        digests_verified=_count(item, "digests_verified", source),
+        logs_verified=_count(item, "logs_verified", source),
+        delivery=delivery,
+        findings=tuple(_finding(account, region, f, f"{source} finding {i}") for i, f in enumerate(found)),
     )
 
 
 def _finding(account: str, region: str, item: Any, source: str) -> IntegrityFinding:
     if not isinstance(item, Mapping) or item.get("kind") not in kinds.ALL_KINDS:
         raise InvalidInput(f"{source}: unknown finding kind")
-    return IntegrityFinding(account, region, str(item["kind"]), _text(item.get("key"), source, "key"),
-                            _text(item.get("hour"), source, "hour"))
+    return IntegrityFinding(
+        account,
+        region,
+        str(item["kind"]),
+        _text(item.get("key"), source, "key"),
+        _text(item.get("hour"), source, "hour"),
+    )
 
 
 def _count(item: Mapping[str, Any], name: str, source: str) -> int:
@@ -189,23 +210,30 @@ def _totals_line(summary: IntegritySummary) -> str:
     digests = sum(p.digests_verified for p in summary.pairs)
     logs = sum(p.logs_verified for p in summary.pairs)
     stopped = sum(p.delivery == DELIVERY_STOPPED for p in summary.pairs)
-    return (f"Night {summary.night}: {len(summary.pairs):,} account-regions, {hours:,} hours, {digests:,} digests "
-            f"and {logs:,} log files verified; {len(summary.findings):,} findings ({len(summary.alarming):,} "
-            f"alarming); digest delivery stopped in {stopped:,}; unvalidated batches: {summary.unvalidated_batches:,}.")
+    return (
+        f"Night {summary.night}: {len(summary.pairs):,} account-regions, {hours:,} hours, {digests:,} digests "
+        f"and {logs:,} log files verified; {len(summary.findings):,} findings ({len(summary.alarming):,} "
+        f"alarming); digest delivery stopped in {stopped:,}; unvalidated batches: {summary.unvalidated_batches:,}."
+    )
 
 
-_SILENCE_WORDS = {QUIET: "quiet: its empty digests keep arriving", BROKEN: "broken: its digests stopped",
-                  UNKNOWN: "unknown: no integrity data"}
+_SILENCE_WORDS = {
+    QUIET: "quiet: its empty digests keep arriving",
+    BROKEN: "broken: its digests stopped",
+    UNKNOWN: "unknown: no integrity data",
+}
 
 
-def _silence_lines(summary: IntegritySummary, silent: Sequence[tuple[str, str]], max_rows: int,
-                   value: Callable[[str], str]) -> list[str]:
-    return [f"{value(account)} {value(region)}: {_SILENCE_WORDS[summary.silence_state(account, region)]}"
-            for account, region in silent[:max_rows]]
+def _silence_lines(
+    summary: IntegritySummary, silent: Sequence[tuple[str, str]], max_rows: int, value: Callable[[str], str]
+) -> list[str]:
+    return [
+        f"{value(account)} {value(region)}: {_SILENCE_WORDS[summary.silence_state(account, region)]}"
+        for account, region in silent[:max_rows]
+    ]
 
 
-def section_text(summary: IntegritySummary | None, max_rows: int,
-                 silent: Sequence[tuple[str, str]] = ()) -> list[str]:
+def section_text(summary: IntegritySummary | None, max_rows: int, silent: Sequence[tuple[str, str]] = ()) -> list[str]:
     """The Integrity section; `silent` (account, region) pairs are graded with the digests."""
     if summary is None:
         return ["== Integrity ==", "  Not validated for this day (no integrity summary).", ""]
@@ -220,8 +248,7 @@ def section_text(summary: IntegritySummary | None, max_rows: int,
     return [*lines, ""]
 
 
-def section_html(summary: IntegritySummary | None, max_rows: int,
-                 silent: Sequence[tuple[str, str]] = ()) -> list[str]:
+def section_html(summary: IntegritySummary | None, max_rows: int, silent: Sequence[tuple[str, str]] = ()) -> list[str]:
     if summary is None:
         return ["<h2>Integrity</h2>", "<p>Not validated for this day (no integrity summary).</p>"]
     parts = ["<h2>Integrity</h2>", f"<p>{sanitise.html(_totals_line(summary), None)}</p>"]

@@ -32,8 +32,13 @@ VALUE_CHARS_PLACEHOLDER = "{value_chars}"  # every text value's cap, as often as
 
 
 def build_daily_activity_query(
-    database: str, table: str, partition_keys: tuple[str, ...], report_day: dt.date,
-    fixed_account: str | None = None, *, detections: bool = True,
+    database: str,
+    table: str,
+    partition_keys: tuple[str, ...],
+    report_day: dt.date,
+    fixed_account: str | None = None,
+    *,
+    detections: bool = True,
 ) -> tuple[str, list[str]]:
     """(sql, execution_parameters) reading the partitions of `report_day` and the next day only.
 
@@ -102,8 +107,14 @@ def _literal(value: str) -> str:
 @cache
 def _template() -> str:
     text = resources.files("trailkeeper").joinpath("sql", SQL_FILE).read_text(encoding="utf-8")
-    for placeholder in (ACCOUNT_PLACEHOLDER, TABLE_PLACEHOLDER, FILTER_PLACEHOLDER, EVENT_FLAGS_PLACEHOLDER,
-                        FLAG_NAMES_PLACEHOLDER, DETECTIONS_PLACEHOLDER):
+    for placeholder in (
+        ACCOUNT_PLACEHOLDER,
+        TABLE_PLACEHOLDER,
+        FILTER_PLACEHOLDER,
+        EVENT_FLAGS_PLACEHOLDER,
+        FLAG_NAMES_PLACEHOLDER,
+        DETECTIONS_PLACEHOLDER,
+    ):
         if text.count(placeholder) != 1:
             raise RuntimeError(f"sql/{SQL_FILE} must contain {placeholder} exactly once")
     if VALUE_CHARS_PLACEHOLDER not in text:

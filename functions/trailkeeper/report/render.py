@@ -78,11 +78,23 @@ def new_activity_csv(rows: Iterable[ActivityRow]) -> str:
     writer.writerow(COLUMNS)
     for row in rows:
         cell = sanitise.csv_cell
-        writer.writerow([
-            cell(row.account), cell(row.region), cell(row.principal), cell(row.eventsource), cell(row.eventname),
-            row.events, row.failures, cell(row.first_at), cell(row.sample_source_ips), cell(row.sample_user_agents),
-            cell(row.sample_sessions), row.writes, format_hits(row.hits),
-        ])
+        writer.writerow(
+            [
+                cell(row.account),
+                cell(row.region),
+                cell(row.principal),
+                cell(row.eventsource),
+                cell(row.eventname),
+                row.events,
+                row.failures,
+                cell(row.first_at),
+                cell(row.sample_source_ips),
+                cell(row.sample_user_agents),
+                cell(row.sample_sessions),
+                row.writes,
+                format_hits(row.hits),
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -90,10 +102,11 @@ def new_activity_csv(rows: Iterable[ActivityRow]) -> str:
 # markup can match these tags: every value from CloudTrail was escaped before it was joined in.
 _INLINE_STYLES = (
     ("<table>", '<table style="border-collapse:collapse">'),
-    ('<tr class="account"><th colspan="9">',
-     f'<tr class="account"><th colspan="9" style="{_CELL};background:#eee">'),
-    ('<tr class="principal"><td colspan="9">',
-     f'<tr class="principal"><td colspan="9" style="{_CELL};background:#f7f7f7;font-weight:bold">'),
+    ('<tr class="account"><th colspan="9">', f'<tr class="account"><th colspan="9" style="{_CELL};background:#eee">'),
+    (
+        '<tr class="principal"><td colspan="9">',
+        f'<tr class="principal"><td colspan="9" style="{_CELL};background:#f7f7f7;font-weight:bold">',
+    ),
     ("<th>", f'<th style="{_CELL}">'),
     ("<td>", f'<td style="{_CELL}">'),
     ('<li class="critical">', '<li class="critical" style="color:#b00020;font-weight:bold">'),
@@ -180,8 +193,11 @@ class _View:
         diff = self.diff
         if self.found is not None and self.found.rows:
             return attention_subject(
-                sanitise.text(self.title, MAX_TITLE_CHARS) or "trailkeeper", self.day, self.found.rows,
-                new_rows=len(diff.new_rows), silent=len(diff.silent),
+                sanitise.text(self.title, MAX_TITLE_CHARS) or "trailkeeper",
+                self.day,
+                self.found.rows,
+                new_rows=len(diff.new_rows),
+                silent=len(diff.silent),
                 first_seen_accounts=len(diff.first_seen_accounts),
             )
         head = f"{sanitise.text(self.title, MAX_TITLE_CHARS) or 'trailkeeper'}: {self.day.isoformat()}"
@@ -238,8 +254,10 @@ class _View:
     def no_data_line(self, value: Callable[[str], str]) -> str:
         assert self.recon.no_data is not None
         reason, detail = self.recon.no_data
-        return (f"ALARM: the reconciliation discovered no account ({reason}): {value(detail)}. Nothing is being "
-                f"watched until the configuration or the bucket is fixed.")
+        return (
+            f"ALARM: the reconciliation discovered no account ({reason}): {value(detail)}. Nothing is being "
+            f"watched until the configuration or the bucket is fixed."
+        )
 
     def nothing_new_line(self) -> str:
         return (
@@ -255,8 +273,10 @@ class _View:
 
     def silent_line(self, pair: Silent, value: Callable[[str], str]) -> str:
         quiet = (self.day - pair.since).days + 1
-        return (f"{value(pair.account)} {value(pair.region)}: silent since {pair.since.isoformat()} "
-                f"({_plural(quiet, 'day')} without events) - stopped logging?")
+        return (
+            f"{value(pair.account)} {value(pair.region)}: silent since {pair.since.isoformat()} "
+            f"({_plural(quiet, 'day')} without events) - stopped logging?"
+        )
 
     def resumed_line(self, pair: Resumed, value: Callable[[str], str]) -> str:
         return f"{value(pair.account)} {value(pair.region)}: resumed after {_plural(pair.quiet_days, 'quiet day')}"
@@ -277,11 +297,16 @@ class _View:
         lines = []
         for a in self.found.rows:
             first = " (new today)" if (a.account, a.region, a.principal, a.eventsource, a.eventname) in new else ""
-            lines.append((a.severity, (
-                f"{a.severity.upper()} {a.title} [{a.rule}]: {value(a.account)} {value(a.region)} "
-                f"{value(a.principal)} {value(a.eventsource)} {value(a.eventname)}: "
-                f"{_plural(a.events, 'event')}, first at {value(a.first_at)}{first}"
-            )))
+            lines.append(
+                (
+                    a.severity,
+                    (
+                        f"{a.severity.upper()} {a.title} [{a.rule}]: {value(a.account)} {value(a.region)} "
+                        f"{value(a.principal)} {value(a.eventsource)} {value(a.eventname)}: "
+                        f"{_plural(a.events, 'event')}, first at {value(a.first_at)}{first}"
+                    ),
+                )
+            )
         return lines
 
     def suppressed_line(self) -> str | None:
@@ -290,8 +315,10 @@ class _View:
         expired = [s for s in self.found.suppressed if not s.active]
         if not used and not expired:
             return None
-        parts = [f"{s.id} ({_plural(s.hits, 'hit')}, {_plural(s.events, 'event')}, until {s.expires}): "
-                 f"{s.reason}" for s in used]
+        parts = [
+            f"{s.id} ({_plural(s.hits, 'hit')}, {_plural(s.events, 'event')}, until {s.expires}): {s.reason}"
+            for s in used
+        ]
         parts += [f"{s.id} expired on {s.expires}, no longer applied" for s in expired]
         return "Suppressed: " + "; ".join(parts)
 

@@ -38,8 +38,10 @@ def revision_of(fresh: Iterable[ActivityRow], saved: Iterable[ActivityRow]) -> R
 
 
 def first_line(day: dt.date, revision: Revision) -> str:
-    return (f"Revised report: logs for {day.isoformat()} arrived after its first report, which counted "
-            f"{revision.events_before:,} events; this one counts {revision.events_now:,} and replaces it.")
+    return (
+        f"Revised report: logs for {day.isoformat()} arrived after its first report, which counted "
+        f"{revision.events_before:,} events; this one counts {revision.events_now:,} and replaces it."
+    )
 
 
 def mark_revised(rendered: RenderedReport, day: dt.date, revision: Revision) -> RenderedReport:

@@ -37,8 +37,12 @@ ROWS = [
     Row("ConsoleLogin", eventsource="signin.amazonaws.com", principal="root", hits=_hit("root-activity")),
     Row("StopLogging", eventsource="cloudtrail.amazonaws.com", hits=_hit("cloudtrail-tampering", escalated=1)),
     Row("CreateAccessKey", eventsource="iam.amazonaws.com", hits=_hit("iam-credentials-created")),
-    Row("LeaveOrganization", eventsource="organizations.amazonaws.com", failures=1,
-        hits=_hit("organizations-change", 1) + _hit("unauthorized-api-calls")),
+    Row(
+        "LeaveOrganization",
+        eventsource="organizations.amazonaws.com",
+        failures=1,
+        hits=_hit("organizations-change", 1) + _hit("unauthorized-api-calls"),
+    ),
 ]
 
 
@@ -48,8 +52,15 @@ def test_rows_are_ordered_detections_by_severity_then_writes_failures_reads() ->
     ordered = [r.eventname for r in risk_order(ROWS, found)]
 
     # critical (ties by key: cloudtrail, organizations), high (root), medium, then write, failure, read
-    assert ordered == ["StopLogging", "LeaveOrganization", "ConsoleLogin", "CreateAccessKey", "CopyObject",
-                       "ListBuckets", "GetObject"]
+    assert ordered == [
+        "StopLogging",
+        "LeaveOrganization",
+        "ConsoleLogin",
+        "CreateAccessKey",
+        "CopyObject",
+        "ListBuckets",
+        "GetObject",
+    ]
 
 
 def test_truncation_drops_the_lowest_risk_first() -> None:
@@ -70,8 +81,11 @@ def test_attention_lists_each_hit_most_severe_first_with_its_catalog_title() -> 
     found = attention(ROWS, (), DAY)
 
     assert [(a.rule, a.severity) for a in found.rows] == [
-        ("cloudtrail-tampering", "critical"), ("organizations-change", "critical"), ("root-activity", "high"),
-        ("iam-credentials-created", "medium"), ("unauthorized-api-calls", "low"),
+        ("cloudtrail-tampering", "critical"),
+        ("organizations-change", "critical"),
+        ("root-activity", "high"),
+        ("iam-credentials-created", "medium"),
+        ("unauthorized-api-calls", "low"),
     ]
     assert found.rows[0].title == BY_ID["cloudtrail-tampering"].title
 
@@ -81,13 +95,16 @@ def test_subject_names_the_most_severe_finding_and_the_counts() -> None:
 
     text = subject("trailkeeper", DAY, found.rows, new_rows=7, silent=1, first_seen_accounts=1)
 
-    assert text == ("trailkeeper: 2024-08-02 - CRITICAL CloudTrail trail changed or stopped in 307578594326 "
-                    "(+4 more findings), 7 new, 1 silent, 1 new account")
+    assert text == (
+        "trailkeeper: 2024-08-02 - CRITICAL CloudTrail trail changed or stopped in 307578594326 "
+        "(+4 more findings), 7 new, 1 silent, 1 new account"
+    )
 
 
 def test_subject_carries_no_cloudtrail_text() -> None:
-    hostile = Row("Evil\r\nBcc: x@evil.example", account="12345\r\nX: y", principal="<script>",
-                  hits=_hit("root-activity"))
+    hostile = Row(
+        "Evil\r\nBcc: x@evil.example", account="12345\r\nX: y", principal="<script>", hits=_hit("root-activity")
+    )
     found = attention([hostile], (), DAY)
 
     text = subject("trailkeeper", DAY, found.rows, new_rows=1, silent=0, first_seen_accounts=0)
@@ -104,5 +121,7 @@ def test_subject_without_detections_says_so() -> None:
 def test_detections_value_parses_to_hits_most_severe_first() -> None:
     hits = parse_hits("root-activity:2:0:2024-08-02T01:00:00Z cloudtrail-tampering:1:1:2024-08-02T02:00:00Z")
 
-    assert [(h.rule, h.severity, h.events) for h in hits] == [("cloudtrail-tampering", "critical", 1),
-                                                              ("root-activity", "high", 2)]
+    assert [(h.rule, h.severity, h.events) for h in hits] == [
+        ("cloudtrail-tampering", "critical", 1),
+        ("root-activity", "high", 2),
+    ]

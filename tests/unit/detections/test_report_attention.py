@@ -21,8 +21,15 @@ HIT = (Hit("cloudtrail-tampering", 1, 1, "2024-01-05T03:00:00Z"),)
 
 def _render(rows: list[ActivityRow], max_rows: int = 200) -> RenderedReport:
     diff = diff_activity(rows, [[]])
-    return render_report(diff, report_day=DAY, reconciliation={}, max_rows=max_rows, full_result_uri="s3://r/x.csv",
-                         title="trailkeeper", found=attention(rows, (), DAY))
+    return render_report(
+        diff,
+        report_day=DAY,
+        reconciliation={},
+        max_rows=max_rows,
+        full_result_uri="s3://r/x.csv",
+        title="trailkeeper",
+        found=attention(rows, (), DAY),
+    )
 
 
 def test_attention_section_precedes_the_activity_table() -> None:
@@ -35,11 +42,12 @@ def test_attention_section_precedes_the_activity_table() -> None:
 
 def test_new_activity_is_in_risk_order_and_a_hit_survives_max_rows() -> None:
     rows = [row(eventname=f"Get{i:02d}") for i in range(5)] + [
-        row(eventname="StopLogging", eventsource="cloudtrail.amazonaws.com", hits=HIT)]
+        row(eventname="StopLogging", eventsource="cloudtrail.amazonaws.com", hits=HIT)
+    ]
 
     text = _render(rows, max_rows=1).text
 
-    new_section = text[text.index("== New activity"):]
+    new_section = text[text.index("== New activity") :]
     assert "StopLogging" in new_section and "Get00" not in new_section
     assert "and 5 more new activity rows" in text
 
@@ -52,7 +60,7 @@ def test_every_cloudtrail_value_in_the_attention_section_is_escaped(record: dict
     rendered = _render(rows)
 
     start = rendered.html.index('class="attention"')
-    attention_html = rendered.html[start:rendered.html.index("<h2>", start)]  # up to the next section
+    attention_html = rendered.html[start : rendered.html.index("<h2>", start)]  # up to the next section
     tags = HtmlTags()
     tags.feed(attention_html)
     assert tags.tags <= {"h2", "ul", "li"}

@@ -36,8 +36,14 @@ def _file(*entries: dict[str, Any]) -> str:
 
 
 def _entry(**fields: str) -> dict[str, str]:
-    return {"id": "ci-keys", "detection": "iam-credentials-created", "principal": "arn:aws:iam::*:role/ci-*",
-            "reason": "CI rotates deploy keys nightly", "expires": "2024-08-31", **fields}
+    return {
+        "id": "ci-keys",
+        "detection": "iam-credentials-created",
+        "principal": "arn:aws:iam::*:role/ci-*",
+        "reason": "CI rotates deploy keys nightly",
+        "expires": "2024-08-31",
+        **fields,
+    }
 
 
 def test_no_file_suppresses_nothing() -> None:
@@ -74,8 +80,7 @@ def test_suppression_applies_on_its_expiry_day_and_stops_the_day_after() -> None
 
 
 def test_pattern_star_is_the_only_wildcard() -> None:
-    literal = parse_suppressions(_file(_entry(principal="arn:aws:iam::111122223333:role/ci.deployer")), DAY,
-                                 source="f")
+    literal = parse_suppressions(_file(_entry(principal="arn:aws:iam::111122223333:role/ci.deployer")), DAY, source="f")
 
     assert [a.rule for a in attention([Row()], literal, DAY).rows] == ["iam-credentials-created"]
 

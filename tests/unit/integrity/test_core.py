@@ -23,22 +23,30 @@ UTC = dt.UTC
 
 
 def test_digest_names_parse_into_their_chain_and_end_time_and_backfill_is_its_own_chain() -> None:
-    base = ("AWSLogs/o-exampleorg1/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/"
-            "111122223333_CloudTrail-Digest_us-east-2_your-trail-name_us-east-2_20150817T150131Z")
+    base = (
+        "AWSLogs/o-exampleorg1/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/"
+        "111122223333_CloudTrail-Digest_us-east-2_your-trail-name_us-east-2_20150817T150131Z"
+    )
     standard = DigestKey.parse(base + ".json.gz")
     backfill = DigestKey.parse(base + "_backfill.json.gz")
     assert standard and backfill
     assert standard.end == dt.datetime(2015, 8, 17, 15, 1, 31, tzinfo=UTC)
-    assert (standard.trail, standard.home_region, standard.root) == ("your-trail-name", "us-east-2",
-                                                                     "AWSLogs/o-exampleorg1/")
+    assert (standard.trail, standard.home_region, standard.root) == (
+        "your-trail-name",
+        "us-east-2",
+        "AWSLogs/o-exampleorg1/",
+    )
     assert standard.chain != backfill.chain and backfill.backfill
 
 
-@pytest.mark.parametrize("key", [
-    "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/18/111122223333_CloudTrail-Digest_us-east-2_t_us-east-2_20150817T150131Z.json.gz",
-    "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/444455556666_CloudTrail-Digest_us-east-2_t_us-east-2_20150817T150131Z.json.gz",
-    "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/111122223333_CloudTrail-Digest_us-east-2_t_us-east-2_20150817T150131Z.json",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/18/111122223333_CloudTrail-Digest_us-east-2_t_us-east-2_20150817T150131Z.json.gz",
+        "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/444455556666_CloudTrail-Digest_us-east-2_t_us-east-2_20150817T150131Z.json.gz",
+        "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/111122223333_CloudTrail-Digest_us-east-2_t_us-east-2_20150817T150131Z.json",
+    ],
+)
 def test_a_digest_name_in_the_wrong_day_account_or_shape_is_not_a_digest(key: str) -> None:
     assert DigestKey.parse(key) is None
 
@@ -46,7 +54,8 @@ def test_a_digest_name_in_the_wrong_day_account_or_shape_is_not_a_digest(key: st
 def test_the_signing_string_is_the_documented_four_lines_with_null_for_a_starting_digest() -> None:
     # "Custom implementations of CloudTrail log file integrity validation": end time, bucket/key, hash, signature
     assert signing_string("2015-08-17T15:01:31Z", "b", "k.json.gz", "ab12", None) == (
-        b"2015-08-17T15:01:31Z\nb/k.json.gz\nab12\nnull")
+        b"2015-08-17T15:01:31Z\nb/k.json.gz\nab12\nnull"
+    )
     assert signing_string("2015-08-17T15:01:31Z", "b", "k", "ab12", "9f").endswith(b"\nab12\n9f")
 
 
@@ -79,18 +88,22 @@ def test_a_log_is_hashed_uncompressed_and_whatever_follows_its_gzip_stream_is_co
 
 
 def test_trail_control_events_are_picked_out_of_a_log_only_when_they_succeeded() -> None:
-    records = (b'{"Records":[{"eventName":"StopLogging","eventTime":"2024-03-04T10:00:00Z","awsRegion":"us-east-1",'
-               b'"requestParameters":{"name":"main-trail"}},{"eventName":"DeleteTrail","errorCode":"AccessDenied",'
-               b'"eventTime":"2024-03-04T10:01:00Z","requestParameters":{"name":"main-trail"}}]}')
+    records = (
+        b'{"Records":[{"eventName":"StopLogging","eventTime":"2024-03-04T10:00:00Z","awsRegion":"us-east-1",'
+        b'"requestParameters":{"name":"main-trail"}},{"eventName":"DeleteTrail","errorCode":"AccessDenied",'
+        b'"eventTime":"2024-03-04T10:01:00Z","requestParameters":{"name":"main-trail"}}]}'
+    )
     found = check_log([_gzip(records)]).control_events
     assert [(e.name, e.trail) for e in found] == [("StopLogging", "main-trail")]
 
 
 def test_lifecycle_expiry_is_creation_plus_days_rounded_up_to_midnight_and_only_under_its_prefix() -> None:
-    lifecycle = Lifecycle.from_rules([
-        {"Status": "Enabled", "Filter": {"Prefix": "AWSLogs/"}, "Expiration": {"Days": 2}},
-        {"Status": "Disabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}},
-    ])
+    lifecycle = Lifecycle.from_rules(
+        [
+            {"Status": "Enabled", "Filter": {"Prefix": "AWSLogs/"}, "Expiration": {"Days": 2}},
+            {"Status": "Disabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}},
+        ]
+    )
     created = dt.datetime(2024, 3, 4, 10, 30, tzinfo=UTC)
     assert not lifecycle.expired("AWSLogs/x", created, dt.datetime(2024, 3, 6, 23, 59, tzinfo=UTC))
     assert lifecycle.expired("AWSLogs/x", created, dt.datetime(2024, 3, 7, tzinfo=UTC))

@@ -14,10 +14,23 @@ from trailgen import digests as signer
 from trailgen.generator import QuietFrom, SilentFrom, generate
 from trailkeeper.integrity.digests import DigestKey, load_public_key, signature_verifies, signing_string
 
-FIELDS = {"awsAccountId", "digestStartTime", "digestEndTime", "digestS3Bucket", "digestS3Object",
-          "digestPublicKeyFingerprint", "digestSignatureAlgorithm", "newestEventTime", "oldestEventTime",
-          "previousDigestS3Bucket", "previousDigestS3Object", "previousDigestHashValue",
-          "previousDigestHashAlgorithm", "previousDigestSignature", "logFiles"}
+FIELDS = {
+    "awsAccountId",
+    "digestStartTime",
+    "digestEndTime",
+    "digestS3Bucket",
+    "digestS3Object",
+    "digestPublicKeyFingerprint",
+    "digestSignatureAlgorithm",
+    "newestEventTime",
+    "oldestEventTime",
+    "previousDigestS3Bucket",
+    "previousDigestS3Object",
+    "previousDigestHashValue",
+    "previousDigestHashAlgorithm",
+    "previousDigestSignature",
+    "logFiles",
+}
 
 
 def chain_of(root: Path, region: str) -> list[tuple[Path, dict[str, object], bytes]]:
@@ -43,8 +56,13 @@ def test_every_hour_has_one_signed_digest_chained_to_the_previous_and_empty_hour
         assert doc["digestEndTime"] == parsed.end.strftime("%Y-%m-%dT%H:%M:%SZ")
         metadata = signer.read_sidecar(path)
         assert metadata["signature-algorithm"] == doc["digestSignatureAlgorithm"] == "SHA256withRSA"
-        message = signing_string(str(doc["digestEndTime"]), spec.trail_bucket, relative,
-                                 hashlib.sha256(raw).hexdigest(), doc["previousDigestSignature"])  # type: ignore[arg-type]
+        message = signing_string(
+            str(doc["digestEndTime"]),
+            spec.trail_bucket,
+            relative,
+            hashlib.sha256(raw).hexdigest(),
+            doc["previousDigestSignature"],
+        )  # type: ignore[arg-type]
         assert signature_verifies(key, message, metadata["signature"])
         if previous is None:
             assert doc["previousDigestS3Object"] is None and doc["previousDigestSignature"] is None
@@ -81,6 +99,9 @@ def test_a_quiet_region_has_no_log_files_but_its_empty_digests_keep_arriving(tmp
     spec = make_spec(regions=("us-east-1",))
     spec = make_spec(regions=("us-east-1",), plants=(QuietFrom(day, spec.account_ids[0], "us-east-1"),))
     generate(spec, tmp_path)
-    quiet_digests = [d for p, d, _ in chain_of(tmp_path, "us-east-1")
-                     if spec.account_ids[0] in p.as_posix() and str(d["digestStartTime"]) >= day.isoformat()]
+    quiet_digests = [
+        d
+        for p, d, _ in chain_of(tmp_path, "us-east-1")
+        if spec.account_ids[0] in p.as_posix() and str(d["digestStartTime"]) >= day.isoformat()
+    ]
     assert len(quiet_digests) >= 24 and all(not d["logFiles"] for d in quiet_digests)

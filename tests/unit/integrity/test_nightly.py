@@ -20,8 +20,15 @@ NIGHT = dt.date(2024, 3, 5)
 
 
 def settings() -> Settings:
-    return Settings.from_env({"TRAIL_BUCKET": BUCKET, "RESULTS_BUCKET": RESULTS, "ORGANIZATION_ID": "o-exampleorg1",
-                              "DATABASE_NAME": "trailkeeper", "TABLE_NAME": "cloudtrail"})
+    return Settings.from_env(
+        {
+            "TRAIL_BUCKET": BUCKET,
+            "RESULTS_BUCKET": RESULTS,
+            "ORGANIZATION_ID": "o-exampleorg1",
+            "DATABASE_NAME": "trailkeeper",
+            "TABLE_NAME": "cloudtrail",
+        }
+    )
 
 
 def cloudtrail_for(region: str) -> object:
@@ -29,15 +36,20 @@ def cloudtrail_for(region: str) -> object:
 
 
 def test_a_night_is_planned_in_account_batches_and_a_missing_batch_is_counted_unvalidated(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("INTEGRITY_BATCH_ACCOUNTS", "2")
     with generated_bucket(tmp_path, accounts=3) as bucket:
         bucket.s3.create_bucket(Bucket=RESULTS)
         planned = plan_night(settings(), bucket.s3, NIGHT)
         items = bucket.s3.get_object(Bucket=RESULTS, Key=planned["pairs_key"])["Body"].read()
-        validate_batch(settings(), bucket.s3, cloudtrail_for, {"batch": "0", "night": NIGHT.isoformat(),
-                                                               "accounts": [[ACCOUNT, [REGION]]]})
+        validate_batch(
+            settings(),
+            bucket.s3,
+            cloudtrail_for,
+            {"batch": "0", "night": NIGHT.isoformat(), "accounts": [[ACCOUNT, [REGION]]]},
+        )
         summary = summarise_night(settings(), bucket.s3, NIGHT, planned["batches"])
         again = plan_night(settings(), bucket.s3, NIGHT)
     assert (planned["batches"], planned["pairs"]) == (2, 6)

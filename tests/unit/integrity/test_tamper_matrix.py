@@ -49,9 +49,19 @@ def test_two_consecutive_deleted_digests_are_two_findings_one_per_hour(tmp_path:
 def test_expired_objects_are_expired_never_deleted(tmp_path: Path) -> None:
     with generated_bucket(tmp_path) as bucket:
         now = bucket.newest_digest_end() + HALF_HOUR
-        bucket.s3.put_bucket_lifecycle_configuration(Bucket="trailkeeper-local-trail", LifecycleConfiguration={
-            "Rules": [{"ID": "expire-logs", "Status": "Enabled", "Filter": {"Prefix": "AWSLogs/"},
-                       "Expiration": {"Days": 1}}]})
+        bucket.s3.put_bucket_lifecycle_configuration(
+            Bucket="trailkeeper-local-trail",
+            LifecycleConfiguration={
+                "Rules": [
+                    {
+                        "ID": "expire-logs",
+                        "Status": "Enabled",
+                        "Filter": {"Prefix": "AWSLogs/"},
+                        "Expiration": {"Days": 1},
+                    }
+                ]
+            },
+        )
         keys = bucket.digest_keys(ACCOUNT, REGION)
         first_day = [k for k in keys if "/2024/03/04/" in k]
         listed = [e["s3Object"] for k in first_day[6:] for e in bucket.digest(k)["logFiles"]]
@@ -95,8 +105,12 @@ def test_a_late_log_file_is_verified_through_the_backfill_chain_and_its_deletion
     with generated_bucket(tmp_path, plants=(BACKFILL_PLANT,)) as bucket:
         now = bucket.newest_digest_end() + HALF_HOUR
         backfill = [k for k in bucket.digest_keys(ACCOUNT, REGION) if k.endswith("_backfill.json.gz")]
-        standard_listed = {e["s3Object"] for k in bucket.digest_keys(ACCOUNT, REGION) if k not in backfill
-                           for e in bucket.digest(k)["logFiles"]}
+        standard_listed = {
+            e["s3Object"]
+            for k in bucket.digest_keys(ACCOUNT, REGION)
+            if k not in backfill
+            for e in bucket.digest(k)["logFiles"]
+        }
         (late,) = [e["s3Object"] for e in bucket.digest(backfill[0])["logFiles"]]
         clean = bucket.validate(now, keep_anchors=False)
         expected = backfill_log_deleted(bucket)

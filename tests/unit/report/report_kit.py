@@ -24,6 +24,7 @@ DATABASE, TABLE = "trailkeeper", "cloudtrail"
 ACCOUNT = "111111111111"
 REGION = "us-east-1"
 
+
 @dataclass(frozen=True)
 class Event:
     """One CloudTrail record and the delivery-day folder (partition) it was found in."""
@@ -49,14 +50,28 @@ def event(folder: str, eventtime: str, **fields: Any) -> Event:
 
 def record_of(e: Event) -> dict[str, Any]:
     """The CloudTrail record an Event stands for (JSON spellings, as CloudTrail writes them)."""
-    identity: dict[str, Any] = {"type": e.identity_type, "principalId": "AIDAEXAMPLE", "arn": e.arn,
-                                "accountId": e.account, "invokedBy": e.invokedby}
+    identity: dict[str, Any] = {
+        "type": e.identity_type,
+        "principalId": "AIDAEXAMPLE",
+        "arn": e.arn,
+        "accountId": e.account,
+        "invokedBy": e.invokedby,
+    }
     if e.issuer_arn is not None:
-        identity["sessionContext"] = {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE",
-                                                        "arn": e.issuer_arn}}
-    return {"userIdentity": identity, "eventTime": e.eventtime, "eventSource": e.eventsource,
-            "eventName": e.eventname, "awsRegion": e.region, "sourceIPAddress": e.sourceip,
-            "userAgent": e.useragent, "errorCode": e.errorcode, "recipientAccountId": e.account}
+        identity["sessionContext"] = {
+            "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE", "arn": e.issuer_arn}
+        }
+    return {
+        "userIdentity": identity,
+        "eventTime": e.eventtime,
+        "eventSource": e.eventsource,
+        "eventName": e.eventname,
+        "awsRegion": e.region,
+        "sourceIPAddress": e.sourceip,
+        "userAgent": e.useragent,
+        "errorCode": e.errorcode,
+        "recipientAccountId": e.account,
+    }
 
 
 @dataclass(frozen=True)
@@ -81,7 +96,9 @@ def to_duckdb(sql: str) -> str:
 
 
 def run_daily_activity(
-    events: list[Event], report_day: dt.date, partition_keys: tuple[str, ...] = ("account", "region", "dt"),
+    events: list[Event],
+    report_day: dt.date,
+    partition_keys: tuple[str, ...] = ("account", "region", "dt"),
     fixed_account: str | None = ACCOUNT,
 ) -> list[tuple[Any, ...]]:
     """Run the report query for the day over `events` in a table partitioned by `partition_keys`."""
@@ -90,7 +107,9 @@ def run_daily_activity(
 
 
 def run_records(
-    found: list[Found], report_day: dt.date, partition_keys: tuple[str, ...] = ("account", "region", "dt"),
+    found: list[Found],
+    report_day: dt.date,
+    partition_keys: tuple[str, ...] = ("account", "region", "dt"),
     fixed_account: str | None = ACCOUNT,
 ) -> list[tuple[Any, ...]]:
     """The report query on DuckDB over records read as Athena reads them: the template's columns, CloudTrail's
@@ -105,8 +124,11 @@ def run_records(
         for number, item in enumerate(found):
             path = Path(directory) / f"{number:05d}.json"
             path.write_text(json.dumps({"Records": [item.record]}))
-            staged.append(StagedObject(path, f"s3://trail/{number}", path.stat().st_size,
-                                       tuple(_partition_values(item, partition_keys))))
+            staged.append(
+                StagedObject(
+                    path, f"s3://trail/{number}", path.stat().st_size, tuple(_partition_values(item, partition_keys))
+                )
+            )
         try:
             create_view(con, table, staged, 0, None)
             sql, params = build_daily_activity_query(DATABASE, TABLE, partition_keys, report_day, fixed_account)
@@ -117,8 +139,14 @@ def run_records(
 
 def _partition_values(item: Found, keys: tuple[str, ...]) -> list[str]:
     year, month, day = item.folder.split("-")
-    by_key = {"account": item.account, "region": item.region, "dt": item.folder,
-              "year": year, "month": month, "day": day}
+    by_key = {
+        "account": item.account,
+        "region": item.region,
+        "dt": item.folder,
+        "year": year,
+        "month": month,
+        "day": day,
+    }
     return [by_key[key] for key in keys]
 
 
@@ -136,9 +164,16 @@ def athena_csv(rows: list[tuple[Any, ...]], header: tuple[str, ...] | None = Non
 
 
 _BASE_ROW = ActivityRow(
-    account=ACCOUNT, region=REGION, principal=f"arn:aws:iam::{ACCOUNT}:user/alice",
-    eventsource="iam.amazonaws.com", eventname="ListUsers", events=1, failures=0,
-    first_at="2024-01-05T10:00:00Z", sample_source_ips="192.0.2.1", sample_user_agents="aws-cli/2.15",
+    account=ACCOUNT,
+    region=REGION,
+    principal=f"arn:aws:iam::{ACCOUNT}:user/alice",
+    eventsource="iam.amazonaws.com",
+    eventname="ListUsers",
+    events=1,
+    failures=0,
+    first_at="2024-01-05T10:00:00Z",
+    sample_source_ips="192.0.2.1",
+    sample_user_agents="aws-cli/2.15",
 )
 
 

@@ -26,7 +26,7 @@ def test_header_only_is_a_day_without_activity() -> None:
 
 
 def test_quoted_line_break_stays_inside_its_value() -> None:
-    agent = "Mozilla\r\nBcc: attacker@evil.example\u2028\"next\""
+    agent = 'Mozilla\r\nBcc: attacker@evil.example\u2028"next"'
     [parsed] = parse_activity_csv(athena_csv([(*ALICE, "1", "0", "2024-01-05T10:00:00Z", "192.0.2.1", agent, "")]))
     assert parsed.sample_user_agents == agent
 

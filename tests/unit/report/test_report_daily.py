@@ -28,12 +28,35 @@ from trailkeeper.report.daily import build_report, prepare_query, send_report
 
 DAY = dt.date(2024, 3, 9)
 SETTINGS = make_settings()
-REPORT = ReportSettings.from_env({"REPORT_SENDER": "trailkeeper@example.com",
-                                  "REPORT_RECIPIENTS": "security@example.com,soc@example.com"})
-ALICE = (ACCOUNT, "us-east-1", f"arn:aws:iam::{ACCOUNT}:user/alice", "iam.amazonaws.com", "ListUsers",
-         "3", "0", "2024-03-09T10:00:00Z", "192.0.2.1", "aws-cli/2.15", "")
-BOB = (ACCOUNT, "us-east-1", f"arn:aws:iam::{ACCOUNT}:user/bob", "s3.amazonaws.com", "GetObject",
-       "1", "1", "2024-03-09T11:00:00Z", "192.0.2.2", "aws-cli/2.15", "")
+REPORT = ReportSettings.from_env(
+    {"REPORT_SENDER": "trailkeeper@example.com", "REPORT_RECIPIENTS": "security@example.com,soc@example.com"}
+)
+ALICE = (
+    ACCOUNT,
+    "us-east-1",
+    f"arn:aws:iam::{ACCOUNT}:user/alice",
+    "iam.amazonaws.com",
+    "ListUsers",
+    "3",
+    "0",
+    "2024-03-09T10:00:00Z",
+    "192.0.2.1",
+    "aws-cli/2.15",
+    "",
+)
+BOB = (
+    ACCOUNT,
+    "us-east-1",
+    f"arn:aws:iam::{ACCOUNT}:user/bob",
+    "s3.amazonaws.com",
+    "GetObject",
+    "1",
+    "1",
+    "2024-03-09T11:00:00Z",
+    "192.0.2.2",
+    "aws-cli/2.15",
+    "",
+)
 RECONCILIATION = {"added": 4, "anomalies": {"count": 0, "sample": []}}
 
 
@@ -57,8 +80,11 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         clients = Aws(*(moto_client(name) for name in ("s3", "glue", "sesv2")))
@@ -126,10 +152,13 @@ def test_report_json_is_saved_beside_the_email_with_the_day_as_data(aws: Aws) ->
     build(aws, aws.query_result(ALICE, name="yesterday"), day=DAY - dt.timedelta(days=1))
     build(aws, aws.query_result(ALICE, BOB))
     report = json.loads(aws.text("reports/2024-03-09/report.json"))
-    assert (report["report_day"], report["baseline"]) == ("2024-03-09", {"state": "compared", "days": 1,
-                                                                          "window_days": REPORT.BASELINE_DAYS})
+    assert (report["report_day"], report["baseline"]) == (
+        "2024-03-09",
+        {"state": "compared", "days": 1, "window_days": REPORT.BASELINE_DAYS},
+    )
     assert [(r["principal"], r["events"], r["failures"], r["first_at"]) for r in report["new_activity"]] == [
-        (BOB[2], 1, 1, BOB[7])]
+        (BOB[2], 1, 1, BOB[7])
+    ]
     assert report["first_seen"] == {"accounts": [], "regions": [], "principals": [[ACCOUNT, BOB[2]]]}
     assert report["subject"].startswith("trailkeeper: 2024-03-09")
 

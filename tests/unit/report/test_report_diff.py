@@ -14,8 +14,9 @@ D0 = dt.date(2024, 1, 5)
 START = dt.date(2024, 1, 1)
 
 
-def run_days(days: list[list[ActivityRow]], baseline_days: int = 14,
-             gaps: frozenset[int] = frozenset()) -> tuple[list[ActivityDiff], list[list[Any]]]:
+def run_days(
+    days: list[list[ActivityRow]], baseline_days: int = 14, gaps: frozenset[int] = frozenset()
+) -> tuple[list[ActivityDiff], list[list[Any]]]:
     """Advance the ledger day by day from START (skipping the days in `gaps`, as a missed night would):
     each day's diff, and the keys each day's ledger kept."""
     state: LedgerState | None = None
@@ -29,9 +30,16 @@ def run_days(days: list[list[ActivityRow]], baseline_days: int = 14,
             continue
         next_keys: list[Any] = []
         next_principals: list[Any] = []
-        diff, state = advance(START + dt.timedelta(days=number), rows, state, keys, principals, baseline_days,
-                              lambda k, d, into=next_keys: into.append((k, d)),
-                              lambda k, d, into=next_principals: into.append((k, d)))
+        diff, state = advance(
+            START + dt.timedelta(days=number),
+            rows,
+            state,
+            keys,
+            principals,
+            baseline_days,
+            lambda k, d, into=next_keys: into.append((k, d)),
+            lambda k, d, into=next_principals: into.append((k, d)),
+        )
         keys, principals = next_keys, next_principals
         diffs.append(diff)
         kept.append(keys)
@@ -60,8 +68,10 @@ def test_new_rows_are_sorted_by_account_principal_source_and_name() -> None:
     ]
     diff = diff_activity(today, [[row(account=C)]])
     assert [(r.account, r.principal, r.eventsource, r.eventname) for r in diff.new_rows] == [
-        (A, "a", "iam.amazonaws.com", "A"), (A, "a", "iam.amazonaws.com", "B"),
-        (A, "a", "s3.amazonaws.com", "A"), (A, "z", "iam.amazonaws.com", "A"),
+        (A, "a", "iam.amazonaws.com", "A"),
+        (A, "a", "iam.amazonaws.com", "B"),
+        (A, "a", "s3.amazonaws.com", "A"),
+        (A, "z", "iam.amazonaws.com", "A"),
         (B, row().principal, "iam.amazonaws.com", "A"),
     ]
 
@@ -113,7 +123,10 @@ def test_silent_since_is_the_first_quiet_day() -> None:
 
 def test_totals_count_rows_events_accounts_and_account_regions_of_the_day() -> None:
     today = [
-        row(events=3), row(eventname="Other", events=4), row(region="eu-west-1", events=5), row(account=B, events=6),
+        row(events=3),
+        row(eventname="Other", events=4),
+        row(region="eu-west-1", events=5),
+        row(account=B, events=6),
     ]
     diff = diff_activity(today, [[row()]])
     assert (diff.rows_today, diff.events_today, diff.accounts_today, diff.regions_today) == (4, 18, 2, 3)

@@ -25,28 +25,48 @@ HOSTILE_KEY = "AWSLogs/111111111111/CloudTrail/us-east-1/2024/01/05/<script>x</s
 
 def pair(account: str, region: str, delivery: str, found: list[Finding] | None = None) -> dict[str, Any]:
     """One pair of summary.json as integrity/chain.py's PairResult.to_json writes it."""
-    return {"account": account, "region": region, "hours": 24, "since": "2024-01-05T00:00:00Z",
-            "until": "2024-01-06T00:00:00Z", "digests_verified": 24, "empty_digests": 20, "logs_verified": 7,
-            "log_bytes_verified": 9000, "delivery": delivery, "newest_digest_end": None,
-            "findings": [f.to_json() for f in found or []]}
+    return {
+        "account": account,
+        "region": region,
+        "hours": 24,
+        "since": "2024-01-05T00:00:00Z",
+        "until": "2024-01-06T00:00:00Z",
+        "digests_verified": 24,
+        "empty_digests": 20,
+        "logs_verified": 7,
+        "log_bytes_verified": 9000,
+        "delivery": delivery,
+        "newest_digest_end": None,
+        "findings": [f.to_json() for f in found or []],
+    }
 
 
 def summary(*pairs: dict[str, Any]) -> dict[str, Any]:
-    return {"night": DAY.isoformat(), "until": "2024-01-06T00:00:00Z", "totals": {}, "unvalidated_batches": [],
-            "pairs": list(pairs)}
+    return {
+        "night": DAY.isoformat(),
+        "until": "2024-01-06T00:00:00Z",
+        "totals": {},
+        "unvalidated_batches": [],
+        "pairs": list(pairs),
+    }
 
 
 DELETED = Finding(kinds.LOG_DELETED, HOSTILE_KEY, HOUR)
 EXPIRED = Finding(kinds.LOG_EXPIRED, "AWSLogs/111111111111/CloudTrail/us-east-1/2024/01/01/old.json.gz", HOUR)
-NIGHT = integrity.parse_summary(summary(pair(A, "us-east-1", "arriving", [EXPIRED, DELETED]),
-                                        pair(B, "eu-west-1", "stopped",
-                                             [Finding(kinds.DIGEST_SILENCE, "AWSLogs/x", HOUR)])), "test")
+NIGHT = integrity.parse_summary(
+    summary(
+        pair(A, "us-east-1", "arriving", [EXPIRED, DELETED]),
+        pair(B, "eu-west-1", "stopped", [Finding(kinds.DIGEST_SILENCE, "AWSLogs/x", HOUR)]),
+    ),
+    "test",
+)
 
 
 def render(night: integrity.IntegritySummary | None) -> Any:
     diff = diff_activity([row(account=A, eventname="DeleteTrail")], [[row(account=A)]])
-    return render_report(diff, report_day=DAY, reconciliation={}, full_result_uri="s3://r/x.csv", title="t",
-                         integrity=night)
+    return render_report(
+        diff, report_day=DAY, reconciliation={}, full_result_uri="s3://r/x.csv", title="t", integrity=night
+    )
 
 
 def test_silence_is_quiet_when_digests_arrive_broken_when_they_stopped_unknown_without_data() -> None:
@@ -61,17 +81,22 @@ def test_report_json_block_has_per_pair_counts_and_every_finding_with_kind_key_a
     first = block["pairs"][0]
     assert (first["hours"], first["digests_verified"], first["logs_verified"]) == (24, 24, 7)
     assert {(f["kind"], f["key"], f["hour"]) for f in first["findings"]} == {
-        (kinds.LOG_EXPIRED, EXPIRED.key, "2024-01-05T03:00Z"), (kinds.LOG_DELETED, HOSTILE_KEY, "2024-01-05T03:00Z")}
+        (kinds.LOG_EXPIRED, EXPIRED.key, "2024-01-05T03:00Z"),
+        (kinds.LOG_DELETED, HOSTILE_KEY, "2024-01-05T03:00Z"),
+    }
     assert block["alarming_findings"] == 2
 
 
-@pytest.mark.parametrize("broken", [
-    {"pairs": "no"},
-    summary({**pair(A, "us-east-1", "arriving"), "account": "../../etc"}),
-    summary({**pair(A, "us-east-1", "arriving"), "delivery": "maybe"}),
-    summary({**pair(A, "us-east-1", "arriving"), "hours": -1}),
-    summary({**pair(A, "us-east-1", "arriving"), "findings": [{"kind": "made_up", "key": "k", "hour": "h"}]}),
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"pairs": "no"},
+        summary({**pair(A, "us-east-1", "arriving"), "account": "../../etc"}),
+        summary({**pair(A, "us-east-1", "arriving"), "delivery": "maybe"}),
+        summary({**pair(A, "us-east-1", "arriving"), "hours": -1}),
+        summary({**pair(A, "us-east-1", "arriving"), "findings": [{"kind": "made_up", "key": "k", "hour": "h"}]}),
+    ],
+)
 def test_a_malformed_summary_is_one_line_invalid_input(broken: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput) as raised:
         integrity.parse_summary(broken, "s3://results/integrity/2024-01-05/summary.json")
@@ -84,8 +109,8 @@ def test_alarming_findings_open_the_email_and_the_integrity_section_lists_every_
     opening = text.index("INTEGRITY ALARM: 2")
     assert opening < text.index("== New activity") < text.index("== Integrity ==")
     assert text.index(kinds.LOG_DELETED, opening) < text.index("== New activity")
-    assert kinds.LOG_EXPIRED in text[text.index("== Integrity =="):]
-    assert kinds.LOG_EXPIRED not in text[opening:text.index("== New activity")]  # informational: not an alarm
+    assert kinds.LOG_EXPIRED in text[text.index("== Integrity ==") :]
+    assert kinds.LOG_EXPIRED not in text[opening : text.index("== New activity")]  # informational: not an alarm
     assert "2 INTEGRITY FINDINGS" in rendered.subject
     assert "INTEGRITY ALARM: 2" in rendered.html and "<h2>Integrity</h2>" in rendered.html
 
@@ -112,11 +137,13 @@ def test_report_json_grades_silent_pairs_and_an_integrity_alarm_is_never_nothing
 
 
 def test_the_integrity_section_grades_each_silent_pair_in_text_and_html() -> None:
-    diff = diff_activity([row(account=A, region="us-west-2")],
-                         [[row(account=A, region="us-east-1"), row(account=B, region="eu-west-1")]])
-    rendered = render_report(diff, report_day=DAY, reconciliation={}, full_result_uri="s3://r/x.csv", title="t",
-                             integrity=NIGHT)
-    section = rendered.text[rendered.text.index("== Integrity =="):]
+    diff = diff_activity(
+        [row(account=A, region="us-west-2")], [[row(account=A, region="us-east-1"), row(account=B, region="eu-west-1")]]
+    )
+    rendered = render_report(
+        diff, report_day=DAY, reconciliation={}, full_result_uri="s3://r/x.csv", title="t", integrity=NIGHT
+    )
+    section = rendered.text[rendered.text.index("== Integrity ==") :]
     assert f"{A} us-east-1: quiet: its empty digests keep arriving" in section
     assert f"{B} eu-west-1: broken: its digests stopped" in section
     assert f"<li>{B} eu-west-1: broken: its digests stopped</li>" in rendered.html

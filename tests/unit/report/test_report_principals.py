@@ -67,8 +67,10 @@ def test_an_identity_center_permission_set_keeps_the_person_other_roles_drop_the
     [sso] = [e for e in PUBLISHED if "AWSReservedSSO_" in e["record"]["userIdentity"].get("arn", "")]
     other = json.loads(json.dumps(sso).replace("AWSReservedSSO_AnomAIAdmin_aa59d952f393cb6a", "deploy"))
     rows = {row[2]: row[10] for row in _run([sso, other], sso["night"])}
-    assert rows == {sso["expect"]["principal"]: None,
-                    "arn:aws:iam::643766343043:role/aws-reserved/sso.amazonaws.com/us-east-2/deploy": "Aykhan"}
+    assert rows == {
+        sso["expect"]["principal"]: None,
+        "arn:aws:iam::643766343043:role/aws-reserved/sso.amazonaws.com/us-east-2/deploy": "Aykhan",
+    }
 
 
 def test_the_source_identity_is_shown_beside_the_session_name() -> None:

@@ -32,6 +32,7 @@ ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
 
 # ---- the text --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("keys", SCHEMES.values(), ids=SCHEMES.keys())
 def test_query_parses_as_trino(keys: tuple[str, ...]) -> None:
     sql, _ = build_daily_activity_query(DATABASE, TABLE, keys, DAY, ACCOUNT)
@@ -99,9 +100,15 @@ def test_unsupported_partition_keys_are_refused(keys: tuple[str, ...]) -> None:
         build_daily_activity_query(DATABASE, TABLE, keys, DAY)
 
 
-@pytest.mark.parametrize(("database", "table"), [
-    ("Trailkeeper", TABLE), ('db"; DROP TABLE x; --', TABLE), (DATABASE, "a.b"), (DATABASE, ""),
-])
+@pytest.mark.parametrize(
+    ("database", "table"),
+    [
+        ("Trailkeeper", TABLE),
+        ('db"; DROP TABLE x; --', TABLE),
+        (DATABASE, "a.b"),
+        (DATABASE, ""),
+    ],
+)
 def test_names_outside_the_glue_allow_list_are_a_configuration_error(database: str, table: str) -> None:
     with pytest.raises(ConfigurationError):
         build_daily_activity_query(database, table, SCHEMES["trailkeeper"], DAY)
@@ -113,6 +120,7 @@ def test_a_datetime_is_not_accepted_as_report_day() -> None:
 
 
 # ---- what it computes (run on DuckDB after Athena-style parameter substitution) ----------------------
+
 
 @pytest.mark.parametrize("keys", SCHEMES.values(), ids=SCHEMES.keys())
 def test_late_event_in_next_day_folder_counts_for_the_report_day(keys: tuple[str, ...]) -> None:
@@ -138,21 +146,44 @@ def test_only_the_report_day_and_next_day_folders_are_read(keys: tuple[str, ...]
     assert run_daily_activity(planted, DAY, keys) == []
 
 
-@pytest.mark.parametrize(("fields", "principal"), [
-    ({"identity_type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Deploy/session-1",
-      "issuer_arn": f"arn:aws:iam::{ACCOUNT}:role/Deploy"}, f"arn:aws:iam::{ACCOUNT}:role/Deploy"),
-    ({"identity_type": "AssumedRole", "arn": None, "issuer_arn": None}, "AssumedRole"),
-    ({"identity_type": "IAMUser", "arn": ALICE}, ALICE),
-    ({"identity_type": "Root", "arn": f"arn:aws:iam::{ACCOUNT}:root"}, "root"),
-    ({"identity_type": "AWSService", "arn": None, "invokedby": "cloudtrail.amazonaws.com"},
-     "cloudtrail.amazonaws.com"),
-    ({"identity_type": "AWSService", "arn": None, "invokedby": None}, "AWSService"),
-    ({"identity_type": "FederatedUser", "arn": f"arn:aws:sts::{ACCOUNT}:federated-user/bob"},
-     f"arn:aws:sts::{ACCOUNT}:federated-user/bob"),
-    ({"identity_type": None, "arn": None}, "Unknown"),
-    ({"identity_type": "", "arn": None}, "Unknown"),
-], ids=["assumed role -> role", "assumed role without issuer", "iam user -> arn", "root", "aws service -> invokedBy",
-        "aws service without invokedBy", "federated user -> arn", "null type", "empty type"])
+@pytest.mark.parametrize(
+    ("fields", "principal"),
+    [
+        (
+            {
+                "identity_type": "AssumedRole",
+                "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Deploy/session-1",
+                "issuer_arn": f"arn:aws:iam::{ACCOUNT}:role/Deploy",
+            },
+            f"arn:aws:iam::{ACCOUNT}:role/Deploy",
+        ),
+        ({"identity_type": "AssumedRole", "arn": None, "issuer_arn": None}, "AssumedRole"),
+        ({"identity_type": "IAMUser", "arn": ALICE}, ALICE),
+        ({"identity_type": "Root", "arn": f"arn:aws:iam::{ACCOUNT}:root"}, "root"),
+        (
+            {"identity_type": "AWSService", "arn": None, "invokedby": "cloudtrail.amazonaws.com"},
+            "cloudtrail.amazonaws.com",
+        ),
+        ({"identity_type": "AWSService", "arn": None, "invokedby": None}, "AWSService"),
+        (
+            {"identity_type": "FederatedUser", "arn": f"arn:aws:sts::{ACCOUNT}:federated-user/bob"},
+            f"arn:aws:sts::{ACCOUNT}:federated-user/bob",
+        ),
+        ({"identity_type": None, "arn": None}, "Unknown"),
+        ({"identity_type": "", "arn": None}, "Unknown"),
+    ],
+    ids=[
+        "assumed role -> role",
+        "assumed role without issuer",
+        "iam user -> arn",
+        "root",
+        "aws service -> invokedBy",
+        "aws service without invokedBy",
+        "federated user -> arn",
+        "null type",
+        "empty type",
+    ],
+)
 def test_principal_is_normalised_by_identity_type(fields: dict[str, str | None], principal: str) -> None:
     [row] = run_daily_activity([event("2024-01-05", "2024-01-05T10:00:00Z", **fields)], DAY)
     assert row[2] == principal
@@ -161,12 +192,18 @@ def test_principal_is_normalised_by_identity_type(fields: dict[str, str | None],
 def test_sessions_of_one_role_are_one_principal_and_show_in_the_samples() -> None:
     role = f"arn:aws:iam::{ACCOUNT}:role/Deploy"
     sessions = [
-        event("2024-01-05", f"2024-01-05T1{n}:00:00Z", identity_type="AssumedRole", issuer_arn=role,
-              arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/Deploy/session-{n}")
+        event(
+            "2024-01-05",
+            f"2024-01-05T1{n}:00:00Z",
+            identity_type="AssumedRole",
+            issuer_arn=role,
+            arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/Deploy/session-{n}",
+        )
         for n in range(4)
     ]
     assert [(r[2], r[5], r[10]) for r in run_daily_activity(sessions, DAY)] == [
-        (role, 4, "session-0 | session-1 | session-2")]
+        (role, 4, "session-0 | session-1 | session-2")
+    ]
 
 
 def test_failures_count_events_with_a_non_empty_error_code() -> None:
@@ -221,8 +258,18 @@ def test_one_row_per_account_region_principal_source_and_name_in_key_order() -> 
 def test_result_parses_into_activity_rows() -> None:
     agent = "Mozilla\r\nBcc: x@evil.example"
     rows = run_daily_activity([event("2024-01-05", "2024-01-05T10:00:00Z", useragent=agent)], DAY)
-    assert parse_activity_csv(athena_csv(rows)) == [ActivityRow(
-        account=ACCOUNT, region="us-east-1", principal=ALICE, eventsource="iam.amazonaws.com", eventname="ListUsers",
-        events=1, failures=0, first_at="2024-01-05T10:00:00Z", sample_source_ips="192.0.2.1",
-        sample_user_agents=agent, sample_sessions="",
-    )]
+    assert parse_activity_csv(athena_csv(rows)) == [
+        ActivityRow(
+            account=ACCOUNT,
+            region="us-east-1",
+            principal=ALICE,
+            eventsource="iam.amazonaws.com",
+            eventname="ListUsers",
+            events=1,
+            failures=0,
+            first_at="2024-01-05T10:00:00Z",
+            sample_source_ips="192.0.2.1",
+            sample_user_agents=agent,
+            sample_sessions="",
+        )
+    ]

@@ -21,17 +21,48 @@ DAY = dt.date(2024, 1, 5)
 URI = "s3://results-bucket/daily/2024-01-05/result.csv"
 RECONCILIATION = {"added": 4, "anomalies": {"count": 0, "sample": []}}
 B = "222222222222"
-STRING_FIELDS = ("account", "region", "principal", "eventsource", "eventname", "first_at",
-                 "sample_source_ips", "sample_user_agents", "sample_sessions")
+STRING_FIELDS = (
+    "account",
+    "region",
+    "principal",
+    "eventsource",
+    "eventname",
+    "first_at",
+    "sample_source_ips",
+    "sample_user_agents",
+    "sample_sessions",
+)
 # Every tag and attribute the HTML body is built from; anything else came from data.
-OUR_TAGS = {"html", "head", "meta", "title", "body", "h1", "h2", "p", "br", "table", "thead", "tbody",
-            "tr", "th", "td", "ul", "li", "code"}
+OUR_TAGS = {
+    "html",
+    "head",
+    "meta",
+    "title",
+    "body",
+    "h1",
+    "h2",
+    "p",
+    "br",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "ul",
+    "li",
+    "code",
+}
 OUR_ATTRIBUTES = {"charset", "class", "colspan", "style"}
 
 
 def render(diff: ActivityDiff, **overrides: Any) -> RenderedReport:
-    options: dict[str, Any] = {"report_day": DAY, "reconciliation": RECONCILIATION, "full_result_uri": URI,
-                               "title": "Trailkeeper daily"}
+    options: dict[str, Any] = {
+        "report_day": DAY,
+        "reconciliation": RECONCILIATION,
+        "full_result_uri": URI,
+        "title": "Trailkeeper daily",
+    }
     return render_report(diff, **{**options, **overrides})
 
 
@@ -46,8 +77,6 @@ def render_hostile(value: str) -> RenderedReport:
     return render(diff, reconciliation={"added": 1, "anomalies": anomalies})
 
 
-
-
 def tags_and_attributes(document: str) -> tuple[set[str], set[str]]:
     parser = HtmlTags()
     parser.feed(document)
@@ -58,6 +87,7 @@ HOSTILE = pytest.mark.parametrize("record", hostile_records(), ids=lambda r: r["
 
 
 # ---- inert everywhere ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("record", hostile_records("html"), ids=lambda r: r["id"])
 def test_markup_appears_only_escaped_in_html(record: dict[str, str]) -> None:
@@ -125,11 +155,33 @@ def test_csv_text_values_lose_bidi_zero_width_and_control_characters(record: dic
     assert sanitise.inert(record["value"]) in data
 
 
-@pytest.mark.parametrize("value", [
-    " =1+1", "\u00a0=1+1", "\ufeff=1+1", "\u3000@SUM(1+1)", "\t \u00a0+cmd|' /C calc'!A0",
-    "＝HYPERLINK(\"https://evil\")", "＋cmd|' /C calc'!A0", "－2+3", "＠SUM(1+1)", " ＝1+1",
-], ids=["space", "nbsp", "bom", "ideographic space", "tab nbsp plus", "fullwidth equals", "fullwidth plus",
-        "fullwidth minus", "fullwidth at", "space fullwidth equals"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        " =1+1",
+        "\u00a0=1+1",
+        "\ufeff=1+1",
+        "\u3000@SUM(1+1)",
+        "\t \u00a0+cmd|' /C calc'!A0",
+        '＝HYPERLINK("https://evil")',
+        "＋cmd|' /C calc'!A0",
+        "－2+3",
+        "＠SUM(1+1)",
+        " ＝1+1",
+    ],
+    ids=[
+        "space",
+        "nbsp",
+        "bom",
+        "ideographic space",
+        "tab nbsp plus",
+        "fullwidth equals",
+        "fullwidth plus",
+        "fullwidth minus",
+        "fullwidth at",
+        "space fullwidth equals",
+    ],
+)
 def test_a_formula_after_leading_white_space_or_in_fullwidth_form_is_neutralised(value: str) -> None:
     header, data = parse_csv(render_hostile(value).csv)
     cells = dict(zip(header, data, strict=True))
@@ -145,12 +197,25 @@ def test_no_csv_cell_starts_like_a_formula(record: dict[str, str]) -> None:
 
 def test_plain_csv_values_are_kept_as_they_are() -> None:
     _, data = parse_csv(render(diff_activity([row(events=7, failures=2)], [[]])).csv)
-    assert data == [row().account, row().region, row().principal, "iam.amazonaws.com", "ListUsers", "7", "2",
-                    row().first_at, row().sample_source_ips, row().sample_user_agents, row().sample_sessions,
-                    "0", ""]
+    assert data == [
+        row().account,
+        row().region,
+        row().principal,
+        "iam.amazonaws.com",
+        "ListUsers",
+        "7",
+        "2",
+        row().first_at,
+        row().sample_source_ips,
+        row().sample_user_agents,
+        row().sample_sessions,
+        "0",
+        "",
+    ]
 
 
 # ---- shape, caps and totals ------------------------------------------------------------------------
+
 
 def test_csv_header_is_the_report_columns() -> None:
     header, *_ = parse_csv(render(diff_activity([row()], [[]])).csv)
@@ -193,8 +258,12 @@ def test_long_values_are_shortened_visibly() -> None:
 
 
 def test_html_groups_rows_by_account_then_principal() -> None:
-    today = [row(account=account, principal=principal, eventname=name)
-             for account in ("111111111111", B) for principal in ("p-one", "p-two") for name in ("A", "B")]
+    today = [
+        row(account=account, principal=principal, eventname=name)
+        for account in ("111111111111", B)
+        for principal in ("p-one", "p-two")
+        for name in ("A", "B")
+    ]
     report = render(diff_activity(today, [[]]))
     assert report.html.count('<tr class="account">') == 2
     assert report.html.count('<tr class="principal">') == 4
@@ -215,14 +284,17 @@ def test_a_day_without_events_says_alarm_in_subject_text_and_html() -> None:
     assert "NO ACTIVITY (alarm)" in report.text and "NO ACTIVITY (alarm)" in report.html
 
 
-NO_DATA = {"reason": "other_trail_layout",
-           "detail": "no account folders under s3://trail/AWSLogs/o-1/, but another trail's logs at <b>k</b>"}
+NO_DATA = {
+    "reason": "other_trail_layout",
+    "detail": "no account folders under s3://trail/AWSLogs/o-1/, but another trail's logs at <b>k</b>",
+}
 
 
 def test_no_account_discovered_says_no_data_alarm_in_subject_text_and_html() -> None:
     report = render(diff_activity([], [[row()]]), reconciliation={**RECONCILIATION, "no_data_alarm": NO_DATA})
-    assert report.subject.startswith("Trailkeeper daily: 2024-01-05 - NO DATA: no account discovered, "
-                                     "other_trail_layout (alarm)")
+    assert report.subject.startswith(
+        "Trailkeeper daily: 2024-01-05 - NO DATA: no account discovered, other_trail_layout (alarm)"
+    )
     assert "== NO DATA (alarm) ==" in report.text and "<h2>NO DATA (alarm)</h2>" in report.html
     assert "logs at &lt;b&gt;k&lt;/b&gt;" in report.html and "<b>" not in report.html
     assert report.html.index("NO DATA (alarm)") < report.html.index("NO ACTIVITY (alarm)")
