@@ -94,10 +94,10 @@ else
 endif
 
 ## build: sam build with the functions' runtime Python (python3.13), then import every handler from the artifact
-build: $(SAM_VENV)/.ready $(READY)
+build: $(SAM_VENV)/.ready $(READY) $(RUNTIME_VENV)/.ready
 	@test -n "$(PY313)" || { echo "python3.13 not found (the functions' runtime): install it, or set PY313=/path/to/python3.13"; exit 1; }
 	PATH="$(dir $(PY313)):$$PATH" $(SAM) build
-	$(BIN)/python tools/check_build.py $(PY313) .aws-sam/build
+	$(BIN)/python tools/check_build.py $(RUNTIME_VENV)/bin/python .aws-sam/build
 
 ## runtime-check: `make build`, and the functions' unit tests under python3.13; skipped where it is absent
 runtime-check:
