@@ -97,6 +97,30 @@ def log_key(account: str, region: str, day: str = "2024/01/05", root: str = "AWS
     return f"{root}{account}/CloudTrail/{region}/{day}/{account}_CloudTrail_{region}_x.json.gz"
 
 
+# Every tag and attribute the HTML body is built from; anything else came from data.
+OUR_TAGS = {
+    "html",
+    "head",
+    "meta",
+    "title",
+    "body",
+    "h1",
+    "h2",
+    "p",
+    "br",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "ul",
+    "li",
+    "code",
+}
+OUR_ATTRIBUTES = {"charset", "class", "colspan", "style"}
+
+
 class HtmlTags(HTMLParser):
     """The tags and attribute names an HTML document really contains (to prove hostile text stayed text)."""
 

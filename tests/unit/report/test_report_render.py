@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import HtmlTags
+from tests.helpers import OUR_ATTRIBUTES, OUR_TAGS, HtmlTags
 from tests.unit.report.report_kit import hostile_records, parse_csv, row
 from trailkeeper import sanitise
 from trailkeeper.report.activity import COLUMNS, ActivityRow
@@ -32,28 +32,6 @@ STRING_FIELDS = (
     "sample_user_agents",
     "sample_sessions",
 )
-# Every tag and attribute the HTML body is built from; anything else came from data.
-OUR_TAGS = {
-    "html",
-    "head",
-    "meta",
-    "title",
-    "body",
-    "h1",
-    "h2",
-    "p",
-    "br",
-    "table",
-    "thead",
-    "tbody",
-    "tr",
-    "th",
-    "td",
-    "ul",
-    "li",
-    "code",
-}
-OUR_ATTRIBUTES = {"charset", "class", "colspan", "style"}
 
 
 def render(diff: ActivityDiff, **overrides: Any) -> RenderedReport:
