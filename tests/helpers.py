@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import email
+import email.policy
 import json
+from dataclasses import dataclass
 from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
@@ -132,3 +135,42 @@ class HtmlTags(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.add(tag)
         self.attributes.update(name for name, _ in attrs)
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """One email SES accepted, read back from the raw MIME message SendReport sent (report/message.py)."""
+
+    raw: bytes
+    headers: tuple[str, ...]  # header names, as sent
+    subject: str
+    to: tuple[str, ...]  # the To header
+    recipients: tuple[str, ...]  # whom SES sent it to (moto adds the To header's addresses to the Destination's)
+    text: str
+    html: str
+
+
+def parse_email(raw: bytes, recipients: tuple[str, ...] = ()) -> SentEmail:
+    """A report email's raw bytes, parsed: its multipart/alternative text and HTML parts, decoded."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage) and message.get_content_type() == "multipart/alternative"
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert text is not None and html is not None, "the email lacks its text or its HTML part"
+    return SentEmail(
+        raw=raw,
+        headers=tuple(message.keys()),
+        subject=str(message["Subject"]),
+        to=tuple(address.strip() for address in str(message["To"]).split(",")),
+        recipients=tuple(dict.fromkeys(recipients)),
+        text=text.get_content().replace("\r\n", "\n"),  # CRLF is the transport's line ending (RFC 5322)
+        html=html.get_content().replace("\r\n", "\n"),
+    )
+
+
+def sent_emails(account: str = "123456789012", region: str = "us-east-1") -> list[SentEmail]:
+    """Every email moto's SES accepted in `account` and `region`, parsed, oldest first."""
+    from moto.ses.models import RawMessage, ses_backends
+
+    sent = list(ses_backends[account][region].sent_messages)
+    assert all(isinstance(m, RawMessage) for m in sent), "SendReport sends raw MIME messages only"
+    return [parse_email(m.raw_data.encode(), tuple(m.destinations)) for m in sent]

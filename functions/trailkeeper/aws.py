@@ -195,21 +195,27 @@ def delete_object(s3: Any, bucket: str, key: str) -> None:
         s3.delete_object(Bucket=bucket, Key=key)
 
 
-def send_email(sesv2: Any, sender: str, recipients: tuple[str, ...], subject: str, text: str, html: str) -> str:
-    """SES v2 SendEmail with a text and an HTML part; returns the MessageId."""
+def send_raw_email(sesv2: Any, sender: str, recipients: tuple[str, ...], message: bytes) -> str:
+    """SES v2 SendEmail of a complete MIME message (Content.Raw, report/message.py); returns the MessageId."""
     with translated_errors("sending the report email"), _rejections_named():
         response = sesv2.send_email(
             FromEmailAddress=sender,
             Destination={"ToAddresses": list(recipients)},
-            Content={
-                "Simple": {
-                    "Subject": {"Data": subject, "Charset": "UTF-8"},
-                    "Body": {"Text": {"Data": text, "Charset": "UTF-8"}, "Html": {"Data": html, "Charset": "UTF-8"}},
-                }
-            },
+            Content={"Raw": {"Data": message}},
         )
         message_id: str = response["MessageId"]
         return message_id
+
+
+def put_bytes(s3: Any, bucket: str, key: str, body: bytes, content_type: str) -> None:
+    with translated_errors(f"writing s3://{bucket}/{key}"):
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
+def get_bytes(s3: Any, bucket: str, key: str) -> bytes:
+    with translated_errors(f"reading s3://{bucket}/{key}"):
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
 
 
 def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:

@@ -18,6 +18,7 @@
   reports/D/report.json            day D's report as data (README, "report.json"), with its detection hits
                                    (`attention`) and what each suppression did (`suppressed`); the email's subject
   reports/D/report.txt, report.html, new_activity.csv, sent.json   day D's report and email marker
+  reports/D/email.eml              the MIME message SendReport sends, exactly (report/message.py)
   integrity/anchors/<account>/<region>.json   the last verified digest of each chain of the pair (the anchor)
   integrity/<night>/pairs.json     the night's integrity batches (the ValidateIntegrity Map's items)
   integrity/<night>/batches/<b>.json  one batch's per-pair results
@@ -59,10 +60,11 @@ REPORT_TEXT = "report.txt"
 REPORT_HTML = "report.html"
 NEW_ACTIVITY_CSV = "new_activity.csv"
 SENT_MARKER = "sent.json"
+EMAIL_MESSAGE = "email.eml"
 CONFIG_PREFIX = "config/"
 SUPPRESSIONS_KEY = f"{CONFIG_PREFIX}suppressions.json"
 # What a person reads of day D's report (the local runner copies these out of the bucket).
-REPORT_FILES = (REPORT_JSON, REPORT_TEXT, REPORT_HTML, NEW_ACTIVITY_CSV)
+REPORT_FILES = (REPORT_JSON, REPORT_TEXT, REPORT_HTML, NEW_ACTIVITY_CSV, EMAIL_MESSAGE)
 
 _REPORT_DAY_PREFIX = re.compile(re.escape(REPORTS_PREFIX) + r"([0-9]{4}-[0-9]{2}-[0-9]{2})/")
 

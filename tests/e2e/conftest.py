@@ -4,12 +4,13 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
 from localaws.runtime import EmbeddedAws
+from tests import helpers
+from tests.helpers import SentEmail
 
 Partition = tuple[str, str, str]
 
@@ -65,7 +66,5 @@ def athena_rows(aws: EmbeddedAws, sql: str) -> list[list[str]]:
     return [[cell.get("VarCharValue", "") for cell in row["Data"]] for row in rows]
 
 
-def sent_emails(aws: EmbeddedAws) -> list[Any]:
-    from moto.ses.models import ses_backends
-
-    return list(ses_backends["123456789012"]["us-east-1"].sent_messages)
+def sent_emails(aws: EmbeddedAws) -> list[SentEmail]:
+    return helpers.sent_emails()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from localaws.local_run import delivered_by, trail_objects
+from localaws.local_run import LOCAL_PARAMETERS, delivered_by, trail_objects
 from tests.e2e.conftest import days
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, parse_email
 from trailgen.generator import materialise_fixture
 from trailkeeper_cli import main as cli
 
@@ -74,6 +74,21 @@ def test_run_reconciles_and_reports_each_night_of_a_hand_written_bucket(logs: Pa
     )
     assert "Daily activity report for 2024-03-10" in (out / "2024-03-10" / "report.txt").read_text()
     assert json.loads((out / "2024-03-10" / "report.json").read_text())["attention"] == []
+
+
+def test_a_local_night_writes_the_exact_email_it_would_send(logs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert (
+        cli.main(
+            ["local", "run", "--logs", str(logs), "--start", "2024-03-10", "--end", "2024-03-10", "--out", str(out)]
+        )
+        == 0
+    )
+    night = out / "2024-03-10"
+    email = parse_email((night / "email.eml").read_bytes())  # the results bucket's reports/D/email.eml, as SES gets it
+    assert email.subject == json.loads((night / "report.json").read_text())["subject"]
+    assert email.to == (LOCAL_PARAMETERS["ReportRecipients"],)
+    assert (email.text, email.html) == ((night / "report.txt").read_text(), (night / "report.html").read_text())
 
 
 def test_backfill_dry_run_plans_every_partition_and_adds_none(logs: Path, tmp_path: Path) -> None:

@@ -192,8 +192,8 @@ def test_first_night_without_baseline_establishes_it(two_nights: dict[str, objec
 
 def test_the_silent_account_is_reported_as_stopped_logging(two_nights: dict[str, object]) -> None:
     [email] = [e for e in two_nights["emails"] if str(DAY2) in e.subject]  # type: ignore[attr-defined]
-    assert "went silent" in email.subject or "silent" in email.body.lower()
-    assert ACCOUNTS[2] in email.body
+    assert "went silent" in email.subject or "silent" in email.html.lower()
+    assert ACCOUNTS[2] in email.html
 
 
 # ---- two nights of published records ----------------------------------------------------------------------

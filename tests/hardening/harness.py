@@ -41,6 +41,7 @@ from botocore.retries import standard
 from localaws.local_run import LOCAL_PARAMETERS, detect_layout
 from localaws.patches.core import uncounted
 from localaws.runtime import EmbeddedAws, ExecutionResult, wait_for_execution
+from tests.helpers import SentEmail, sent_emails
 from trailgen.generator import GroundTruth, TrailSpec, generate
 from trailkeeper import layout
 from trailkeeper.report.activity import parse_activity_csv
@@ -366,11 +367,8 @@ class World:
         with uncounted():
             self.aws.client("s3").put_object(Bucket=self.results_bucket, Key=key, Body=text.encode())
 
-    def emails(self, day: dt.date | None = None) -> list[Any]:
-        from moto.ses.models import ses_backends
-
-        sent = list(ses_backends[ACCOUNT][REGION].sent_messages)
-        return [m for m in sent if day is None or day.isoformat() in m.subject]
+    def emails(self, day: dt.date | None = None) -> list[SentEmail]:
+        return [m for m in sent_emails(ACCOUNT, REGION) if day is None or day.isoformat() in m.subject]
 
     def notifications(self) -> list[str]:
         from moto.sns.models import sns_backends

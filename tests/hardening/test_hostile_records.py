@@ -103,8 +103,9 @@ def report(world: World) -> dict[str, Any]:
     return {
         **files,
         "subject": email.subject,
-        "destinations": email.destinations,
-        "html_sent": email.body,
+        "recipients": email.recipients,
+        "headers": email.headers,
+        "html_sent": email.html,
         "activity": world.text(layout.activity_key(DAY)) or "",
         "output": result.output,
     }
@@ -170,7 +171,8 @@ def test_new_activity_csv_values_have_no_control_or_bidi_characters(report: dict
 
 def test_the_subject_and_recipients_come_from_configuration_and_counts_only(report: dict[str, Any]) -> None:
     assert re.fullmatch(r"trailkeeper: 2024-03-02 - [0-9a-z ,-]+", report["subject"]), report["subject"]
-    assert report["destinations"] == {"ToAddresses": ["security-team@example.com"]}
+    assert report["recipients"] == ("security-team@example.com",)
+    assert report["headers"] == ("From", "To", "Subject", "Date", "MIME-Version", "Content-Type")  # none forged
 
 
 def test_formula_looking_cells_of_new_activity_csv_start_with_a_quote(report: dict[str, Any]) -> None:

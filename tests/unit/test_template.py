@@ -19,7 +19,7 @@ GOLDEN_ACTIONS = {
     "SummariseShardsFunction": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
     "PrepareReportFunction": {"s3:GetObject", "s3:ListBucket", "glue:GetTable"},
     "BuildReportFunction": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
-    "SendReportFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "ses:SendEmail"},
+    "SendReportFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "ses:SendEmail", "ses:SendRawEmail"},
     "PlanIntegrityFunction": {"s3:ListBucket", "s3:GetObject", "s3:PutObject"},
     "ValidateIntegrityFunction": {
         "s3:ListBucket",

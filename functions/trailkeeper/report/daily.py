@@ -21,6 +21,7 @@ from trailkeeper.detections.attention import Attention, attention
 from trailkeeper.detections.suppressions import parse_suppressions
 from trailkeeper.errors import BaselineUnreadable, InvalidInput, QueryResultUnreadable
 from trailkeeper.layout import (
+    EMAIL_MESSAGE,
     LEDGER_PREFIX,
     NEW_ACTIVITY_CSV,
     REPORT_HTML,
@@ -39,6 +40,7 @@ from trailkeeper.layout import (
 from trailkeeper.report import integrity
 from trailkeeper.report.activity import ActivityRow, parse_activity_csv
 from trailkeeper.report.diff import ActivityDiff, LedgerState, advance, read_keys, read_principals, write_row
+from trailkeeper.report.message import email_message
 from trailkeeper.report.query import build_daily_activity_query
 from trailkeeper.report.render import render_report
 from trailkeeper.report.revision import Revision, mark_revised, revision_of
@@ -118,6 +120,15 @@ def build_report(
     aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, NEW_ACTIVITY_CSV), rendered.csv, "text/csv; charset=utf-8")
+    message = email_message(
+        report_settings.REPORT_SENDER,
+        report_settings.REPORT_RECIPIENTS,
+        rendered.subject,
+        rendered.text,
+        rendered.html,
+        date=dt.datetime.now(dt.UTC),
+    )
+    aws.put_bytes(s3, bucket, report_key(report_day, EMAIL_MESSAGE), message, "message/rfc822")
     aws.put_text(s3, bucket, report_json_key(report_day), json.dumps(document, indent=1) + "\n", "application/json")
     return {
         "report_day": report_day.isoformat(),
@@ -289,13 +300,12 @@ def send_report(
         # take it over rather than leave the day silently unsent. At least once: never zero emails.
         aws.put_text(s3, bucket, marker, claim, "application/json")
     try:
-        message_id = aws.send_email(
+        # the message BuildReport stored, byte for byte (report/message.py): what the local run shows is what goes
+        message_id = aws.send_raw_email(
             sesv2,
             report_settings.REPORT_SENDER,
             report_settings.REPORT_RECIPIENTS,
-            email["subject"],
-            aws.get_text(s3, bucket, report_key(report_day, REPORT_TEXT)),
-            aws.get_text(s3, bucket, report_key(report_day, REPORT_HTML)),
+            aws.get_bytes(s3, bucket, report_key(report_day, EMAIL_MESSAGE)),
         )
     except Exception:
         aws.delete_object(s3, bucket, marker)  # not sent: a retry or redrive must be able to send it

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
-from moto.ses.models import ses_backends
 
-from tests.helpers import make_settings, moto_client, table_input
+from tests.helpers import SentEmail, make_settings, moto_client, sent_emails, table_input
 from tests.unit.report.report_kit import ACCOUNT, athena_csv
 from trailkeeper import layout
 from trailkeeper.config import ReportSettings
@@ -74,8 +73,8 @@ class Aws:
         body: bytes = self.s3.get_object(Bucket="results-bucket", Key=key)["Body"].read()
         return body.decode()
 
-    def emails(self) -> list[Any]:
-        return list(ses_backends["123456789012"]["us-east-1"].sent_messages)
+    def emails(self) -> list[SentEmail]:
+        return sent_emails()
 
 
 @pytest.fixture
@@ -204,6 +203,19 @@ def test_the_report_is_emailed_once_even_when_the_day_runs_again(aws: Aws) -> No
     assert json.loads(aws.text(layout.report_key(DAY, layout.SENT_MARKER)))["state"] == "sent"
 
 
+def test_the_email_sent_is_the_stored_message_byte_for_byte(aws: Aws) -> None:
+    build(aws, aws.query_result(ALICE))
+    send(aws)
+    [email] = aws.emails()
+    stored = aws.s3.get_object(Bucket="results-bucket", Key=layout.report_key(DAY, layout.EMAIL_MESSAGE))
+    assert email.raw == stored["Body"].read()
+    assert email.subject == json.loads(aws.text(layout.report_json_key(DAY)))["subject"]
+    assert (email.text, email.html) == (
+        aws.text(layout.report_key(DAY, layout.REPORT_TEXT)),
+        aws.text(layout.report_key(DAY, layout.REPORT_HTML)),
+    )
+
+
 def test_resend_emails_the_day_again(aws: Aws) -> None:
     build(aws, aws.query_result(ALICE))
     send(aws)
@@ -236,7 +248,7 @@ def test_subject_and_recipients_come_from_configuration(aws: Aws) -> None:
     build(aws, aws.query_result(ALICE))
     send(aws)
     [email] = aws.emails()
-    assert email.destinations["ToAddresses"] == ["security@example.com", "soc@example.com"]
+    assert email.recipients == email.to == ("security@example.com", "soc@example.com")
     assert email.subject.startswith("trailkeeper")
 
 
