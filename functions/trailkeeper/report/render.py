@@ -21,7 +21,7 @@ import datetime as dt
 import io
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +159,14 @@ def _count_or_none(value: object) -> int | None:
 
 def _shown(value: int | None) -> str:
     return "not reported" if value is None else f"{value:,}"
+
+
+def _grouped(rows: Iterable[ActivityRow], key: Callable[[ActivityRow], str]) -> list[tuple[str, list[ActivityRow]]]:
+    """`rows` by `key`, the groups in the order of their first row, each group's rows in their order."""
+    groups: dict[str, list[ActivityRow]] = {}
+    for r in rows:
+        groups.setdefault(key(r), []).append(r)
+    return list(groups.items())
 
 
 def _plural(count: int, word: str, words: str | None = None) -> str:
@@ -473,16 +481,19 @@ class _View:
         )
 
     def new_activity(self) -> _NewActivity:
+        """The new rows shown, under one heading per account and per principal: in risk order the rows of
+        accounts interleave, so each account (and each principal in it) sits where its riskiest row is, and its
+        rows keep their order (risk order, or as they are without detections) under it."""
         rows, hidden = self.new_rows_shown()
         accounts = tuple(
             _Account(
                 Untrusted(account),
                 tuple(
                     _Principal(Untrusted(principal), tuple(_Shown.of(r) for r in group))
-                    for principal, group in itertools.groupby(by_account, key=lambda r: r.principal)
+                    for principal, group in _grouped(by_account, lambda r: r.principal)
                 ),
             )
-            for account, by_account in itertools.groupby(rows, key=lambda r: r.account)
+            for account, by_account in _grouped(rows, lambda r: r.account)
         )
         more = self.more_line(hidden, "new activity rows")
         return _NewActivity(_plural(len(self.diff.new_rows), "row"), accounts, more)

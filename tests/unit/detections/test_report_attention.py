@@ -52,6 +52,36 @@ def test_new_activity_is_in_risk_order_and_a_hit_survives_max_rows() -> None:
     assert "and 5 more new activity rows" in text
 
 
+def test_each_account_and_principal_heading_appears_once_where_its_riskiest_row_is() -> None:
+    a, b = "111111111111", "222222222222"
+    alice, bob = f"arn:aws:iam::{a}:user/alice", f"arn:aws:iam::{a}:user/bob"
+    # risk order interleaves them: a/alice's hit, a/bob's write, b's write, then a/alice's read
+    rows = [
+        row(account=a, principal=alice, eventname="ListUsers"),
+        row(account=b, principal=f"arn:aws:iam::{b}:user/carol", eventname="CreateUser", writes=1),
+        row(account=a, principal=bob, eventname="AttachUserPolicy", writes=1),
+        row(account=a, principal=alice, eventsource="cloudtrail.amazonaws.com", eventname="StopLogging", hits=HIT),
+    ]
+
+    rendered = _render(rows)
+
+    new = rendered.text[rendered.text.index("== New activity") : rendered.text.index("== Integrity")]
+    headings = [line.strip() for line in new.splitlines() if line.lstrip().startswith(("Account ", "Principal "))]
+    assert headings == [
+        f"Account {a}",
+        f"Principal {alice}",
+        f"Principal {bob}",
+        f"Account {b}",
+        f"Principal arn:aws:iam::{b}:user/carol",
+    ]
+    assert new.index("StopLogging") < new.index("ListUsers") < new.index("AttachUserPolicy") < new.index("CreateUser")
+    html = rendered.html[rendered.html.index("<table") :]
+    assert (html.count('<tr class="account">'), html.count('<tr class="principal">')) == (2, 3)
+    assert (
+        html.index("StopLogging") < html.index("ListUsers") < html.index("AttachUserPolicy") < html.index("CreateUser")
+    )
+
+
 @pytest.mark.parametrize("record", hostile_records(), ids=lambda r: r["id"])
 def test_every_cloudtrail_value_in_the_attention_section_is_escaped(record: dict[str, str]) -> None:
     hostile = record["value"]

@@ -345,3 +345,14 @@ def test_missing_reconciliation_figures_are_shown_as_not_reported() -> None:
 def test_negative_max_rows_is_refused() -> None:
     with pytest.raises(ValueError, match="max_rows"):
         render(diff_activity([row()], None), max_rows=-1)
+
+
+def test_the_html_is_the_same_without_markupsafes_compiled_speedups(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lambda loads MarkupSafe's arm64 C extension; where it cannot, MarkupSafe falls back to its pure-Python escape.
+    import markupsafe
+    from markupsafe import _native
+
+    values = [record["value"] for record in hostile_records()]
+    compiled = [render_hostile(value).html for value in values]
+    monkeypatch.setattr(markupsafe, "_escape_inner", _native._escape_inner)
+    assert [render_hostile(value).html for value in values] == compiled
