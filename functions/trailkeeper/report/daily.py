@@ -43,7 +43,7 @@ from trailkeeper.report.diff import ActivityDiff, LedgerState, advance, read_key
 from trailkeeper.report.message import email_message
 from trailkeeper.report.query import build_daily_activity_query
 from trailkeeper.report.render import render_report
-from trailkeeper.report.revision import Revision, mark_revised, revision_of
+from trailkeeper.report.revision import Revision, revision_of
 from trailkeeper.schemes import scheme_for_table
 
 # Lambda's maximum timeout: no SendReport invocation can still hold a claim this old (its owner crashed).
@@ -110,9 +110,8 @@ def build_report(
         title=report_settings.REPORT_TITLE,
         found=found,
         integrity=checked,
+        revision=revision,
     )
-    if revision is not None:
-        rendered = mark_revised(rendered, report_day, revision)
     document = report_document(
         report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation, checked, found
     )

@@ -37,6 +37,7 @@ from trailkeeper.report.integrity import IntegrityOpening, IntegritySection, Int
 from trailkeeper.report.integrity import opening as integrity_opening
 from trailkeeper.report.integrity import section as integrity_section
 from trailkeeper.report.medium import Line, Untrusted, joined, line
+from trailkeeper.report.revision import SUBJECT_MARK, Revision, first_line
 
 MAX_TITLE_CHARS = 80
 _ALARM_REASON = re.compile(r"[a-z_]{1,40}")
@@ -73,6 +74,7 @@ def render_report(
     title: str,
     found: Attention | None = None,
     integrity: IntegritySummary | None = None,
+    revision: Revision | None = None,
 ) -> RenderedReport:
     """Render one day's report.
 
@@ -80,11 +82,12 @@ def render_report(
     `anomalies` = {`count`, `sample`: [{`kind`, `key`}]}; a missing field is shown as "not reported".
     `found` (the day's detection hits and suppressions) puts "Needs attention" first, orders new activity by
     risk, truncates it lowest risk first (never a hit) and makes the subject name the most severe finding.
+    `revision` (a re-run that found late logs) marks the subject and opens the body with what it revises.
     """
     if max_rows < 0:
         raise ValueError(f"max_rows must be 0 or more, not {max_rows}")
     recon = _Reconciliation.read(reconciliation)
-    view = _View(diff, report_day, recon, max_rows, full_result_uri, title, found, integrity)
+    view = _View(diff, report_day, recon, max_rows, full_result_uri, title, found, integrity, revision)
     return RenderedReport(
         subject=view.subject(),
         text=_TEMPLATES.get_template("report.txt").render(view=view),
@@ -271,9 +274,14 @@ class _View:
     configured_title: str
     found: Attention | None = None
     integrity: IntegritySummary | None = None  # the night's integrity validation (report/integrity.py)
+    revision: Revision | None = None  # a re-run's revision of the day's first report (report/revision.py)
 
     # ---- the subject (never CloudTrail text) ----------------------------------------------------
     def subject(self) -> str:
+        unmarked = self._subject()
+        return unmarked if self.revision is None else f"{SUBJECT_MARK} {unmarked}"
+
+    def _subject(self) -> str:
         diff = self.diff
         if self.found is not None and self.found.rows:
             return attention_subject(
@@ -312,6 +320,9 @@ class _View:
         return f"{head} - {', '.join(parts)}"
 
     # ---- the body, section by section, in the order the templates show them ----------------------
+    def revised(self) -> str | None:
+        return None if self.revision is None else first_line(self.day, self.revision)
+
     @property
     def title(self) -> Untrusted:
         return Untrusted(self.configured_title, MAX_TITLE_CHARS, empty="trailkeeper")

@@ -5,19 +5,16 @@ they arrived under-counted its day. A re-run (`resend_report`, or a later re-che
 more events than the saved one replaces activity/D.csv: the results bucket is versioned, so the first result
 stays as a noncurrent version. A re-run that finds the same events (or fewer: logs are never un-delivered, so
 fewer means a deletion to investigate, not a correction) keeps the first result. The email then says, in its
-subject and first line, that it revises the earlier one.
+subject and first line, that it revises the earlier one (report/render.py puts them there).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import html
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from trailkeeper.report.activity import ActivityRow
-from trailkeeper.report.render import RenderedReport
 
 SUBJECT_MARK = "REVISED"
 
@@ -41,18 +38,4 @@ def first_line(day: dt.date, revision: Revision) -> str:
     return (
         f"Revised report: logs for {day.isoformat()} arrived after its first report, which counted "
         f"{revision.events_before:,} events; this one counts {revision.events_now:,} and replaces it."
-    )
-
-
-def mark_revised(rendered: RenderedReport, day: dt.date, revision: Revision) -> RenderedReport:
-    """The same report, saying in its subject and first line that it revises the earlier one."""
-    line = first_line(day, revision)
-    body = "</head><body>"
-    if body not in rendered.html:
-        raise ValueError("the rendered HTML has no body to put the revision line in")
-    return dataclasses.replace(
-        rendered,
-        subject=f"{SUBJECT_MARK} {rendered.subject}",
-        text=f"{line}\n\n{rendered.text}",
-        html=rendered.html.replace(body, f"{body}<p><strong>{html.escape(line)}</strong></p>", 1),
     )
