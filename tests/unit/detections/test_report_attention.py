@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import replace
 
 import pytest
@@ -97,3 +98,34 @@ def test_every_cloudtrail_value_in_the_attention_section_is_escaped(record: dict
     assert tags.attributes <= {"class", "style"}  # no tag came from CloudTrail
     assert hostile not in rendered.subject
     assert "\r" not in rendered.subject and "\n" not in rendered.subject
+
+
+def test_the_text_twin_has_the_html_sections_in_the_same_order() -> None:
+    b, c = "222222222222", "333333333333"
+    # yesterday b was quiet after c and a were seen; today a new row, c silent, b back, eu-west-1 first seen
+    rows = [row(), row(account=b), row(region="eu-west-1", hits=HIT)]
+    diff = diff_activity(rows, [[row()], [row(), row(account=b), row(account=c)]])
+    rendered = render_report(
+        diff,
+        report_day=DAY,
+        reconciliation={},
+        full_result_uri="s3://r/x.csv",
+        title="t",
+        found=attention(rows, (), DAY),
+    )
+
+    def heading(title: str) -> str:
+        return re.split(r":| \(", title, maxsplit=1)[0]
+
+    text = [heading(h) for h in re.findall(r"^== (.*) ==$", rendered.text, flags=re.M)]
+    html = [heading(h) for h in re.findall(r"<h2[^>]*>(.*?)</h2>", rendered.html)]
+    assert text == html
+    assert text == [
+        "Needs attention",
+        "First seen",
+        "Silent",
+        "Resumed logging",
+        "New activity",
+        "Integrity",
+        "Reconciliation",
+    ]
