@@ -1185,54 +1185,33 @@ def _iam_create_access_key_denied(ctx: _Ctx, t: datetime, who: Record) -> Record
 
 def _console_login(ctx: _Ctx, t: datetime, who: Record) -> Record:
     mfa = ctx.rng.random() < 0.7
+    return _console_sign_in(ctx, t, {**who, "accessKeyId": ""}, succeeded=True, mfa=mfa)
+
+
+def _console_login_failure(ctx: _Ctx, t: datetime, who: Record) -> Record:
+    return _console_sign_in(ctx, t, who, succeeded=False, mfa=False)
+
+
+def _root_console_login(ctx: _Ctx, t: datetime, who: Record) -> Record:
+    return _console_sign_in(ctx, t, who, succeeded=True, mfa=True)
+
+
+def _console_sign_in(ctx: _Ctx, t: datetime, who: Record, *, succeeded: bool, mfa: bool) -> Record:
+    """A ConsoleLogin record: a failed one has an errorMessage and no errorCode, as CloudTrail writes it."""
     return _record(
         ctx,
         t,
-        {**who, "accessKeyId": ""},
+        who,
         "signin.amazonaws.com",
         "ConsoleLogin",
         read_only=False,
-        response={"ConsoleLogin": "Success"},
+        response={"ConsoleLogin": "Success" if succeeded else "Failure"},
+        error=None if succeeded else (None, "Failed authentication"),
         event_type="AwsConsoleSignIn",
         version="1.08",
         agent=_BROWSER,
         host="signin.aws.amazon.com",
         extra={"additionalEventData": _login_data(mfa)},
-    )
-
-
-def _console_login_failure(ctx: _Ctx, t: datetime, who: Record) -> Record:
-    return _record(
-        ctx,
-        t,
-        who,
-        "signin.amazonaws.com",
-        "ConsoleLogin",
-        read_only=False,
-        response={"ConsoleLogin": "Failure"},
-        error=(None, "Failed authentication"),
-        event_type="AwsConsoleSignIn",
-        version="1.08",
-        agent=_BROWSER,
-        host="signin.aws.amazon.com",
-        extra={"additionalEventData": _login_data(False)},
-    )
-
-
-def _root_console_login(ctx: _Ctx, t: datetime, who: Record) -> Record:
-    return _record(
-        ctx,
-        t,
-        who,
-        "signin.amazonaws.com",
-        "ConsoleLogin",
-        read_only=False,
-        response={"ConsoleLogin": "Success"},
-        event_type="AwsConsoleSignIn",
-        version="1.08",
-        agent=_BROWSER,
-        host="signin.aws.amazon.com",
-        extra={"additionalEventData": _login_data(True)},
     )
 
 
