@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 from trailgen import digests
+from trailkeeper.integrity.digests import log_folder
 
 Record: TypeAlias = dict[str, Any]
 ObjectBody: TypeAlias = bytes  # a name usable inside GroundTruth, whose `bytes` field shadows the builtin
@@ -699,18 +700,21 @@ def _write_partition_day(
     for records, delivered in _files(ctx, events):
         if delivered.date() >= silent_day:
             continue  # the trail stopped: this file is never delivered
-        folder = delivered.date()
-        key = (
-            f"{spec.logs_root}{account}/CloudTrail/{region}/{folder:%Y/%m/%d}/"
-            f"{account}_CloudTrail_{region}_{delivered:%Y%m%dT%H%MZ}_{_unique(ctx.rng)}.json.gz"
-        )
+        key = _log_key(spec.logs_root, account, region, delivered, _unique(ctx.rng))
         body = _gzip_json({"Records": records})
         bucket.put(key, body)
-        truth.log_object(key, (account, region, folder), len(body))
+        truth.log_object(key, (account, region, delivered.date()), len(body))
         for record in records:
             truth.count(account, region, record)
             if record["eventID"] in planted:
                 truth.plant_event_ids.setdefault(planted[record["eventID"]], set()).add(record["eventID"])
+
+
+def _log_key(root: str, account: str, region: str, delivered: datetime, unique: str) -> str:
+    """The key CloudTrail gives a log file delivered at `delivered` (the inverse of integrity.digests.LOG_KEY):
+    in its delivery day's folder, <account>_CloudTrail_<region>_<delivery minute>_<unique>.json.gz."""
+    name = f"{account}_CloudTrail_{region}_{delivered:%Y%m%dT%H%MZ}_{unique}.json.gz"
+    return log_folder(root, account, region, delivered.date()) + name
 
 
 def _files(ctx: _Ctx, events: list[tuple[int, Record]]) -> Iterable[tuple[list[Record], datetime]]:
@@ -769,10 +773,7 @@ def _write_corrupt(spec: TrailSpec, bucket: _Bucket, truth: _Truth, index: int, 
     rng = random.Random(f"{spec.seed}/plant/{index}/{plant!r}")
     ctx = _Ctx(plant.account, plant.region, plant.day, rng)
     delivered = ctx.at(12 * 3_600 + rng.randrange(3_600))
-    key = (
-        f"{spec.logs_root}{plant.account}/CloudTrail/{plant.region}/{plant.day:%Y/%m/%d}/"
-        f"{plant.account}_CloudTrail_{plant.region}_{delivered:%Y%m%dT%H%MZ}_{_unique(rng)}.json.gz"
-    )
+    key = _log_key(spec.logs_root, plant.account, plant.region, delivered, _unique(rng))  # delivered on plant.day
     record = _ec2_describe_instances(ctx, delivered, _assumed(ctx, _ROLES["ci"], delivered))
     readable = json.dumps({"Records": [record]})
     if plant.kind == "truncated":
