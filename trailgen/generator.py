@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 from trailgen import digests
+from trailkeeper import allowlist
 from trailkeeper.integrity.digests import log_folder
 
 Record: TypeAlias = dict[str, Any]
@@ -73,9 +74,6 @@ HOSTILE_FIELDS: tuple[HostileField, ...] = ("userAgent", "roleSessionName", "err
 CorruptKind: TypeAlias = Literal["truncated", "not_gzip", "not_json"]
 
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
-_ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
-# Every region shape AWS publishes, as trailkeeper.allowlist.REGION.
-_REGION = re.compile(r"[a-z]{2,4}(-[a-z]{2,4})?-[a-z]{4,12}-[0-9]{1,2}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,7 +209,7 @@ class TrailSpec:
             raise ValueError(f"accounts must be between 1 and {MAX_ACCOUNTS}")
         if self.organization_id is None and self.accounts != 1:
             raise ValueError("a single-account trail (organization_id=None) has exactly one account")
-        if self.organization_id is not None and not _ORGANIZATION_ID.fullmatch(self.organization_id):
+        if self.organization_id is not None and not allowlist.ORGANIZATION_ID.fullmatch(self.organization_id):
             raise ValueError(f"malformed organization id {self.organization_id!r}")
         if not self.regions or len(set(self.regions)) != len(self.regions):
             raise ValueError("regions must be a non-empty tuple without duplicates")
@@ -1488,7 +1486,7 @@ def _days(first: date, last: date) -> Iterable[date]:
 
 
 def _check_region(region: str) -> None:
-    if not _REGION.fullmatch(region):
+    if not allowlist.REGION.fullmatch(region):  # every region shape AWS publishes
         raise ValueError(f"malformed region {region!r} (plant hostile folder names with HostileKey)")
 
 
