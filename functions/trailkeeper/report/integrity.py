@@ -9,15 +9,15 @@ allow-list patterns, counts as non-negative integers) and every value is rendere
 
 from __future__ import annotations
 
-import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trailkeeper import allowlist, aws, sanitise
+from trailkeeper import allowlist, aws
 from trailkeeper.errors import InvalidInput
 from trailkeeper.integrity import findings as kinds
 from trailkeeper.layout import integrity_summary_key
+from trailkeeper.report.medium import Line, Untrusted, line
 
 # report.json silent[].state: digests prove the pair is alive (quiet) or show delivery stopped (broken).
 QUIET = "quiet"
@@ -172,37 +172,45 @@ def _text(value: Any, source: str, name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ email
-def _finding_line(f: IntegrityFinding, value: Callable[[str], str]) -> str:
+# What the email shows of the summary; report/templates/ lay it out (the Integrity blocks).
+@dataclass(frozen=True)
+class IntegrityOpening:
+    """The alarming findings, first thing in the email."""
+
+    count: int
+    findings: tuple[Line, ...]
+    hidden: int
+
+
+@dataclass(frozen=True)
+class IntegritySection:
+    """The Integrity section; `totals` is None when the night was not validated (no summary)."""
+
+    totals: Line | None
+    findings: tuple[Line, ...] = ()
+    hidden: int = 0
+    silent: tuple[Line, ...] = ()  # silent (account, region) pairs graded by their digests
+
+
+def _value(raw: str) -> Untrusted:
+    return Untrusted(raw, empty="")
+
+
+def _finding_line(f: IntegrityFinding) -> Line:
     level = "ALARM" if f.alarming else "info"
-    return f"{level} {value(f.kind)} {value(f.account)} {value(f.region)} {value(f.hour)}: {value(f.key)}"
+    return line(f"{level} {{}} {{}} {{}} {{}}: {{}}", *map(_value, (f.kind, f.account, f.region, f.hour, f.key)))
 
 
 def _shown(items: Sequence[IntegrityFinding], max_rows: int) -> tuple[Sequence[IntegrityFinding], int]:
     return items[:max_rows], max(0, len(items) - max_rows)
 
 
-def opening_text(summary: IntegritySummary | None, max_rows: int) -> list[str]:
-    """The alarming findings, first thing in the email (empty when there are none)."""
+def opening(summary: IntegritySummary | None, max_rows: int) -> IntegrityOpening | None:
+    """The alarming findings (None when there are none)."""
     if summary is None or not summary.alarming:
-        return []
+        return None
     shown, hidden = _shown(summary.alarming, max_rows)
-    lines = [f"== INTEGRITY ALARM: {len(summary.alarming):,} finding(s) (logs deleted, altered or stopped) =="]
-    lines += [f"  {_finding_line(f, sanitise.text)}" for f in shown]
-    if hidden:
-        lines.append(f"  … and {hidden:,} more: see report.json and the Integrity section")
-    return [*lines, ""]
-
-
-def opening_html(summary: IntegritySummary | None, max_rows: int) -> list[str]:
-    if summary is None or not summary.alarming:
-        return []
-    shown, hidden = _shown(summary.alarming, max_rows)
-    parts = [f"<h2>INTEGRITY ALARM: {len(summary.alarming):,} finding(s)</h2><ul>"]
-    parts += [f"<li>{_finding_line(f, sanitise.html)}</li>" for f in shown]
-    parts.append("</ul>")
-    if hidden:
-        parts.append(f"<p>… and {hidden:,} more: see report.json and the Integrity section</p>")
-    return parts
+    return IntegrityOpening(len(summary.alarming), tuple(_finding_line(f) for f in shown), hidden)
 
 
 def _totals_line(summary: IntegritySummary) -> str:
@@ -224,43 +232,20 @@ _SILENCE_WORDS = {
 }
 
 
-def _silence_lines(
-    summary: IntegritySummary, silent: Sequence[tuple[str, str]], max_rows: int, value: Callable[[str], str]
-) -> list[str]:
-    return [
-        f"{value(account)} {value(region)}: {_SILENCE_WORDS[summary.silence_state(account, region)]}"
-        for account, region in silent[:max_rows]
-    ]
-
-
-def section_text(summary: IntegritySummary | None, max_rows: int, silent: Sequence[tuple[str, str]] = ()) -> list[str]:
+def section(
+    summary: IntegritySummary | None, max_rows: int, silent: Sequence[tuple[str, str]] = ()
+) -> IntegritySection:
     """The Integrity section; `silent` (account, region) pairs are graded with the digests."""
     if summary is None:
-        return ["== Integrity ==", "  Not validated for this day (no integrity summary).", ""]
-    lines = ["== Integrity ==", f"  {sanitise.text(_totals_line(summary), None)}"]
+        return IntegritySection(None)
     shown, hidden = _shown(summary.findings, max_rows)
-    lines += [f"    - {_finding_line(f, sanitise.text)}" for f in shown]
-    if hidden:
-        lines.append(f"    … and {hidden:,} more findings: see report.json")
-    if silent:
-        lines.append("  Silent account-regions, graded by their digests:")
-        lines += [f"    - {line}" for line in _silence_lines(summary, silent, max_rows, sanitise.text)]
-    return [*lines, ""]
-
-
-def section_html(summary: IntegritySummary | None, max_rows: int, silent: Sequence[tuple[str, str]] = ()) -> list[str]:
-    if summary is None:
-        return ["<h2>Integrity</h2>", "<p>Not validated for this day (no integrity summary).</p>"]
-    parts = ["<h2>Integrity</h2>", f"<p>{sanitise.html(_totals_line(summary), None)}</p>"]
-    shown, hidden = _shown(summary.findings, max_rows)
-    if shown:
-        parts.append("<ul>")
-        parts += [f"<li>{_finding_line(f, sanitise.html)}</li>" for f in shown]
-        parts.append("</ul>")
-    if hidden:
-        parts.append(f"<p>{html.escape(f'… and {hidden:,} more findings: see report.json')}</p>")
-    if silent:
-        parts.append("<p>Silent account-regions, graded by their digests:</p><ul>")
-        parts += [f"<li>{line}</li>" for line in _silence_lines(summary, silent, max_rows, sanitise.html)]
-        parts.append("</ul>")
-    return parts
+    return IntegritySection(
+        # the night is the summary's own text: shown whole, sanitised like every value from the bucket
+        totals=line("{}", Untrusted(_totals_line(summary), None, empty="")),
+        findings=tuple(_finding_line(f) for f in shown),
+        hidden=hidden,
+        silent=tuple(
+            line(f"{{}} {{}}: {_SILENCE_WORDS[summary.silence_state(a, r)]}", _value(a), _value(r))
+            for a, r in silent[:max_rows]
+        ),
+    )

@@ -1,11 +1,15 @@
 """The report email: subject, HTML, plain-text twin and new_activity.csv, from an ActivityDiff.
 
+`_View` is the one home of what the email shows (sections, order, wording, caps); the Jinja2 templates in
+report/templates/ only lay it out, one block per section: report.html (autoescaped, styles inline for mail
+clients, tables, no scripts, no remote content) and report.txt, its twin in the same order.
+
 Every CloudTrail-derived value (and every S3 key from the reconciliation) is attacker-controlled text
 (docs/threat-model.md), so:
 - the subject is built from the configured title, the date and counts only;
-- every value goes through trailkeeper.sanitise for its medium: text (control and format characters out,
-  shortened visibly), HTML (the same, then escaped), CSV cell (the same characters out, formula starts
-  neutralised; the csv module does the quoting);
+- the view hands each value to the templates as report.medium.Untrusted, which trailkeeper.sanitise renders
+  for the medium: text (control and format characters out, shortened visibly), HTML (the same, then escaped);
+  the CSV cell has its own rule (the same characters out, formula starts neutralised; the csv module quotes);
 - lists are capped ("and N more", with the S3 location of the full result), so thousands of distinct
   rows cannot bury a real one or push the email past SES limits.
 """
@@ -14,13 +18,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import html
 import io
 import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from trailkeeper import sanitise
 from trailkeeper.detections.attention import Attention, truncate
@@ -28,13 +33,26 @@ from trailkeeper.detections.attention import subject as attention_subject
 from trailkeeper.detections.evaluate import format_hits
 from trailkeeper.report.activity import COLUMNS, ActivityRow
 from trailkeeper.report.diff import ActivityDiff, Resumed, Silent
-from trailkeeper.report.integrity import IntegritySummary, opening_html, opening_text, section_html, section_text
+from trailkeeper.report.integrity import IntegrityOpening, IntegritySection, IntegritySummary
+from trailkeeper.report.integrity import opening as integrity_opening
+from trailkeeper.report.integrity import section as integrity_section
+from trailkeeper.report.medium import Line, Untrusted, joined, line
 
 MAX_TITLE_CHARS = 80
 _ALARM_REASON = re.compile(r"[a-z_]{1,40}")
-_CELL = "border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top"
 ANOMALY_SAMPLE = 5
-EMPTY = "(none)"
+MAX_URI_CHARS = 1024
+
+# HTML autoescaped (MarkupSafe; values render through report.medium), text not; a missing name is an error.
+_TEMPLATES = Environment(
+    loader=PackageLoader("trailkeeper.report", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), disabled_extensions=("txt",), default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_TEMPLATES.filters["number"] = "{:,}".format
 
 
 @dataclass(frozen=True)
@@ -68,7 +86,10 @@ def render_report(
     recon = _Reconciliation.read(reconciliation)
     view = _View(diff, report_day, recon, max_rows, full_result_uri, title, found, integrity)
     return RenderedReport(
-        subject=view.subject(), text=view.text(), html=view.html(), csv=new_activity_csv(diff.new_rows)
+        subject=view.subject(),
+        text=_TEMPLATES.get_template("report.txt").render(view=view),
+        html=_TEMPLATES.get_template("report.html").render(view=view),
+        csv=new_activity_csv(diff.new_rows),
     )
 
 
@@ -96,39 +117,6 @@ def new_activity_csv(rows: Iterable[ActivityRow]) -> str:
             ]
         )
     return buffer.getvalue()
-
-
-# Mail clients drop <style> blocks (Gmail, Outlook), so the styles sit on the elements. Only trailkeeper's own
-# markup can match these tags: every value from CloudTrail was escaped before it was joined in.
-_INLINE_STYLES = (
-    ("<table>", '<table style="border-collapse:collapse">'),
-    ('<tr class="account"><th colspan="9">', f'<tr class="account"><th colspan="9" style="{_CELL};background:#eee">'),
-    (
-        '<tr class="principal"><td colspan="9">',
-        f'<tr class="principal"><td colspan="9" style="{_CELL};background:#f7f7f7;font-weight:bold">',
-    ),
-    ("<th>", f'<th style="{_CELL}">'),
-    ("<td>", f'<td style="{_CELL}">'),
-    ('<li class="critical">', '<li class="critical" style="color:#b00020;font-weight:bold">'),
-    ('<li class="high">', '<li class="high" style="color:#b00020">'),
-    ('<h2 class="attention">', '<h2 class="attention" style="color:#b00020">'),
-)
-
-
-def _inline_styles(document: str) -> str:
-    for tag, styled in _INLINE_STYLES:
-        document = document.replace(tag, styled)
-    return document
-
-
-def _t(value: str) -> str:
-    """A value for the text twin."""
-    return sanitise.text(value) or EMPTY
-
-
-def _h(value: str) -> str:
-    """A value for the HTML body."""
-    return sanitise.html(value) or EMPTY
 
 
 @dataclass(frozen=True)
@@ -178,29 +166,117 @@ def _plural(count: int, word: str, words: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
+class _Shown:
+    """An activity row as the email shows it."""
+
+    account: Untrusted
+    region: Untrusted
+    principal: Untrusted
+    eventsource: Untrusted
+    eventname: Untrusted
+    events: str
+    failures: str
+    events_words: str
+    failures_words: str
+    first_at: Untrusted
+    sample_source_ips: Untrusted
+    sample_user_agents: Untrusted
+    sample_sessions: Untrusted
+    has_sessions: bool  # the text twin leaves out an empty session sample
+
+    @classmethod
+    def of(cls, r: ActivityRow) -> _Shown:
+        return cls(
+            account=Untrusted(r.account),
+            region=Untrusted(r.region),
+            principal=Untrusted(r.principal),
+            eventsource=Untrusted(r.eventsource),
+            eventname=Untrusted(r.eventname),
+            events=f"{r.events:,}",
+            failures=f"{r.failures:,}",
+            events_words=_plural(r.events, "event"),
+            failures_words=_plural(r.failures, "failure"),
+            first_at=Untrusted(r.first_at),
+            sample_source_ips=Untrusted(r.sample_source_ips),
+            sample_user_agents=Untrusted(r.sample_user_agents),
+            sample_sessions=Untrusted(r.sample_sessions),
+            has_sessions=bool(r.sample_sessions),
+        )
+
+
+@dataclass(frozen=True)
+class _Principal:
+    principal: Untrusted
+    rows: tuple[_Shown, ...]
+
+
+@dataclass(frozen=True)
+class _Account:
+    account: Untrusted
+    principals: tuple[_Principal, ...]
+
+
+@dataclass(frozen=True)
+class _NewActivity:
+    count: str  # "N rows", every new row
+    accounts: tuple[_Account, ...]  # the rows shown, by account then principal
+    more: Line | None
+
+
+@dataclass(frozen=True)
+class _Capped:
+    """A capped list: its total, the items shown and the "and N more" line."""
+
+    count: str
+    items: tuple[Any, ...]
+    more: Line | None
+
+
+@dataclass(frozen=True)
+class _FirstSeen:
+    accounts: _Capped | None  # items: Untrusted account ids
+    regions: _Capped | None  # items: (account, Line of its regions)
+    principals: _Capped | None  # items: (account, principal)
+
+
+@dataclass(frozen=True)
+class _NeedsAttention:
+    count: str  # "N detection hits"
+    hits: tuple[tuple[str, Line], ...]  # (severity, line), most severe first
+    suppressed: Untrusted | None
+
+
+@dataclass(frozen=True)
+class _Reconciled:
+    added: str
+    anomalies: str
+    sample: tuple[tuple[Untrusted, Untrusted], ...]  # (kind, key)
+
+
+@dataclass(frozen=True)
 class _View:
     diff: ActivityDiff
     day: dt.date
     recon: _Reconciliation
     max_rows: int
     full_result_uri: str
-    title: str
+    configured_title: str
     found: Attention | None = None
     integrity: IntegritySummary | None = None  # the night's integrity validation (report/integrity.py)
 
-    # ---- shared wording -------------------------------------------------------------------------
+    # ---- the subject (never CloudTrail text) ----------------------------------------------------
     def subject(self) -> str:
         diff = self.diff
         if self.found is not None and self.found.rows:
             return attention_subject(
-                sanitise.text(self.title, MAX_TITLE_CHARS) or "trailkeeper",
+                sanitise.text(self.configured_title, MAX_TITLE_CHARS) or "trailkeeper",
                 self.day,
                 self.found.rows,
                 new_rows=len(diff.new_rows),
                 silent=len(diff.silent),
                 first_seen_accounts=len(diff.first_seen_accounts),
             )
-        head = f"{sanitise.text(self.title, MAX_TITLE_CHARS) or 'trailkeeper'}: {self.day.isoformat()}"
+        head = f"{sanitise.text(self.configured_title, MAX_TITLE_CHARS) or 'trailkeeper'}: {self.day.isoformat()}"
         if self.recon.no_data:
             parts = [f"NO DATA: no account discovered, {self.recon.no_data[0]} (alarm)"]
         elif diff.no_activity:
@@ -227,6 +303,15 @@ class _View:
             parts.insert(0, _plural(len(self.integrity.alarming), "INTEGRITY FINDING", "INTEGRITY FINDINGS"))
         return f"{head} - {', '.join(parts)}"
 
+    # ---- the body, section by section, in the order the templates show them ----------------------
+    @property
+    def title(self) -> Untrusted:
+        return Untrusted(self.configured_title, MAX_TITLE_CHARS, empty="trailkeeper")
+
+    @property
+    def day_iso(self) -> str:
+        return self.day.isoformat()
+
     def baseline_line(self) -> str:
         if self.diff.baseline_state == "established":
             return "Baseline: none available; established today."
@@ -241,75 +326,66 @@ class _View:
             f"{_plural(d.accounts_today, 'account')}, {_plural(d.regions_today, 'account-region')}."
         )
 
-    def more_line(self, hidden: int, what: str) -> str:
-        return f"… and {hidden:,} more {what}; the full result is at {sanitise.text(self.full_result_uri, 1024)}"
+    def no_data(self) -> Line | None:
+        if not self.recon.no_data:
+            return None
+        reason, detail = self.recon.no_data
+        return line(
+            f"ALARM: the reconciliation discovered no account ({reason}): {{}}. Nothing is being "
+            f"watched until the configuration or the bucket is fixed.",
+            Untrusted(detail),
+        )
 
-    def no_activity_line(self) -> str:
+    def integrity_opening(self) -> IntegrityOpening | None:
+        """Alarming integrity findings, which come first."""
+        return integrity_opening(self.integrity, self.max_rows)
+
+    def no_activity(self) -> str | None:
+        if not self.diff.no_activity:
+            return None
         return (
             f"ALARM: not one CloudTrail event on {self.day.isoformat()} in any account or region. The trail may "
             f"have stopped, its logs may not be delivered, or the configuration (organization id, allow-lists) "
             f"matches nothing. This is not a quiet day."
         )
 
-    def no_data_line(self, value: Callable[[str], str]) -> str:
-        assert self.recon.no_data is not None
-        reason, detail = self.recon.no_data
-        return (
-            f"ALARM: the reconciliation discovered no account ({reason}): {value(detail)}. Nothing is being "
-            f"watched until the configuration or the bucket is fixed."
-        )
-
-    def nothing_new_line(self) -> str:
-        return (
-            f"Nothing new on {self.day.isoformat()}: every activity row ({self.diff.rows_today:,}) was already "
-            f"in the baseline, and no account, region or principal went silent or appeared for the first time."
-        )
-
-    def established_line(self) -> str:
-        return (
-            f"Baseline established: no previous result was available to compare with, so nothing is "
-            f"reported as new for {self.day.isoformat()}. Today's result becomes the next baseline."
-        )
-
-    def silent_line(self, pair: Silent, value: Callable[[str], str]) -> str:
-        quiet = (self.day - pair.since).days + 1
-        return (
-            f"{value(pair.account)} {value(pair.region)}: silent since {pair.since.isoformat()} "
-            f"({_plural(quiet, 'day')} without events) - stopped logging?"
-        )
-
-    def resumed_line(self, pair: Resumed, value: Callable[[str], str]) -> str:
-        return f"{value(pair.account)} {value(pair.region)}: resumed after {_plural(pair.quiet_days, 'quiet day')}"
-
-    def capped(self, items: Sequence[Any]) -> tuple[Sequence[Any], int]:
-        return items[: self.max_rows], max(0, len(items) - self.max_rows)
-
-    def new_rows_shown(self) -> tuple[Sequence[ActivityRow], int]:
-        """New rows to show: in risk order and cut lowest risk first when detections ran, else as they are."""
+    def attention(self) -> _NeedsAttention | None:
+        """Detection hits, most severe first (None when detections did not run)."""
         if self.found is None:
-            return self.capped(self.diff.new_rows)
-        return truncate(self.diff.new_rows, self.max_rows, self.found)
+            return None
+        hits = self.attention_lines()
+        suppressed = self.suppressed_line()
+        return _NeedsAttention(
+            _plural(len(hits), "detection hit"), tuple(hits), None if suppressed is None else Untrusted(suppressed)
+        )
 
-    def attention_lines(self, value: Callable[[str], str]) -> list[tuple[str, str]]:
-        """(severity, line) per detection hit, most severe first; `value` makes CloudTrail text safe."""
+    def attention_lines(self) -> list[tuple[str, Line]]:
+        """(severity, line) per detection hit, most severe first."""
         assert self.found is not None
         new = {row.key for row in self.diff.new_rows}
         lines = []
         for a in self.found.rows:
             first = " (new today)" if (a.account, a.region, a.principal, a.eventsource, a.eventname) in new else ""
+            values = (a.account, a.region, a.principal, a.eventsource, a.eventname, a.first_at)
             lines.append(
                 (
                     a.severity,
-                    (
-                        f"{a.severity.upper()} {a.title} [{a.rule}]: {value(a.account)} {value(a.region)} "
-                        f"{value(a.principal)} {value(a.eventsource)} {value(a.eventname)}: "
-                        f"{_plural(a.events, 'event')}, first at {value(a.first_at)}{first}"
+                    line(
+                        "{} {} [{}]: {} {} {} {} {}: {}, first at {}{}",
+                        a.severity.upper(),  # the catalog's words, escaped as trailkeeper's own
+                        a.title,
+                        a.rule,
+                        *(Untrusted(value) for value in values[:5]),
+                        _plural(a.events, "event"),
+                        Untrusted(values[5]),
+                        first,
                     ),
                 )
             )
         return lines
 
     def suppressed_line(self) -> str | None:
+        """The suppressions that applied or expired (the operator's file: shown as untrusted text)."""
         assert self.found is not None
         used = [s for s in self.found.suppressed if s.hits]
         expired = [s for s in self.found.suppressed if not s.active]
@@ -322,283 +398,124 @@ class _View:
         parts += [f"{s.id} expired on {s.expires}, no longer applied" for s in expired]
         return "Suppressed: " + "; ".join(parts)
 
-    # ---- text ---------------------------------------------------------------------------------------
-    def text(self) -> str:
-        d = self.diff
-        lines = [
-            sanitise.text(self.title, MAX_TITLE_CHARS) or "trailkeeper",
-            f"Daily activity report for {self.day.isoformat()} (UTC)",
-            "",
-            self.baseline_line(),
-            self.totals_line(),
-            "",
-        ]
-        if self.recon.no_data:
-            lines += ["== NO DATA (alarm) ==", self.no_data_line(_t), ""]
-        lines += opening_text(self.integrity, self.max_rows)  # alarming integrity findings come first
-        if d.no_activity:
-            lines += ["== NO ACTIVITY (alarm) ==", self.no_activity_line(), ""]
-        lines += self._text_attention()
-        if d.baseline_state == "established":
-            lines += ["== Baseline established ==", self.established_line(), ""]
-            lines += self._text_top()
-        elif d.nothing_new:
-            lines += [self.nothing_new_line(), ""]
-        else:
-            lines += self._text_first_seen() + self._text_silent() + self._text_new()
-        lines += section_text(self.integrity, self.max_rows, [(p.account, p.region) for p in d.silent])
-        lines += self._text_reconciliation()
-        lines += [f"Full result: {sanitise.text(self.full_result_uri, 1024)}", ""]
-        return "\n".join(lines)
+    @property
+    def body(self) -> str:
+        """What the middle of the email is: "established", "nothing new" or "changes"."""
+        if self.diff.baseline_state == "established":
+            return "established"
+        return "nothing new" if self.diff.nothing_new else "changes"
 
-    def _text_attention(self) -> list[str]:
-        if self.found is None:
-            return []
-        hits = self.attention_lines(_t)
-        lines = [f"== Needs attention: {_plural(len(hits), 'detection hit')} =="]
-        lines += [f"  {line}" for _, line in hits] or ["  No detection matched."]
-        suppressed = self.suppressed_line()
-        if suppressed:
-            lines.append(f"  {_t(suppressed)}")
-        return [*lines, ""]
+    def established_line(self) -> str:
+        return (
+            f"Baseline established: no previous result was available to compare with, so nothing is "
+            f"reported as new for {self.day.isoformat()}. Today's result becomes the next baseline."
+        )
 
-    def _text_new(self) -> list[str]:
-        rows, hidden = self.new_rows_shown()
-        lines = [f"== New activity: {_plural(len(self.diff.new_rows), 'row')} =="]
-        if not rows and not hidden:
-            lines.append("No new activity rows.")
-        for account, by_account in itertools.groupby(rows, key=lambda r: r.account):
-            lines.append(f"Account {_t(account)}")
-            for principal, group in itertools.groupby(by_account, key=lambda r: r.principal):
-                lines.append(f"  Principal {_t(principal)}")
-                for row in group:
-                    lines += [
-                        f"    - {_t(row.region)} {_t(row.eventsource)} {_t(row.eventname)}: "
-                        f"{_plural(row.events, 'event')}, {_plural(row.failures, 'failure')}, "
-                        f"first at {_t(row.first_at)}",
-                        f"      source IPs: {_t(row.sample_source_ips)}",
-                        f"      user agents: {_t(row.sample_user_agents)}",
-                    ]
-                    if row.sample_sessions:
-                        lines.append(f"      sessions: {_t(row.sample_sessions)}")
-        if hidden:
-            lines.append(self.more_line(hidden, "new activity rows"))
-        return [*lines, ""]
+    def top_today(self) -> tuple[_Shown, ...]:
+        return tuple(_Shown.of(r) for r in self.diff.top_today)
 
-    def _text_silent(self) -> list[str]:
-        lines: list[str] = []
-        if self.diff.silent:
-            pairs, hidden = self.capped(self.diff.silent)
-            lines += [f"== Silent (stopped logging?): {len(self.diff.silent):,} =="]
-            lines += [f"  {self.silent_line(pair, _t)}" for pair in pairs]
-            if hidden:
-                lines.append(self.more_line(hidden, "silent account-regions"))
-            lines.append("")
-        if self.diff.resumed:
-            resumed, hidden = self.capped(self.diff.resumed)
-            lines += [f"== Resumed logging: {len(self.diff.resumed):,} =="]
-            lines += [f"  {self.resumed_line(pair, _t)}" for pair in resumed]
-            if hidden:
-                lines.append(self.more_line(hidden, "resumed account-regions"))
-            lines.append("")
-        return lines
+    def nothing_new_line(self) -> str:
+        return (
+            f"Nothing new on {self.day.isoformat()}: every activity row ({self.diff.rows_today:,}) was already "
+            f"in the baseline, and no account, region or principal went silent or appeared for the first time."
+        )
 
-    def _text_first_seen(self) -> list[str]:
+    def first_seen(self) -> _FirstSeen | None:
         accounts, regions = self.diff.first_seen_accounts, self.diff.first_seen_regions
         principals = self.diff.first_seen_principals
         if not (accounts or regions or principals):
-            return []
-        lines = ["== First seen =="]
-        if accounts:
-            shown, hidden = self.capped(accounts)
-            lines.append(f"  Accounts ({len(accounts):,}): {', '.join(_t(a) for a in shown)}")
-            if hidden:
-                lines.append(self.more_line(hidden, "first-seen accounts"))
+            return None
+        by_account = None
         if regions:
             shown, hidden = self.capped(regions)
-            lines.append(f"  Regions ({len(regions):,}):")
-            for account, pairs in itertools.groupby(shown, key=lambda pair: pair[0]):
-                lines.append(f"    {_t(account)}: {', '.join(_t(region) for _, region in pairs)}")
-            if hidden:
-                lines.append(self.more_line(hidden, "first-seen regions"))
-        if principals:
-            shown, hidden = self.capped(principals)
-            lines.append(f"  Principals ({len(principals):,}):")
-            lines += [f"    {_t(account)}: {_t(principal)}" for account, principal in shown]
-            if hidden:
-                lines.append(self.more_line(hidden, "first-seen principals"))
-        return [*lines, ""]
-
-    def _text_top(self) -> list[str]:
-        if not self.diff.top_today:
-            return ["No activity today.", ""]
-        lines = [f"Busiest {len(self.diff.top_today)} activity rows today:"]
-        lines += [
-            f"  - {_t(r.account)} {_t(r.region)} {_t(r.principal)} {_t(r.eventsource)} {_t(r.eventname)}: "
-            f"{_plural(r.events, 'event')}"
-            for r in self.diff.top_today
-        ]
-        return [*lines, ""]
-
-    def _text_reconciliation(self) -> list[str]:
-        lines = [
-            "== Reconciliation ==",
-            f"  Partitions added: {_shown(self.recon.added)}",
-            f"  Bucket anomalies (unexpected keys, ignored): {_shown(self.recon.anomaly_count)}",
-        ]
-        lines += [f"    - {_t(kind)}: {_t(key)}" for kind, key in self.recon.anomaly_sample]
-        return [*lines, ""]
-
-    # ---- HTML ---------------------------------------------------------------------------------------
-    def html(self) -> str:
-        d = self.diff
-        title = sanitise.html(self.title, MAX_TITLE_CHARS) or "trailkeeper"
-        parts = [
-            "<!DOCTYPE html>",
-            '<html><head><meta charset="utf-8">',
-            f"<title>{title}</title>",
-            "</head><body>",
-            f"<h1>{title}</h1>",
-            f"<p>Daily activity report for {self.day.isoformat()} (UTC)</p>",
-            f"<p>{html.escape(self.baseline_line())}<br>{html.escape(self.totals_line())}</p>",
-        ]
-        if self.recon.no_data:
-            parts += ["<h2>NO DATA (alarm)</h2>", f"<p>{self.no_data_line(_h)}</p>"]
-        parts += opening_html(self.integrity, self.max_rows)  # alarming integrity findings come first
-        if d.no_activity:
-            parts += ["<h2>NO ACTIVITY (alarm)</h2>", f"<p>{html.escape(self.no_activity_line())}</p>"]
-        parts += self._html_attention()
-        if d.baseline_state == "established":
-            parts += ["<h2>Baseline established</h2>", f"<p>{html.escape(self.established_line())}</p>"]
-            parts += self._html_top()
-        elif d.nothing_new:
-            parts.append(f"<p>{html.escape(self.nothing_new_line())}</p>")
-        else:
-            parts += self._html_first_seen() + self._html_silent() + self._html_new()
-        parts += section_html(self.integrity, self.max_rows, [(p.account, p.region) for p in d.silent])
-        parts += self._html_reconciliation()
-        parts += [
-            f"<p>Full result: <code>{sanitise.html(self.full_result_uri, 1024)}</code></p>",
-            "</body></html>",
-            "",
-        ]
-        return _inline_styles("\n".join(parts))
-
-    def _html_more(self, hidden: int, what: str) -> str:
-        return f"<p>{html.escape(self.more_line(hidden, what), quote=True)}</p>"
-
-    def _html_attention(self) -> list[str]:
-        if self.found is None:
-            return []
-        hits = self.attention_lines(_h)
-        parts = [f'<h2 class="attention">Needs attention: {_plural(len(hits), "detection hit")}</h2>']
-        if hits:
-            parts.append("<ul>" + "".join(f'<li class="{severity}">{line}</li>' for severity, line in hits) + "</ul>")
-        else:
-            parts.append("<p>No detection matched.</p>")
-        suppressed = self.suppressed_line()
-        if suppressed:
-            parts.append(f"<p>{_h(suppressed)}</p>")
-        return parts
-
-    def _html_new(self) -> list[str]:
-        rows, hidden = self.new_rows_shown()
-        parts = [f"<h2>New activity: {_plural(len(self.diff.new_rows), 'row')}</h2>"]
-        if rows:
-            parts.append(
-                "<table><thead><tr><th>Region</th><th>Event source</th><th>Event name</th><th>Events</th>"
-                "<th>Failures</th><th>First at (UTC)</th><th>Source IPs (sample)</th>"
-                "<th>User agents (sample)</th><th>Sessions (sample)</th></tr></thead><tbody>"
+            by_account = _Capped(
+                f"{len(regions):,}",
+                tuple(
+                    (Untrusted(account), joined([Untrusted(region) for _, region in pairs]))
+                    for account, pairs in itertools.groupby(shown, key=lambda pair: pair[0])
+                ),
+                self.more_line(hidden, "first-seen regions"),
             )
-            for account, by_account in itertools.groupby(rows, key=lambda r: r.account):
-                parts.append(f'<tr class="account"><th colspan="9">Account {_h(account)}</th></tr>')
-                for principal, group in itertools.groupby(by_account, key=lambda r: r.principal):
-                    parts.append(f'<tr class="principal"><td colspan="9">{_h(principal)}</td></tr>')
-                    parts += [
-                        f"<tr><td>{_h(r.region)}</td><td>{_h(r.eventsource)}</td><td>{_h(r.eventname)}</td>"
-                        f"<td>{r.events:,}</td><td>{r.failures:,}</td><td>{_h(r.first_at)}</td>"
-                        f"<td>{_h(r.sample_source_ips)}</td><td>{_h(r.sample_user_agents)}</td>"
-                        f"<td>{_h(r.sample_sessions)}</td></tr>"
-                        for r in group
-                    ]
-            parts.append("</tbody></table>")
-        elif not hidden:
-            parts.append("<p>No new activity rows.</p>")
-        if hidden:
-            parts.append(self._html_more(hidden, "new activity rows"))
-        return parts
+        return _FirstSeen(
+            accounts=self.capped_values(accounts, "first-seen accounts", Untrusted) if accounts else None,
+            regions=by_account,
+            principals=self.capped_values(
+                principals, "first-seen principals", lambda pair: (Untrusted(pair[0]), Untrusted(pair[1]))
+            )
+            if principals
+            else None,
+        )
 
-    def _html_silent(self) -> list[str]:
-        parts: list[str] = []
-        if self.diff.silent:
-            pairs, hidden = self.capped(self.diff.silent)
-            parts += [f"<h2>Silent (stopped logging?): {len(self.diff.silent):,}</h2><ul>"]
-            parts += [f"<li>{html.escape(self.silent_line(pair, _t))}</li>" for pair in pairs]
-            parts.append("</ul>")
-            if hidden:
-                parts.append(self._html_more(hidden, "silent account-regions"))
-        if self.diff.resumed:
-            resumed, hidden = self.capped(self.diff.resumed)
-            parts += [f"<h2>Resumed logging: {len(self.diff.resumed):,}</h2><ul>"]
-            parts += [f"<li>{html.escape(self.resumed_line(pair, _t))}</li>" for pair in resumed]
-            parts.append("</ul>")
-            if hidden:
-                parts.append(self._html_more(hidden, "resumed account-regions"))
-        return parts
+    def silent(self) -> _Capped | None:
+        if not self.diff.silent:
+            return None
+        return self.capped_values(self.diff.silent, "silent account-regions", self.silent_line)
 
-    def _html_first_seen(self) -> list[str]:
-        accounts, regions = self.diff.first_seen_accounts, self.diff.first_seen_regions
-        principals = self.diff.first_seen_principals
-        if not (accounts or regions or principals):
-            return []
-        parts = ["<h2>First seen</h2>"]
-        if accounts:
-            shown, hidden = self.capped(accounts)
-            parts.append(f"<p>Accounts ({len(accounts):,}): {', '.join(_h(a) for a in shown)}</p>")
-            if hidden:
-                parts.append(self._html_more(hidden, "first-seen accounts"))
-        if regions:
-            shown, hidden = self.capped(regions)
-            parts.append(f"<p>Regions ({len(regions):,}):</p><ul>")
-            for account, pairs in itertools.groupby(shown, key=lambda pair: pair[0]):
-                parts.append(f"<li>{_h(account)}: {', '.join(_h(region) for _, region in pairs)}</li>")
-            parts.append("</ul>")
-            if hidden:
-                parts.append(self._html_more(hidden, "first-seen regions"))
-        if principals:
-            shown, hidden = self.capped(principals)
-            parts.append(f"<p>Principals ({len(principals):,}):</p><ul>")
-            parts += [f"<li>{_h(account)}: {_h(principal)}</li>" for account, principal in shown]
-            parts.append("</ul>")
-            if hidden:
-                parts.append(self._html_more(hidden, "first-seen principals"))
-        return parts
+    def silent_line(self, pair: Silent) -> Line:
+        quiet = (self.day - pair.since).days + 1
+        return line(
+            f"{{}} {{}}: silent since {pair.since.isoformat()} ({_plural(quiet, 'day')} without events) - "
+            f"stopped logging?",
+            Untrusted(pair.account),
+            Untrusted(pair.region),
+        )
 
-    def _html_top(self) -> list[str]:
-        if not self.diff.top_today:
-            return ["<p>No activity today.</p>"]
-        parts = [
-            f"<p>Busiest {len(self.diff.top_today)} activity rows today:</p>",
-            "<table><thead><tr><th>Account</th><th>Region</th><th>Principal</th><th>Event source</th>"
-            "<th>Event name</th><th>Events</th></tr></thead><tbody>",
-        ]
-        parts += [
-            f"<tr><td>{_h(r.account)}</td><td>{_h(r.region)}</td><td>{_h(r.principal)}</td>"
-            f"<td>{_h(r.eventsource)}</td><td>{_h(r.eventname)}</td><td>{r.events:,}</td></tr>"
-            for r in self.diff.top_today
-        ]
-        parts.append("</tbody></table>")
-        return parts
+    def resumed(self) -> _Capped | None:
+        if not self.diff.resumed:
+            return None
+        return self.capped_values(self.diff.resumed, "resumed account-regions", self.resumed_line)
 
-    def _html_reconciliation(self) -> list[str]:
-        parts = [
-            "<h2>Reconciliation</h2><ul>",
-            f"<li>Partitions added: {_shown(self.recon.added)}</li>",
-            f"<li>Bucket anomalies (unexpected keys, ignored): {_shown(self.recon.anomaly_count)}",
-        ]
-        if self.recon.anomaly_sample:
-            parts.append("<ul>")
-            parts += [f"<li>{_h(kind)}: <code>{_h(key)}</code></li>" for kind, key in self.recon.anomaly_sample]
-            parts.append("</ul>")
-        parts.append("</li></ul>")
-        return parts
+    def resumed_line(self, pair: Resumed) -> Line:
+        return line(
+            f"{{}} {{}}: resumed after {_plural(pair.quiet_days, 'quiet day')}",
+            Untrusted(pair.account),
+            Untrusted(pair.region),
+        )
+
+    def new_activity(self) -> _NewActivity:
+        rows, hidden = self.new_rows_shown()
+        accounts = tuple(
+            _Account(
+                Untrusted(account),
+                tuple(
+                    _Principal(Untrusted(principal), tuple(_Shown.of(r) for r in group))
+                    for principal, group in itertools.groupby(by_account, key=lambda r: r.principal)
+                ),
+            )
+            for account, by_account in itertools.groupby(rows, key=lambda r: r.account)
+        )
+        more = self.more_line(hidden, "new activity rows")
+        return _NewActivity(_plural(len(self.diff.new_rows), "row"), accounts, more)
+
+    def new_rows_shown(self) -> tuple[Sequence[ActivityRow], int]:
+        """New rows to show: in risk order and cut lowest risk first when detections ran, else as they are."""
+        if self.found is None:
+            return self.capped(self.diff.new_rows)
+        return truncate(self.diff.new_rows, self.max_rows, self.found)
+
+    def integrity_section(self) -> IntegritySection:
+        return integrity_section(self.integrity, self.max_rows, [(p.account, p.region) for p in self.diff.silent])
+
+    def reconciliation(self) -> _Reconciled:
+        return _Reconciled(
+            _shown(self.recon.added),
+            _shown(self.recon.anomaly_count),
+            tuple((Untrusted(kind), Untrusted(key)) for kind, key in self.recon.anomaly_sample),
+        )
+
+    @property
+    def full_result(self) -> Untrusted:
+        return Untrusted(self.full_result_uri, MAX_URI_CHARS, empty="")
+
+    # ---- caps ---------------------------------------------------------------------------------------
+    def capped(self, items: Sequence[Any]) -> tuple[Sequence[Any], int]:
+        return items[: self.max_rows], max(0, len(items) - self.max_rows)
+
+    def capped_values(self, items: Sequence[Any], what: str, shown: Any) -> _Capped:
+        kept, hidden = self.capped(items)
+        return _Capped(f"{len(items):,}", tuple(shown(item) for item in kept), self.more_line(hidden, what))
+
+    def more_line(self, hidden: int, what: str) -> Line | None:
+        if not hidden:
+            return None
+        return line(f"… and {hidden:,} more {what}; the full result is at {{}}", self.full_result)
