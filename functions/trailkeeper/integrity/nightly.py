@@ -25,6 +25,8 @@ from trailkeeper.integrity.lifecycle import Lifecycle
 from trailkeeper.integrity.sweep import (
     DEFAULT_DAYS_PER_NIGHT,
     DEFAULT_RETENTION_DAYS,
+    MAX_DAYS_PER_NIGHT,
+    MAX_RETENTION_DAYS,
     days_to_sweep,
     retention_days,
     sweep_pair,
@@ -111,8 +113,8 @@ def validate_batch(
     def public_keys(region: str, start: dt.datetime, end: dt.datetime) -> Mapping[str, bytes]:
         return aws.public_keys(cloudtrail_for(region), start, end)
 
-    per_night = _env_int("INTEGRITY_SWEEP_DAYS_PER_NIGHT", DEFAULT_DAYS_PER_NIGHT, 0, 31)
-    default_retention = _env_int("INTEGRITY_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3_660)
+    per_night = _env_int("INTEGRITY_SWEEP_DAYS_PER_NIGHT", DEFAULT_DAYS_PER_NIGHT, 0, MAX_DAYS_PER_NIGHT)
+    default_retention = _env_int("INTEGRITY_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, MAX_RETENTION_DAYS)
     results: list[PairResult] = []
     for account, regions in item.get("accounts", []):
         started_from = {region: _anchors(s3, settings.RESULTS_BUCKET, account, region, night) for region in regions}

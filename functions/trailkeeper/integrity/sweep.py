@@ -38,7 +38,9 @@ from trailkeeper.integrity.digests import DigestKey, digest_folder, load_public_
 from trailkeeper.integrity.lifecycle import Lifecycle
 
 DEFAULT_DAYS_PER_NIGHT = 3
+MAX_DAYS_PER_NIGHT = 31
 DEFAULT_RETENTION_DAYS = 365
+MAX_RETENTION_DAYS = 3_660  # ten years
 NEXT_DAY_DIGESTS = dt.timedelta(hours=2)  # digests of d+1 that can list logs delivered late on d
 
 

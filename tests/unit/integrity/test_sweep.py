@@ -1,5 +1,6 @@
 """The sweep's schedule: every retained day is re-checked once in every cycle of nights, a night sweeps at most its
-days per night (worst case over retentions and slices), and the lifecycle's expiration sets the retention."""
+days per night (worst case over retentions and slices), and the lifecycle's expiration sets the retention;
+the template's parameters reach the validator with the bounds it accepts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import itertools
 
 import pytest
 
+from tests.helpers import template
+from trailkeeper.integrity import sweep
 from trailkeeper.integrity.lifecycle import Lifecycle
 from trailkeeper.integrity.sweep import cycle_nights, days_to_sweep, retention_days
 
@@ -56,3 +59,27 @@ def test_the_log_folders_lifecycle_expiration_is_the_retention() -> None:
     assert retention_days(lifecycle, root, "111111111111", "us-east-1", 365) == 30
     assert retention_days(lifecycle, root, "222222222222", "us-east-1", 365) == 90
     assert retention_days(Lifecycle(), root, "222222222222", "us-east-1", 365) == 365
+
+
+@pytest.mark.parametrize(
+    ("parameter", "variable", "bounds"),
+    [
+        (
+            "IntegritySweepDaysPerNight",
+            "INTEGRITY_SWEEP_DAYS_PER_NIGHT",
+            (sweep.DEFAULT_DAYS_PER_NIGHT, 0, sweep.MAX_DAYS_PER_NIGHT),
+        ),
+        (
+            "IntegrityRetentionDays",
+            "INTEGRITY_RETENTION_DAYS",
+            (sweep.DEFAULT_RETENTION_DAYS, 1, sweep.MAX_RETENTION_DAYS),
+        ),
+    ],
+)
+def test_the_templates_sweep_parameters_reach_the_validator_with_the_bounds_it_accepts(
+    parameter: str, variable: str, bounds: tuple[int, int, int]
+) -> None:
+    declared = template()["Parameters"][parameter]
+    environment = template()["Resources"]["ValidateIntegrityFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment[variable] == {"Ref": parameter}
+    assert (declared["Default"], declared["MinValue"], declared["MaxValue"]) == bounds
