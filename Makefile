@@ -23,9 +23,10 @@ AWSCLI_VENV := $(TOOLS)/awscli
 .PHONY: check test demo bench lint format lock clean build validate asl-tools runtime-check tools named-queries
 
 # `make check`: the product's unit tests and the contract checks of template.yaml and the ASL; nothing here starts
-# the embedded runtime (tests/localaws/, statemachine/test_state_machine.py, e2e/, hardening/ and the operator
-# tests, which run stacks on it, are in `make test`).
-CHECK_TESTS := tests/unit tests/statemachine/test_definition_contract.py --ignore=tests/unit/test_operator_cli.py
+# the embedded runtime (tests/localaws/, statemachine/test_state_machine.py, e2e/, hardening/, the operator tests and
+# the benchmark's runtime sections, which run stacks on it, are in `make test`).
+CHECK_TESTS := tests/unit tests/statemachine/test_definition_contract.py --ignore=tests/unit/test_operator_cli.py \
+               --ignore=tests/unit/test_benchmark_runtime_sections.py
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --allow-unsafe --strip-extras \
                --no-emit-index-url --no-emit-find-links
 

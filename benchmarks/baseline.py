@@ -18,11 +18,12 @@ import multiprocessing
 import resource
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from trailkeeper.report.activity import COLUMNS, parse_activity_csv
-from trailkeeper.report.diff import LedgerState, advance, read_keys, read_principals, write_row
+from trailkeeper.report.diff import KEY_FIELDS, LedgerState, advance, read_keys, read_principals, write_row
 
 DAY = dt.date(2024, 3, 20)
 REGIONS = ("us-east-1", "eu-west-1", "eu-central-1", "ap-southeast-2")
@@ -42,21 +43,33 @@ class BaselineFigures:
     new_rows: int
 
 
-def _row(account: str, n: int, day_tag: str) -> list[str]:
-    principal = f"arn:aws:iam::{account}:role/role-{n % 40:02d}{day_tag}"
-    return [
-        account,
-        REGIONS[n % len(REGIONS)],
-        principal,
-        SOURCES[n % len(SOURCES)],
-        f"Call{n:05d}{day_tag}",
-        "3",
-        "0",
-        f"{DAY}T10:00:00Z",
-        "192.0.2.1 | 198.51.100.2",
-        "aws-cli/2.15.10 Python/3.11.6",
-        "",
-    ]
+def _values(account: str, n: int, day_tag: str) -> dict[str, str]:
+    """One row of the day's Athena result, by column name (a row is written in COLUMNS' order from this)."""
+    return {
+        "account": account,
+        "region": REGIONS[n % len(REGIONS)],
+        "principal": f"arn:aws:iam::{account}:role/role-{n % 40:02d}{day_tag}",
+        "eventsource": SOURCES[n % len(SOURCES)],
+        "eventname": f"Call{n:05d}{day_tag}",
+        "events": "3",
+        "failures": "0",
+        "first_at": f"{DAY}T10:00:00Z",
+        "sample_source_ips": "192.0.2.1 | 198.51.100.2",
+        "sample_user_agents": "aws-cli/2.15.10 Python/3.11.6",
+        "sample_sessions": "",
+        "writes": "1",
+        "detections": "",
+    }
+
+
+def _row(values: dict[str, str]) -> list[str]:
+    """The values in COLUMNS' order; a column the benchmark does not fill in is a KeyError, not a shifted row."""
+    return [values[column] for column in COLUMNS]
+
+
+def _key(values: dict[str, str]) -> tuple[str, ...]:
+    """The row's activity key: its first KEY_FIELDS columns, as the ledger stores them."""
+    return tuple(_row(values)[:KEY_FIELDS])
 
 
 def _prepare(folder: Path, accounts: int, rows_per_account: int, churn: int, window: int) -> int:
@@ -70,14 +83,14 @@ def _prepare(folder: Path, accounts: int, rows_per_account: int, churn: int, win
         for region in REGIONS:
             previous.pairs[(account, region)] = (previous.started, previous.day)
         for n in range(routine):
-            fields = _row(account, n, "")
-            ledger_rows.append((tuple(fields[:5]), previous.day))
-            principals.setdefault((account, fields[2]), previous.started)
+            values = _values(account, n, "")
+            ledger_rows.append((_key(values), previous.day))
+            principals.setdefault((account, values["principal"]), previous.started)
         for back in range(1, window):
             for n in range(churn):
-                fields = _row(account, routine + n, f"-d{back}")
-                ledger_rows.append((tuple(fields[:5]), DAY - dt.timedelta(days=back)))
-                principals.setdefault((account, fields[2]), DAY - dt.timedelta(days=back))
+                values = _values(account, routine + n, f"-d{back}")
+                ledger_rows.append((_key(values), DAY - dt.timedelta(days=back)))
+                principals.setdefault((account, values["principal"]), DAY - dt.timedelta(days=back))
     (folder / "state.json").write_text(json.dumps(previous.to_json()))
     with (folder / "keys-in.csv").open("w", newline="") as sink:
         writer = csv.writer(sink)
@@ -92,13 +105,13 @@ def _prepare(folder: Path, accounts: int, rows_per_account: int, churn: int, win
         writer.writerow(COLUMNS)
         for account in ids:
             for n in range(routine):
-                writer.writerow(_row(account, n, ""))
+                writer.writerow(_row(_values(account, n, "")))
             for n in range(churn):
-                writer.writerow(_row(account, routine + n, "-d0"))
+                writer.writerow(_row(_values(account, routine + n, "-d0")))
     return len(ledger_rows)
 
 
-def _measure(folder: Path, window: int, queue: multiprocessing.Queue[tuple[float, float, int, int, int]]) -> None:
+def _measure(folder: Path, window: int) -> tuple[float, float, int, int, int]:
     """What BuildReport does with the day's result and the previous ledger, in a fresh process."""
     started = time.perf_counter()
     today_csv = (folder / "today.csv").read_text()
@@ -125,9 +138,7 @@ def _measure(folder: Path, window: int, queue: multiprocessing.Queue[tuple[float
         )
     seconds = time.perf_counter() - started
     written = keys_out.stat().st_size + principals_out.stat().st_size + len(json.dumps(state.to_json()))
-    queue.put(
-        (seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, written, len(diff.new_rows), len(today))
-    )
+    return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, written, len(diff.new_rows), len(today)
 
 
 def measure(accounts: int = 1_000, rows_per_account: int = 250, churn: int = 25, window: int = 14) -> BaselineFigures:
@@ -138,11 +149,10 @@ def measure(accounts: int = 1_000, rows_per_account: int = 250, churn: int = 25,
         read = sum(
             (folder / name).stat().st_size for name in ("today.csv", "keys-in.csv", "principals-in.csv", "state.json")
         )
-        queue: multiprocessing.Queue[tuple[float, float, int, int, int]] = context.Queue()
-        child = context.Process(target=_measure, args=(folder, window, queue))
-        child.start()
-        seconds, peak, written, new_rows, rows = queue.get()
-        child.join()
+        # A pool of one fresh process: its peak memory is this work's alone, and its exception is raised here
+        # (a bare Process with a queue waits forever for a child that failed).
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            seconds, peak, written, new_rows, rows = pool.submit(_measure, folder, window).result()
     return BaselineFigures(
         accounts=accounts,
         rows_per_day=rows,

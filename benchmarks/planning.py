@@ -14,6 +14,7 @@ import math
 import multiprocessing
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from trailkeeper.config import ATHENA_QUERY_LIMIT_BYTES, Settings
@@ -83,7 +84,7 @@ class PlanFigures:
         return math.ceil(self.missing / GLUE_BATCH_CREATE_LIMIT)
 
 
-def _plan(accounts: int, year: int, queue: multiprocessing.Queue[PlanFigures]) -> None:
+def _plan(accounts: int, year: int) -> PlanFigures:
     settings = Settings.from_env(
         {
             "TRAIL_BUCKET": "org-trail-bucket",
@@ -125,35 +126,29 @@ def _plan(accounts: int, year: int, queue: multiprocessing.Queue[PlanFigures]) -
         most_over = max(most_over, shard_statements - math.ceil(shard_bytes / room))
     seconds = time.perf_counter() - started
     expected = sum(shard.expected for shard in shards)
-    queue.put(
-        PlanFigures(
-            accounts=accounts,
-            regions=len(REGIONS),
-            days=len(backfill.days),
-            expected=expected,
-            existing=expected - missing,
-            missing=missing,
-            seconds=seconds,
-            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            shards=len(shards),
-            largest_shard=max(shard.expected for shard in shards),
-            statements=statements,
-            shard_minimum_statements=shard_minimum,
-            most_over_shard_minimum=most_over,
-            clause_bytes=clause_bytes,
-            statement_limit=settings.MAX_STATEMENT_BYTES,
-        )
+    return PlanFigures(
+        accounts=accounts,
+        regions=len(REGIONS),
+        days=len(backfill.days),
+        expected=expected,
+        existing=expected - missing,
+        missing=missing,
+        seconds=seconds,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        shards=len(shards),
+        largest_shard=max(shard.expected for shard in shards),
+        statements=statements,
+        shard_minimum_statements=shard_minimum,
+        most_over_shard_minimum=most_over,
+        clause_bytes=clause_bytes,
+        statement_limit=settings.MAX_STATEMENT_BYTES,
     )
 
 
 def measure(accounts: int = 1_000, year: int = 2024) -> PlanFigures:
-    context = multiprocessing.get_context("spawn")
-    queue: multiprocessing.Queue[PlanFigures] = context.Queue()
-    child = context.Process(target=_plan, args=(accounts, year, queue))
-    child.start()
-    figures = queue.get()
-    child.join()
-    return figures
+    # A pool of one fresh process: its peak memory is the plan's alone, and its exception is raised here.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_plan, accounts, year).result()
 
 
 def report(figures: PlanFigures) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 from localaws.patches.core import uncounted
 from localaws.runtime import EmbeddedAws, ExecutionResult, ExecutionTimeout
 from trailgen import digests
-from trailkeeper import layout
+from trailkeeper import allowlist, layout
 from trailkeeper.discovery import folder_day
 from trailkeeper_cli.history import failed_state, readable_cause
 from trailkeeper_cli.operator import ShardTracker, execution_arn
@@ -35,8 +35,6 @@ FOLDER_DAY = re.compile(r"/CloudTrail[^/]*/[^/]+/([0-9]{4})/([0-9]{2})/([0-9]{2}
 # <account>_CloudTrail_<region>_YYYYMMDDTHHmmZ_<unique>.json.gz, and digests' ..._YYYYMMDDTHHmmssZ.json.gz
 # (docs/aws-facts.md): the UTC time CloudTrail delivered the file.
 DELIVERY_TIME = re.compile(r"_([0-9]{8}T[0-9]{4}(?:[0-9]{2})?)Z(?:_[A-Za-z0-9]+)?\.json(?:\.gz)?$")
-ORGANIZATION_FOLDER = re.compile(r"o-[a-z0-9]{10,32}")
-ACCOUNT_FOLDER = re.compile(r"[0-9]{12}")
 PREFIX_DEPTH = 4
 # How long one local execution may run before it is stopped (--timeout raises it): a night of the demo takes
 # seconds; a year's backfill over a large folder can take many minutes on this emulator.
@@ -75,7 +73,7 @@ def detect_layout(logs: Path) -> dict[str, str]:
         raise LayoutError(f"{logs}: expected exactly one AWSLogs/ folder holding trail folders (found: {found})")
     awslogs = candidates[0]
     prefix = awslogs.parent.relative_to(logs).as_posix()
-    organizations = [c for c in _trail_children(awslogs) if ORGANIZATION_FOLDER.fullmatch(c)]
+    organizations = [c for c in _trail_children(awslogs) if allowlist.ORGANIZATION_ID.fullmatch(c)]
     if len(organizations) > 1:
         raise LayoutError(f"{awslogs}: several organizations {organizations}; pass --param OrganizationId=...")
     return {
@@ -88,7 +86,7 @@ def _trail_children(awslogs: Path) -> list[str]:
     return sorted(
         c.name
         for c in awslogs.iterdir()
-        if c.is_dir() and (ORGANIZATION_FOLDER.fullmatch(c.name) or ACCOUNT_FOLDER.fullmatch(c.name))
+        if c.is_dir() and (allowlist.ORGANIZATION_ID.fullmatch(c.name) or allowlist.ACCOUNT_ID.fullmatch(c.name))
     )
 
 

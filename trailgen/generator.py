@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 from trailgen import digests
+from trailkeeper import allowlist
+from trailkeeper.integrity.digests import log_folder
 
 Record: TypeAlias = dict[str, Any]
 ObjectBody: TypeAlias = bytes  # a name usable inside GroundTruth, whose `bytes` field shadows the builtin
@@ -72,9 +74,6 @@ HOSTILE_FIELDS: tuple[HostileField, ...] = ("userAgent", "roleSessionName", "err
 CorruptKind: TypeAlias = Literal["truncated", "not_gzip", "not_json"]
 
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
-_ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
-# Every region shape AWS publishes, as trailkeeper.allowlist.REGION.
-_REGION = re.compile(r"[a-z]{2,4}(-[a-z]{2,4})?-[a-z]{4,12}-[0-9]{1,2}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,7 +209,7 @@ class TrailSpec:
             raise ValueError(f"accounts must be between 1 and {MAX_ACCOUNTS}")
         if self.organization_id is None and self.accounts != 1:
             raise ValueError("a single-account trail (organization_id=None) has exactly one account")
-        if self.organization_id is not None and not _ORGANIZATION_ID.fullmatch(self.organization_id):
+        if self.organization_id is not None and not allowlist.ORGANIZATION_ID.fullmatch(self.organization_id):
             raise ValueError(f"malformed organization id {self.organization_id!r}")
         if not self.regions or len(set(self.regions)) != len(self.regions):
             raise ValueError("regions must be a non-empty tuple without duplicates")
@@ -714,18 +713,21 @@ def _write_partition_day(
     for records, delivered in _files(ctx, events):
         if delivered.date() >= silent_day:
             continue  # the trail stopped: this file is never delivered
-        folder = delivered.date()
-        key = (
-            f"{spec.logs_root}{account}/CloudTrail/{region}/{folder:%Y/%m/%d}/"
-            f"{account}_CloudTrail_{region}_{delivered:%Y%m%dT%H%MZ}_{_unique(ctx.rng)}.json.gz"
-        )
+        key = _log_key(spec.logs_root, account, region, delivered, _unique(ctx.rng))
         body = _gzip_json({"Records": records})
         bucket.put(key, body)
-        truth.log_object(key, (account, region, folder), len(body))
+        truth.log_object(key, (account, region, delivered.date()), len(body))
         for record in records:
             truth.count(account, region, record)
             if record["eventID"] in planted:
                 truth.plant_event_ids.setdefault(planted[record["eventID"]], set()).add(record["eventID"])
+
+
+def _log_key(root: str, account: str, region: str, delivered: datetime, unique: str) -> str:
+    """The key CloudTrail gives a log file delivered at `delivered` (the inverse of integrity.digests.LOG_KEY):
+    in its delivery day's folder, <account>_CloudTrail_<region>_<delivery minute>_<unique>.json.gz."""
+    name = f"{account}_CloudTrail_{region}_{delivered:%Y%m%dT%H%MZ}_{unique}.json.gz"
+    return log_folder(root, account, region, delivered.date()) + name
 
 
 def _files(ctx: _Ctx, events: list[tuple[int, Record]]) -> Iterable[tuple[list[Record], datetime]]:
@@ -784,10 +786,7 @@ def _write_corrupt(spec: TrailSpec, bucket: _Bucket, truth: _Truth, index: int, 
     rng = random.Random(f"{spec.seed}/plant/{index}/{plant!r}")
     ctx = _Ctx(plant.account, plant.region, plant.day, rng)
     delivered = ctx.at(12 * 3_600 + rng.randrange(3_600))
-    key = (
-        f"{spec.logs_root}{plant.account}/CloudTrail/{plant.region}/{plant.day:%Y/%m/%d}/"
-        f"{plant.account}_CloudTrail_{plant.region}_{delivered:%Y%m%dT%H%MZ}_{_unique(rng)}.json.gz"
-    )
+    key = _log_key(spec.logs_root, plant.account, plant.region, delivered, _unique(rng))  # delivered on plant.day
     record = _ec2_describe_instances(ctx, delivered, _assumed(ctx, _ROLES["ci"], delivered))
     readable = json.dumps({"Records": [record]})
     if plant.kind == "truncated":
@@ -1200,54 +1199,33 @@ def _iam_create_access_key_denied(ctx: _Ctx, t: datetime, who: Record) -> Record
 
 def _console_login(ctx: _Ctx, t: datetime, who: Record) -> Record:
     mfa = ctx.rng.random() < 0.7
+    return _console_sign_in(ctx, t, {**who, "accessKeyId": ""}, succeeded=True, mfa=mfa)
+
+
+def _console_login_failure(ctx: _Ctx, t: datetime, who: Record) -> Record:
+    return _console_sign_in(ctx, t, who, succeeded=False, mfa=False)
+
+
+def _root_console_login(ctx: _Ctx, t: datetime, who: Record) -> Record:
+    return _console_sign_in(ctx, t, who, succeeded=True, mfa=True)
+
+
+def _console_sign_in(ctx: _Ctx, t: datetime, who: Record, *, succeeded: bool, mfa: bool) -> Record:
+    """A ConsoleLogin record: a failed one has an errorMessage and no errorCode, as CloudTrail writes it."""
     return _record(
         ctx,
         t,
-        {**who, "accessKeyId": ""},
+        who,
         "signin.amazonaws.com",
         "ConsoleLogin",
         read_only=False,
-        response={"ConsoleLogin": "Success"},
+        response={"ConsoleLogin": "Success" if succeeded else "Failure"},
+        error=None if succeeded else (None, "Failed authentication"),
         event_type="AwsConsoleSignIn",
         version="1.08",
         agent=_BROWSER,
         host="signin.aws.amazon.com",
         extra={"additionalEventData": _login_data(mfa)},
-    )
-
-
-def _console_login_failure(ctx: _Ctx, t: datetime, who: Record) -> Record:
-    return _record(
-        ctx,
-        t,
-        who,
-        "signin.amazonaws.com",
-        "ConsoleLogin",
-        read_only=False,
-        response={"ConsoleLogin": "Failure"},
-        error=(None, "Failed authentication"),
-        event_type="AwsConsoleSignIn",
-        version="1.08",
-        agent=_BROWSER,
-        host="signin.aws.amazon.com",
-        extra={"additionalEventData": _login_data(False)},
-    )
-
-
-def _root_console_login(ctx: _Ctx, t: datetime, who: Record) -> Record:
-    return _record(
-        ctx,
-        t,
-        who,
-        "signin.amazonaws.com",
-        "ConsoleLogin",
-        read_only=False,
-        response={"ConsoleLogin": "Success"},
-        event_type="AwsConsoleSignIn",
-        version="1.08",
-        agent=_BROWSER,
-        host="signin.aws.amazon.com",
-        extra={"additionalEventData": _login_data(True)},
     )
 
 
@@ -1523,7 +1501,7 @@ def _days(first: date, last: date) -> Iterable[date]:
 
 
 def _check_region(region: str) -> None:
-    if not _REGION.fullmatch(region):
+    if not allowlist.REGION.fullmatch(region):  # every region shape AWS publishes
         raise ValueError(f"malformed region {region!r} (plant hostile folder names with HostileKey)")
 
 

@@ -153,15 +153,13 @@ def parser() -> argparse.ArgumentParser:
 
     run = offline.add_parser("run", help="run the nightly execution of each night D1..D2 over a logs folder")
     _logs_options(run)
-    run.add_argument("--start", type=_date, required=True, help="first report day, YYYY-MM-DD")
-    run.add_argument("--end", type=_date, required=True, help="last report day, YYYY-MM-DD")
+    _day_range_options(run, "report day")
     _timeout_option(run)
     run.set_defaults(handler=_local("run"))
 
     local_backfill = offline.add_parser("backfill", help="one backfill execution over a logs folder")
     _logs_options(local_backfill)
-    local_backfill.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
-    local_backfill.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
+    _day_range_options(local_backfill)
     local_backfill.add_argument("--dry-run", action="store_true", help="plan and write statements, add nothing")
     _timeout_option(local_backfill)
     local_backfill.set_defaults(handler=_local("backfill"))
@@ -188,10 +186,14 @@ def _stack_option(command: argparse.ArgumentParser) -> None:
 
 
 def _request_options(command: argparse.ArgumentParser, dates_required: bool = True) -> None:
-    command.add_argument("--start", type=_date, required=dates_required, help="first day, YYYY-MM-DD")
-    command.add_argument("--end", type=_date, required=dates_required, help="last day, YYYY-MM-DD")
+    _day_range_options(command, required=dates_required)
     command.add_argument("--accounts", nargs="+", default=[], metavar="ID", help="only these 12-digit account ids")
     command.add_argument("--regions", nargs="+", default=[], metavar="REGION", help="only these regions")
+
+
+def _day_range_options(command: argparse.ArgumentParser, day: str = "day", required: bool = True) -> None:
+    command.add_argument("--start", type=_date, required=required, help=f"first {day}, YYYY-MM-DD")
+    command.add_argument("--end", type=_date, required=required, help=f"last {day}, YYYY-MM-DD")
 
 
 def _logs_options(command: argparse.ArgumentParser) -> None:

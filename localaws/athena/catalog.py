@@ -206,6 +206,28 @@ def stage(objects: Sequence[tuple[str, FakeKey, tuple[str, ...]]], directory: Pa
     return staged
 
 
+def create_partition_table(
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    table: CatalogTable,
+    id_column: tuple[str, str],
+    ids: Sequence[object],
+    values: Sequence[Sequence[str]],
+) -> None:
+    """Table `name`: a row per item, its `id_column` (name, DuckDB type) from `ids`, then one column per
+    partition key, Glue's string value cast to the key's declared type. The query's view and partition pruning
+    both read a partition's values from such a table, so a value means the same to both."""
+    key_columns = "".join(
+        f", CAST(unnest(?::VARCHAR[]) AS {duckdb_type(k.hive)}) AS {quote_identifier(k.name)}"
+        for k in table.partition_keys
+    )
+    column, column_type = id_column
+    conn.execute(
+        f"CREATE TABLE {name} AS SELECT unnest(?::{column_type}[]) AS {column}{key_columns}",
+        [list(ids), *([row[i] for row in values] for i in range(len(table.partition_keys)))],
+    )
+
+
 def create_view(
     conn: duckdb.DuckDBPyConnection,
     table: CatalogTable,
@@ -223,16 +245,8 @@ def create_view(
     record = HiveType("struct", children=tuple((c.name, c.hive) for c in columns))
     record_type = duckdb_type(record, json_keys=True)
     files = f"__files_{n}"
-    key_columns = "".join(
-        f", CAST(unnest(?::VARCHAR[]) AS {duckdb_type(k.hive)}) AS {quote_identifier(k.name)}"
-        for k in table.partition_keys
-    )
-    conn.execute(
-        f"CREATE TABLE {files} AS SELECT unnest(?::VARCHAR[]) AS __path{key_columns}",
-        [
-            [str(s.path) for s in staged],
-            *([s.partition_values[i] for s in staged] for i in range(len(table.partition_keys))),
-        ],
+    create_partition_table(
+        conn, files, table, ("__path", "VARCHAR"), [str(s.path) for s in staged], [s.partition_values for s in staged]
     )
     if staged:
         paths = ", ".join(quote_literal(str(s.path)) for s in staged)

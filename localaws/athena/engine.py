@@ -29,6 +29,7 @@ from localaws.athena.catalog import (
     ObjectLister,
     QueryFailed,
     StagedObject,
+    create_partition_table,
     create_view,
     find_table,
     glue_backend,
@@ -36,7 +37,7 @@ from localaws.athena.catalog import (
     s3_backend,
     stage,
 )
-from localaws.athena.hive import duckdb_type, quote_identifier, quote_literal
+from localaws.athena.hive import quote_literal
 from localaws.athena.results import AthenaType, ResultTable, from_duckdb
 
 # Objects are copied out of moto's S3 for DuckDB; on this kind of machine creating a file in /tmp costs ~0.5 ms,
@@ -211,16 +212,8 @@ def _matching_partitions(
     """The partitions (indexes) that satisfy at least one reference's partition conjuncts, evaluated by DuckDB
     on a table of the registered partition values, so the same SQL semantics decide as in the query."""
     name = f"__partitions_{number}"
-    key_columns = "".join(
-        f", CAST(unnest(?::VARCHAR[]) AS {duckdb_type(k.hive)}) AS {quote_identifier(k.name)}"
-        for k in table.partition_keys
-    )
-    conn.execute(
-        f"CREATE TABLE {name} AS SELECT unnest(?::INTEGER[]) AS __index{key_columns}",
-        [
-            list(range(len(table.partitions))),
-            *([p.values[i] for p in table.partitions] for i in range(len(table.partition_keys))),
-        ],
+    create_partition_table(
+        conn, name, table, ("__index", "INTEGER"), range(len(table.partitions)), [p.values for p in table.partitions]
     )
     chosen: set[int] = set()
     for conjuncts in filters:

@@ -43,37 +43,23 @@ class EmbeddedAthena:
 
     def rows(self, sql: str, parameters: list[str] | None = None) -> list[list[str | None]]:
         """The result's data rows (header dropped), NULL as None; fails the test if the query failed."""
-        request: dict[str, Any] = {
-            "QueryString": sql,
-            "QueryExecutionContext": {"Database": DATABASE},
-            "ResultConfiguration": {"OutputLocation": f"s3://{RESULTS}/athena/"},
-        }
-        if parameters:
-            request["ExecutionParameters"] = parameters
-        execution_id = self.athena.start_query_execution(**request)["QueryExecutionId"]
-        execution = self.athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
-        assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"].get("StateChangeReason")
+        execution_id = self._succeeded(sql, parameters)["QueryExecutionId"]
         pages = self.athena.get_paginator("get_query_results").paginate(QueryExecutionId=execution_id)
         rows = [[d.get("VarCharValue") for d in row["Data"]] for page in pages for row in page["ResultSet"]["Rows"]]
         return rows[1:]
 
     def result_csv(self, sql: str, parameters: list[str] | None = None) -> tuple[str, int]:
         """(the query's CSV result file as Athena writes it, bytes scanned); fails the test if the query failed."""
-        request: dict[str, Any] = {
-            "QueryString": sql,
-            "QueryExecutionContext": {"Database": DATABASE},
-            "ResultConfiguration": {"OutputLocation": f"s3://{RESULTS}/athena/"},
-        }
-        if parameters:
-            request["ExecutionParameters"] = parameters
-        execution_id = self.athena.start_query_execution(**request)["QueryExecutionId"]
-        execution = self.athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
-        assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"].get("StateChangeReason")
+        execution = self._succeeded(sql, parameters)
         key = execution["ResultConfiguration"]["OutputLocation"].removeprefix(f"s3://{RESULTS}/")
         body: bytes = self.s3.get_object(Bucket=RESULTS, Key=key)["Body"].read()
         return body.decode("utf-8"), int(execution["Statistics"]["DataScannedInBytes"])
 
     def bytes_scanned(self, sql: str, parameters: list[str] | None = None) -> int:
+        return int(self._succeeded(sql, parameters)["Statistics"]["DataScannedInBytes"])
+
+    def _succeeded(self, sql: str, parameters: list[str] | None) -> dict[str, Any]:
+        """The finished query's QueryExecution; fails the test if the query failed."""
         request: dict[str, Any] = {
             "QueryString": sql,
             "QueryExecutionContext": {"Database": DATABASE},
@@ -82,9 +68,9 @@ class EmbeddedAthena:
         if parameters:
             request["ExecutionParameters"] = parameters
         execution_id = self.athena.start_query_execution(**request)["QueryExecutionId"]
-        execution = self.athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
+        execution: dict[str, Any] = self.athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
         assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"].get("StateChangeReason")
-        return int(execution["Statistics"]["DataScannedInBytes"])
+        return execution
 
     def put_records(
         self, day: dt.date, records: list[dict[str, Any]], account: str = ACCOUNT, region: str = REGION

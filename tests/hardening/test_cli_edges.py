@@ -31,7 +31,12 @@ CLI_SUBPROCESS_SECONDS = 300  # a bound for the subprocess, not a measurement
 
 
 def run_argv(logs: Path, out: Path, *extra: str) -> list[str]:
-    return ["local", "run", "--logs", str(logs), "--start", NIGHT, "--end", NIGHT, "--out", str(out), *extra]
+    return [*local_argv("run", str(logs), str(out), NIGHT, NIGHT), *extra]
+
+
+def local_argv(command: str, logs: str, out: str, start: str, end: str) -> list[str]:
+    """`local run` or `local backfill` of the days start..end over LOGS into OUT."""
+    return ["local", command, "--logs", logs, "--out", out, "--start", start, "--end", end]
 
 
 def outputs(out: Path) -> dict[str, object]:
@@ -78,59 +83,20 @@ def clean_run(fixture_logs: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     return outputs(out)
 
 
+# Each day range at one edge of the calendar, against a day that is fine.
+EDGE_RANGES = {"--start 0001-01-01": ("0001-01-01", NIGHT), "--end 9999-12-31": (NIGHT, "9999-12-31")}
+# argv templates: {logs} and {out} are filled in per test.
 DATE_EDGES = {
-    "plan --start 0001-01-01": ["plan", "--stack", "s", "--start", "0001-01-01", "--end", "2024-03-09"],
-    "plan --end 9999-12-31": ["plan", "--stack", "s", "--start", "2024-03-09", "--end", "9999-12-31"],
-    "backfill --start 0001-01-01": ["backfill", "--stack", "s", "--start", "0001-01-01", "--end", "2024-03-09"],
-    "backfill --end 9999-12-31": ["backfill", "--stack", "s", "--start", "2024-03-09", "--end", "9999-12-31"],
-    "local run --start 0001-01-01": [
-        "local",
-        "run",
-        "--logs",
-        "{logs}",
-        "--out",
-        "{out}",
-        "--start",
-        "0001-01-01",
-        "--end",
-        "2024-03-09",
-    ],
-    "local run --end 9999-12-31": [
-        "local",
-        "run",
-        "--logs",
-        "{logs}",
-        "--out",
-        "{out}",
-        "--start",
-        "2024-03-09",
-        "--end",
-        "9999-12-31",
-    ],
-    "local backfill --start 0001-01-01": [
-        "local",
-        "backfill",
-        "--logs",
-        "{logs}",
-        "--out",
-        "{out}",
-        "--start",
-        "0001-01-01",
-        "--end",
-        "2024-03-09",
-    ],
-    "local backfill --end 9999-12-31": [
-        "local",
-        "backfill",
-        "--logs",
-        "{logs}",
-        "--out",
-        "{out}",
-        "--start",
-        "2024-03-09",
-        "--end",
-        "9999-12-31",
-    ],
+    **{
+        f"{command} {edge}": [command, "--stack", "s", "--start", start, "--end", end]
+        for command in ("plan", "backfill")
+        for edge, (start, end) in EDGE_RANGES.items()
+    },
+    **{
+        f"local {command} {edge}": local_argv(command, "{logs}", "{out}", start, end)
+        for command in ("run", "backfill")
+        for edge, (start, end) in EDGE_RANGES.items()
+    },
     "local generate --start 0001-01-01": ["local", "generate", "{out}", "--start", "0001-01-01"],
     "local generate --start 9999-12-31": ["local", "generate", "{out}", "--start", "9999-12-31", "--days", "3"],
 }

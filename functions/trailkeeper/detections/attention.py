@@ -13,16 +13,15 @@ no CloudTrail text can reach an email header.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from trailkeeper import allowlist
 from trailkeeper.detections.catalog import BY_ID, SEVERITIES, severity_rank
 from trailkeeper.detections.evaluate import Hit
 from trailkeeper.detections.suppressions import Suppression, SuppressionCount, first_match
 
-_ACCOUNT = re.compile(r"[0-9]{12}")
 # Email subjects: RFC 5322 recommends lines of at most 78 characters; SES takes up to 998. Keep it readable.
 SUBJECT_MAX = 200
 
@@ -187,7 +186,7 @@ def subject(
         detection = BY_ID.get(worst.rule)
         name = detection.title if detection is not None else "Unknown detection"
         severity = worst.severity if worst.severity in SEVERITIES else "low"
-        where = f" in {worst.account}" if _ACCOUNT.fullmatch(worst.account) else ""
+        where = f" in {worst.account}" if allowlist.ACCOUNT_ID.fullmatch(worst.account) else ""
         more = len(findings) - 1
         finding = f"{severity.upper()} {name}{where}" + (f" (+{more} more finding{'s' * (more != 1)})" if more else "")
     else:

@@ -14,8 +14,9 @@ them out; both read as '' here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 # The table's columns (template.yaml, CloudTrailTable) a condition may read, by the name conditions use.
 COLUMNS: dict[str, str] = {
@@ -191,59 +192,33 @@ def _operand(operand: Operand | str) -> Operand:
 
 def to_sql(condition: Condition) -> str:
     """The condition as one never-NULL Trino boolean expression, from validated parts only."""
-    match condition:
-        case Equals(operand, value):
-            return f"{_value(operand)} = {_literal(value)}"
-        case In(operand, values):
-            if not values:
-                raise ConditionError("an IN condition needs at least one value")
-            return f"{_value(operand)} IN ({', '.join(_literal(v) for v in values)})"
-        case Prefix(operand, value):
-            return f"{_value(operand)} LIKE '{_like_safe(value)}%'"
-        case Suffix(operand, value):
-            return f"{_value(operand)} LIKE '%{_like_safe(value)}'"
-        case Same(left, right):
-            return f"{_value(left)} = {_value(right)}"
-        case Absent(operand):
-            return f"{_value(operand)} = ''"
-        case All(terms):
-            return _join(" AND ", terms)
-        case Any_(terms):
-            return _join(" OR ", terms)
-        case Not(term):
-            return f"NOT ({to_sql(term)})"
+    if leaf := _LEAVES.get(type(condition)):
+        operand, argument = _split(condition)
+        return leaf.sql.format(a=_value(operand), b=leaf.argument.sql(argument))
+    if isinstance(condition, All | Any_):
+        if not condition.terms:
+            raise ConditionError("an All/Any condition needs at least one term")
+        separator = f" {_JUNCTIONS[type(condition)].sql} "
+        return "(" + separator.join(f"({to_sql(term)})" for term in condition.terms) + ")"
+    if isinstance(condition, Not):
+        return f"NOT ({to_sql(condition.term)})"
     raise ConditionError(f"not a condition: {condition!r}")
 
 
 def describe(condition: Condition) -> str:
     """The condition for people (README, drill-down descriptions): the same logic, without the coalesce."""
-
-    def name(operand: Operand) -> str:
-        return operand.name if isinstance(operand, Field) else f"{operand.column}{operand.path[1:]}"
-
     match condition:
-        case Equals(operand, value):
-            return f"{name(operand)} = {value}"
-        case In(operand, values):
-            return f"{name(operand)} in ({', '.join(values)})"
-        case Prefix(operand, value):
-            return f"{name(operand)} starts with {value}"
-        case Suffix(operand, value):
-            return f"{name(operand)} ends with {value}"
-        case Same(left, right):
-            return f"{name(left)} = {name(right)}"
-        case Absent(operand):
-            return f"no {name(operand)}"
-        case All(terms):
-            return " and ".join(_grouped(t) for t in terms)
-        case Any_(terms):
-            return " or ".join(_grouped(t) for t in terms)
         case Not(Equals(operand, value)):
-            return f"{name(operand)} != {value}"
+            return f"{_name(operand)} != {value}"
         case Not(Absent(operand)):
-            return f"{name(operand)} present"
+            return f"{_name(operand)} present"
         case Not(term):
             return f"not ({describe(term)})"
+    if leaf := _LEAVES.get(type(condition)):
+        operand, argument = _split(condition)
+        return leaf.text.format(a=_name(operand), b=leaf.argument.text(argument))
+    if isinstance(condition, All | Any_):
+        return f" {_JUNCTIONS[type(condition)].text} ".join(_grouped(term) for term in condition.terms)
     raise ConditionError(f"not a condition: {condition!r}")
 
 
@@ -254,17 +229,16 @@ def _grouped(condition: Condition) -> str:
 
 def fields_read(condition: Condition) -> Iterator[Operand]:
     """Every operand the condition reads (for checks such as "eventSource is always pinned")."""
-    match condition:
-        case Equals(operand, _) | In(operand, _) | Prefix(operand, _) | Suffix(operand, _) | Absent(operand):
-            yield operand
-        case Same(left, right):
-            yield left
-            yield right
-        case All(terms) | Any_(terms):
-            for term in terms:
-                yield from fields_read(term)
-        case Not(term):
+    if type(condition) in _LEAVES:
+        operand, argument = _split(condition)
+        yield operand
+        if isinstance(argument, Field | Json):  # Same: the argument is a second operand
+            yield argument
+    elif isinstance(condition, All | Any_):
+        for term in condition.terms:
             yield from fields_read(term)
+    elif isinstance(condition, Not):
+        yield from fields_read(condition.term)
 
 
 def pinned_values(condition: Condition, name: str) -> frozenset[str] | None:
@@ -285,12 +259,6 @@ def _conjuncts(condition: Condition) -> Iterator[Condition]:
         yield condition
 
 
-def _join(separator: str, terms: tuple[Condition, ...]) -> str:
-    if not terms:
-        raise ConditionError("an All/Any condition needs at least one term")
-    return "(" + separator.join(f"({to_sql(term)})" for term in terms) + ")"
-
-
 def _value(operand: Operand) -> str:
     return f"coalesce({operand.sql()}, '')"
 
@@ -305,3 +273,60 @@ def _like_safe(value: str) -> str:
     if not isinstance(value, str) or not _LIKE_SAFE.fullmatch(value):
         raise ConditionError(f"prefix/suffix {value!r} must match {_LIKE_SAFE.pattern} (no LIKE wildcards)")
     return value
+
+
+def _literals(values: tuple[str, ...]) -> str:
+    if not values:
+        raise ConditionError("an IN condition needs at least one value")
+    return ", ".join(_literal(v) for v in values)
+
+
+def _name(operand: Operand) -> str:
+    return operand.name if isinstance(operand, Field) else f"{operand.column}{operand.path[1:]}"
+
+
+def _split(condition: Condition) -> tuple[Operand, Any]:
+    """A leaf condition's operand and its argument (None for Absent): its fields in the order it matches on."""
+    operand, *argument = (getattr(condition, name) for name in condition.__match_args__)
+    return operand, argument[0] if argument else None
+
+
+@dataclass(frozen=True)
+class _Argument:
+    """How a leaf's second part becomes SQL (checked, or refused with ConditionError) and words."""
+
+    sql: Callable[[Any], str]
+    text: Callable[[Any], str]
+
+
+_NO_ARGUMENT = _Argument(lambda _: "", lambda _: "")
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """A leaf condition's SQL and words: `{a}` is its operand, `{b}` its argument as `argument` makes it."""
+
+    sql: str
+    text: str
+    argument: _Argument = _NO_ARGUMENT
+
+
+@dataclass(frozen=True)
+class _Junction:
+    sql: str
+    text: str
+
+
+_LITERAL_ARGUMENT = _Argument(_literal, str)
+_LIKE_ARGUMENT = _Argument(_like_safe, str)
+# The compile table, one row per leaf condition: `{a}` is always an allow-listed operand, `{b}` a checked
+# literal or another such operand; the templates are the only other SQL text.
+_LEAVES: dict[type, _Leaf] = {
+    Equals: _Leaf("{a} = {b}", "{a} = {b}", _LITERAL_ARGUMENT),
+    In: _Leaf("{a} IN ({b})", "{a} in ({b})", _Argument(_literals, ", ".join)),
+    Prefix: _Leaf("{a} LIKE '{b}%'", "{a} starts with {b}", _LIKE_ARGUMENT),
+    Suffix: _Leaf("{a} LIKE '%{b}'", "{a} ends with {b}", _LIKE_ARGUMENT),
+    Same: _Leaf("{a} = {b}", "{a} = {b}", _Argument(_value, _name)),
+    Absent: _Leaf("{a} = ''", "no {a}"),
+}
+_JUNCTIONS: dict[type, _Junction] = {All: _Junction("AND", "and"), Any_: _Junction("OR", "or")}
