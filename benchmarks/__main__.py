@@ -56,7 +56,8 @@ def main() -> None:
     print("Cost in USD (us-east-1 prices; see benchmarks/cost.py for sources). 2 regions per account; Athena at")
     print("the 10 MB per-query minimum, as the generated logs are small: a real daily query costs $5/TB x 2 days")
     print("of the organization's CloudTrail volume.")
-    print("\n".join(cost.report(costs)), end="\n\n", flush=True)
+    print("\n".join(cost.report(costs)), end="\n", flush=True)
+    print("\n".join(cost.listing_lines()), end="\n\n", flush=True)
 
     from benchmarks import integrity
 

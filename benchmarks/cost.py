@@ -9,9 +9,13 @@ $1.00 per million requests (aws.amazon.com/glue/pricing; the monthly free millio
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from benchmarks.runtime import Run
+from trailkeeper.discovery import date_listing_prefixes
+from trailkeeper.inputs import parse_execution_input
+from trailkeeper.integrity.sweep import DEFAULT_DAYS_PER_NIGHT
 
 TRANSITION = 0.025 / 1_000
 ATHENA_PER_BYTE = 5 / 1e12
@@ -74,5 +78,44 @@ def report(costs: list[Cost]) -> list[str]:
     for cost in costs:
         lines.append(
             f"  {cost.label:44}" + "".join(f"{v:>16.6f}" for v in cost.dollars.values()) + f"{cost.total:>12.4f}"
+        )
+    return lines
+
+
+ORGANIZATION_REGIONS = 17  # the regions enabled by default in an AWS account
+SWEEP_DIGEST_GETS_PER_DAY = 26  # a day's 24 hourly digests and the next day's first two (integrity/sweep.py)
+
+
+def _date_listings(lookback_days: int) -> tuple[int, int]:
+    """LIST calls per pair of a nightly run's date-folder scan: a mid-month night's, and the most over four years."""
+    counts = []
+    for day in range(4 * 366):
+        night = dt.datetime(2023, 12, 20, 1, 30, tzinfo=dt.UTC) + dt.timedelta(days=day)
+        window = parse_execution_input(
+            {"time": f"{night:%Y-%m-%dT%H:%M:%SZ}"}, lookback_days=lookback_days, now=night + dt.timedelta(days=2)
+        )
+        counts.append(len(date_listing_prefixes("AWSLogs/", "111111111111", "us-east-1", window.start, window.end)))
+    return counts[26], max(counts)  # 2024-01-15: a night whose window stays in one month
+
+
+def listing_lines(default_lookback: int = 3, max_lookback: int = 90) -> list[str]:
+    """What the nightly date-folder scan (bucket anomalies) and the integrity sweep add, at organization scale."""
+    typical, worst = _date_listings(default_lookback)
+    _, widest = _date_listings(max_lookback)
+    sweep_lists, sweep_gets = 3 * DEFAULT_DAYS_PER_NIGHT, SWEEP_DIGEST_GETS_PER_DAY * DEFAULT_DAYS_PER_NIGHT
+    lines = [
+        f"Date-folder scan (bucket anomalies), LISTs per account x region a night = 1 + years + months touched: "
+        f"{typical} typical, {worst} at most (LookbackDays {default_lookback}), "
+        f"{widest} at LookbackDays {max_lookback}",
+        f"Integrity sweep ({DEFAULT_DAYS_PER_NIGHT} older days a night): {sweep_lists} LISTs + ~{sweep_gets} digest "
+        "GETs per account x region",
+    ]
+    for accounts in (100, 1_000):
+        pairs = accounts * ORGANIZATION_REGIONS
+        lines.append(
+            f"  {accounts:,} accounts x {ORGANIZATION_REGIONS} regions: scan {pairs * typical:,} LISTs "
+            f"${pairs * typical * S3_WRITE_OR_LIST:.3f} a night (worst {pairs * widest:,}, "
+            f"${pairs * widest * S3_WRITE_OR_LIST:.3f}); sweep {pairs * sweep_lists:,} LISTs + "
+            f"{pairs * sweep_gets:,} GETs ${pairs * (sweep_lists * S3_WRITE_OR_LIST + sweep_gets * S3_READ):.2f}"
         )
     return lines

@@ -21,6 +21,7 @@ from localaws.patches.core import uncounted
 from localaws.runtime import EmbeddedAws, ExecutionResult, ExecutionTimeout
 from trailgen import digests
 from trailkeeper import allowlist, layout
+from trailkeeper.discovery import folder_day
 from trailkeeper_cli.history import failed_state, readable_cause
 from trailkeeper_cli.operator import ShardTracker, execution_arn
 
@@ -112,13 +113,8 @@ def delivery_time(key: str) -> dt.datetime | None:
         except ValueError:
             pass  # not a real time: fall back to the folder
     folder = FOLDER_DAY.search("/" + key)
-    if folder:
-        try:
-            year, month, day = (int(part) for part in folder.groups())
-            return dt.datetime(year, month, day)
-        except ValueError:
-            return None
-    return None
+    day = folder_day(folder.groups()) if folder else None  # the product's classifier of date folders
+    return dt.datetime.combine(day, dt.time()) if day else None
 
 
 def trail_objects(logs: Path) -> list[TrailObject]:

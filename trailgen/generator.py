@@ -412,6 +412,21 @@ def threat_keys(spec: TrailSpec, account: str) -> tuple[HostileKey, ...]:
     )
 
 
+def odd_date_folder_keys(spec: TrailSpec, account: str, region: str) -> tuple[HostileKey, ...]:
+    """Names CloudTrail never writes below `account`'s `region` folder, in the year and month of spec.start:
+    day folders that are not calendar dates, an odd month and year, stray files at each date level, and names
+    only EncodingType=url carries (a control character) or that look percent-encoded. Each is one object."""
+    base = f"{spec.logs_root}{account}/CloudTrail/{region}/"
+    year, month = f"{spec.start:%Y}/", f"{spec.start:%Y/%m}/"
+    name = f"{account}_CloudTrail_{region}_{spec.start:%Y%m%d}T0000Z_AAAAAAAAAAAAAAAA.json.gz"
+    body = gzip.compress(b'{"Records": []}', mtime=0)
+    folders = (f"{year}02/30/", f"{year}13/01/", f"{month}4/", f"{month}x/", f"{month}\x01/", f"{month}%ff/", "2o24/")
+    strays = ("stray.txt", f"{year}stray.txt", f"{month}stray.txt")
+    return tuple(HostileKey(f"{base}{folder}{name}", body) for folder in folders) + tuple(
+        HostileKey(f"{base}{stray}", b"stray") for stray in strays
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # generate()
 

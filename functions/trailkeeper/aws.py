@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from trailkeeper.discovery import Lister
+from trailkeeper.discovery import Lister, PageLister
 from trailkeeper.errors import EmailRejected, TableNotFound, TransientAwsError
 from trailkeeper.integrity.chain import StoredObject
 
@@ -77,6 +77,21 @@ def s3_lister(s3: Any, bucket: str, page_size: int | None = None) -> Lister:
                     yield obj["Key"], False
 
     return children
+
+
+def s3_page_lister(s3: Any, bucket: str) -> PageLister:
+    """One ListObjectsV2 call with a delimiter: its first page (at most 1,000 entries) and whether there is more.
+    boto3 asks for EncodingType=url and decodes the answer, so keys with characters XML 1.0 cannot carry arrive
+    intact (S3 keys are UTF-8: a name that is not cannot be in a bucket at all)."""
+
+    def first_page(prefix: str) -> tuple[list[tuple[str, bool]], bool]:
+        with translated_errors(f"listing s3://{bucket}/{prefix}"):
+            page = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, Delimiter="/")
+        children = [(c["Prefix"], True) for c in page.get("CommonPrefixes", [])]
+        children += [(o["Key"], False) for o in page.get("Contents", [])]
+        return children, bool(page.get("IsTruncated"))
+
+    return first_page
 
 
 def get_table(glue: Any, database: str, table: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from trailkeeper import aws
 from trailkeeper.config import Settings
 from trailkeeper.ddl import pack_statements, relocation_statements, statement_header
-from trailkeeper.discovery import ANOMALY_SAMPLE, Discovery, discover, no_data_alarm
+from trailkeeper.discovery import ANOMALY_SAMPLE, Discovery, discover, no_data_alarm, scan_date_folders
 from trailkeeper.errors import PartitionsStillMissing, PlanTooLarge
 from trailkeeper.inputs import RunRequest
 from trailkeeper.layout import outcome_key, plan_key, shard_prefix, statement_key, statements_prefix
@@ -51,6 +51,9 @@ def plan_run(
     prefix = shard_prefix(run_id, shard)
     scheme, found, pairs = discover_pairs(request, settings, clients)
     window = Window(request.start, request.end)
+    if request.mode == "nightly":  # the window's date folders, for names CloudTrail does not write (bounded)
+        lister = aws.s3_page_lister(clients.s3, settings.TRAIL_BUCKET)
+        scan_date_folders(lister, settings.logs_root, pairs, window.start, window.end, found)
     builder = ClauseBuilder(scheme, settings, window)
     existing = _existing(scheme, window, settings, clients, pairs, builder)
     header = statement_header(settings.DATABASE_NAME, settings.TABLE_NAME)
@@ -87,6 +90,7 @@ def plan_run(
         "statements_location": f"s3://{settings.RESULTS_BUCKET}/{folder}",
         "anomalies": _anomalies(found, builder, existing.drifted),
         "filtered_out": found.filtered_out,
+        "date_listings": found.date_listings,
         # Zero accounts is an alarm, not a quiet night (the report shows it; the NoData alarm watches the metric).
         "no_data_alarm": no_data_alarm(found, settings),
     }

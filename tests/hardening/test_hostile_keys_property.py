@@ -195,3 +195,89 @@ def test_the_planner_emits_only_partitions_built_from_validated_values(
 
     assert sorted(found) == sorted(allowed_partitions(every_key))
     assert [p.location for p in added] == [validated_location(*values) for values in found]
+
+
+# ------------------------------------------------------------------------------------------------ date folders
+
+NIGHT = RunRequest(mode="nightly", start=dt.date(2024, 2, 28), end=dt.date(2024, 3, 1), report_day=dt.date(2024, 2, 28))
+REGION_ROOT = f"{ROOT}111111111111/CloudTrail/us-east-1/"
+DATE_TOKENS = st.sampled_from(
+    [
+        "2024",
+        "02",
+        "03",
+        "29",
+        "30",
+        "13",
+        "00",
+        "4",
+        "x",
+        "2012",
+        "２０２４",
+        "0",
+        "",
+        ".",
+        "..",
+        "\x01",
+        "%ff",
+        "stray",
+    ]
+)
+DATE_KEY = st.lists(st.one_of(DATE_TOKENS, SEGMENT), min_size=1, max_size=4).map(
+    lambda parts: REGION_ROOT + "/".join(parts)
+)
+DATE_PATTERNS = ("%Y", "%Y/%m", "%Y/%m/%d")
+_date_runs = itertools.count()
+
+
+def cloudtrail_writes(parts: list[str]) -> bool:
+    """The oracle, independent of discovery.date_folder: YYYY[/MM[/DD]] of ASCII digits, a real date from 2013."""
+    text = "/".join(parts)
+    if not 1 <= len(parts) <= 3 or not re.fullmatch(r"[0-9]{4}(/[0-9]{2}){0,2}", text):
+        return False
+    try:
+        return dt.datetime.strptime(text, DATE_PATTERNS[len(parts) - 1]).year >= 2013
+    except ValueError:
+        return False
+
+
+def expected_date_anomalies(keys: set[str]) -> set[str]:
+    """What the scan of NIGHT's window must report: the first odd level of each key under a listed folder."""
+    listed = {(), ("2024",), ("2024", "02"), ("2024", "03")}
+    found = set()
+    for key in keys:
+        parts = key[len(REGION_ROOT) :].split("/")
+        for depth in range(1, len(parts) + 1):
+            above, is_file = tuple(parts[: depth - 1]), depth == len(parts)
+            if above not in listed:
+                break
+            if is_file or not cloudtrail_writes(parts[:depth]):
+                found.add(REGION_ROOT + "/".join(parts[:depth]) + ("" if is_file else "/"))
+                break
+    return found
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(keys=st.sets(DATE_KEY, max_size=8))
+def test_the_nightly_date_folder_scan_reports_exactly_the_names_cloudtrail_never_writes(
+    clients: Clients, reliability: Recorder, keys: set[str]
+) -> None:
+    run = f"date-{next(_date_runs)}"
+    if run == "date-0":  # one scenario in the summary for the whole property
+        reliability.record(
+            "hostile keys",
+            f"hypothesis: date folders of arbitrary names, {EXAMPLES} examples",
+            "exactly the odd names reported, never a crash",
+        )
+    s3 = clients.s3
+    for listed in s3.list_objects_v2(Bucket=SETTINGS.TRAIL_BUCKET).get("Contents", []):
+        s3.delete_object(Bucket=SETTINGS.TRAIL_BUCKET, Key=listed["Key"])
+    every_key = {key for key in (*keys, *BASELINE) if len(key.encode()) <= 1024}
+    for key in every_key:
+        s3.put_object(Bucket=SETTINGS.TRAIL_BUCKET, Key=key, Body=b"{}")
+
+    summary = plan_run(NIGHT, SETTINGS, clients, run)
+    reported = {a["key"] for a in summary["anomalies"]["sample"] if a["key"].startswith(REGION_ROOT)}
+
+    assert summary["date_listings"] == 4
+    assert reported == expected_date_anomalies(every_key)

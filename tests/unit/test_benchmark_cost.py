@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from benchmarks.cost import from_run, report
+from benchmarks.cost import ORGANIZATION_REGIONS, S3_WRITE_OR_LIST, from_run, listing_lines, report
 from benchmarks.runtime import Run, scaled
 
 # Two measured nights whose GB-seconds and S3 calls shrank with accounts (noise): a line through them goes
@@ -38,3 +38,11 @@ def test_the_table_refuses_a_cost_below_zero() -> None:
     negative = dataclasses.replace(LARGE, lambda_gb_seconds=-1.0)
     with pytest.raises(ValueError, match="below zero"):
         report([from_run(SMALL, "ok"), from_run(negative, "noisy line")])
+
+
+def test_the_listing_lines_price_the_date_folder_scan_and_the_sweep_from_their_call_counts() -> None:
+    lines = listing_lines()
+    assert "3 typical, 5 at most (LookbackDays 3), 8 at LookbackDays 90" in lines[0]
+    pairs = 1_000 * ORGANIZATION_REGIONS
+    assert f"scan {pairs * 3:,} LISTs ${pairs * 3 * S3_WRITE_OR_LIST:.3f} a night" in lines[-1]
+    assert len(lines) == 4

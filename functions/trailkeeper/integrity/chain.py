@@ -116,6 +116,7 @@ class PairResult:
     empty_digests: int = 0
     logs_verified: int = 0
     log_bytes_verified: int = 0  # uncompressed bytes hashed
+    days_swept: int = 0  # older day folders re-listed tonight for injected objects (trailkeeper.integrity.sweep)
     newest_digest_end: dt.datetime | None = None
     findings: list[Finding] = field(default_factory=list)
     anchors: dict[str, Anchor] = field(default_factory=dict)
@@ -143,6 +144,7 @@ class PairResult:
             "empty_digests": self.empty_digests,
             "logs_verified": self.logs_verified,
             "log_bytes_verified": self.log_bytes_verified,
+            "days_swept": self.days_swept,
             "delivery": self.delivery,
             "newest_digest_end": self.newest_digest_end.strftime(TIME_FORMAT) if self.newest_digest_end else None,
             "findings": [f.to_json() for f in sorted(self.findings, key=_finding_order)],
@@ -544,19 +546,24 @@ def _find_injected(walk: _PairWalk, root: str, account: str, region: str, since:
     """Objects in the log folders that no digest lists, delivered inside hours that present digests cover."""
     spans = _merged(walk.spans)
     for day in _days(since.date(), now.date()):
-        for key in walk.store.keys(log_folder(root, account, region, day)):
-            if key in walk.listed_logs:
-                continue
-            delivered = log_delivery_time(key)
-            if delivered is None:
-                walk.find(
-                    kinds.LOG_INJECTED,
-                    key,
-                    dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC),
-                    "not a CloudTrail log file name, and no digest lists it",
-                )
-            elif any(start <= delivered and delivered + dt.timedelta(minutes=1) <= end for start, end in spans):
-                walk.find(kinds.LOG_INJECTED, key, delivered, "delivered in hours whose digests do not list it")
+        find_injected_in(walk, log_folder(root, account, region, day), day, spans)
+
+
+def find_injected_in(walk: _PairWalk, folder: str, day: dt.date, spans: list[tuple[dt.datetime, dt.datetime]]) -> None:
+    """The rule for one log folder (the nightly walk's and the sweep's, trailkeeper.integrity.sweep)."""
+    for key in walk.store.keys(folder):
+        if key in walk.listed_logs:
+            continue
+        delivered = log_delivery_time(key)
+        if delivered is None:
+            walk.find(
+                kinds.LOG_INJECTED,
+                key,
+                dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC),
+                "not a CloudTrail log file name, and no digest lists it",
+            )
+        elif any(start <= delivered and delivered + dt.timedelta(minutes=1) <= end for start, end in spans):
+            walk.find(kinds.LOG_INJECTED, key, delivered, "delivered in hours whose digests do not list it")
 
 
 def _judge_restart(restart: Restart, events: list[ControlEvent]) -> tuple[str, str]:

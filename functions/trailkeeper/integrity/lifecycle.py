@@ -40,6 +40,11 @@ class Lifecycle:
     def expired(self, key: str, created: dt.datetime, now: dt.datetime) -> bool:
         return any(rule.expires(key, created, now) for rule in self.rules)
 
+    def retention_days(self, folder: str) -> int | None:
+        """The fewest `Expiration.Days` of a rule covering every object under `folder`; None when none does."""
+        days = [rule.days for rule in self.rules if rule.days is not None and folder.startswith(rule.prefix)]
+        return min(days) if days else None
+
     @classmethod
     def from_rules(cls, rules: Iterable[Mapping[str, Any]]) -> Lifecycle:
         """From GetBucketLifecycleConfiguration's Rules (enabled rules with an Expiration only)."""

@@ -22,6 +22,15 @@ from trailkeeper.errors import InvalidInput
 from trailkeeper.integrity import findings as kinds
 from trailkeeper.integrity.chain import Anchor, PairResult, validate_account
 from trailkeeper.integrity.lifecycle import Lifecycle
+from trailkeeper.integrity.sweep import (
+    DEFAULT_DAYS_PER_NIGHT,
+    DEFAULT_RETENTION_DAYS,
+    MAX_DAYS_PER_NIGHT,
+    MAX_RETENTION_DAYS,
+    days_to_sweep,
+    retention_days,
+    sweep_pair,
+)
 from trailkeeper.layout import (
     integrity_anchor_key,
     integrity_batch_key,
@@ -104,6 +113,8 @@ def validate_batch(
     def public_keys(region: str, start: dt.datetime, end: dt.datetime) -> Mapping[str, bytes]:
         return aws.public_keys(cloudtrail_for(region), start, end)
 
+    per_night = _env_int("INTEGRITY_SWEEP_DAYS_PER_NIGHT", DEFAULT_DAYS_PER_NIGHT, 0, MAX_DAYS_PER_NIGHT)
+    default_retention = _env_int("INTEGRITY_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, MAX_RETENTION_DAYS)
     results: list[PairResult] = []
     for account, regions in item.get("accounts", []):
         started_from = {region: _anchors(s3, settings.RESULTS_BUCKET, account, region, night) for region in regions}
@@ -111,6 +122,10 @@ def validate_batch(
             store, public_keys, settings.logs_root, account, regions, started_from, until, lifecycle
         )
         for result in found:
+            # Older days, a rotating slice: objects injected after the night that verified them (sweep.py).
+            retention = retention_days(lifecycle, settings.logs_root, account, result.region, default_retention)
+            days = days_to_sweep(night, result.since.date(), retention, per_night)
+            sweep_pair(store, public_keys, settings.logs_root, account, result.region, days, result)
             aws.put_json(
                 s3,
                 settings.RESULTS_BUCKET,
@@ -154,6 +169,7 @@ def summarise_night(settings: Settings, s3: Any, night: dt.date, batches: int) -
         "digests_verified": sum(p["digests_verified"] for p in pairs),
         "logs_verified": sum(p["logs_verified"] for p in pairs),
         "log_bytes_verified": sum(p["log_bytes_verified"] for p in pairs),
+        "days_swept": sum(p.get("days_swept", 0) for p in pairs),
         "delivery_stopped": sum(p["delivery"] == "stopped" for p in pairs),
         "alarming_findings": sum(by_kind[k] for k in kinds.ALARM_KINDS),
         "findings_by_kind": by_kind,
