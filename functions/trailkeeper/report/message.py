@@ -12,6 +12,7 @@ line break is refused rather than folded into a second header.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -37,4 +38,7 @@ def email_message(
     message["Date"] = format_datetime(date)
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # A boundary from the content, not random: a re-run writes the same bytes. It starts with "==", which
+    # quoted-printable never emits ("=" is encoded "=3D"), so it cannot occur inside either part.
+    message.set_boundary("==trailkeeper-" + hashlib.sha256(f"{text}\0{html}".encode()).hexdigest()[:32])
     return message.as_bytes()
