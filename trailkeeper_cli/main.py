@@ -65,7 +65,10 @@ class Session:
         print(text, file=self.out, flush=True)
 
     def progress(self, text: str) -> None:
-        print(text, file=self.err, flush=True)
+        # One write per line: print() writes the text and its newline apart, so a log line from another thread
+        # (the emulator's interpreter, stopping) could land between them and join the CLI's message.
+        self.err.write(f"{text}\n")
+        self.err.flush()
 
 
 def main(

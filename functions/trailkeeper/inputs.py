@@ -144,17 +144,22 @@ def _nightly(run_day: dt.date, lookback_days: int) -> RunRequest:
     )
 
 
+def delivered_by(report_day: dt.date) -> dt.datetime:
+    """When the report day's logs count as delivered: the day's end plus CloudTrail's delivery lag."""
+    return dt.datetime.combine(report_day + dt.timedelta(days=1), dt.time(), dt.UTC) + DELIVERY_LAG
+
+
 def _check_report_day(report_day: dt.date, now: dt.datetime, field: str, hint: str) -> None:
     """A report day is reportable once it has ended plus the delivery lag, and not before CloudTrail existed."""
     if report_day < EARLIEST_DAY:
         raise InvalidInput(f"{field}: report day {report_day} is before CloudTrail existed ({EARLIEST_DAY})")
     if report_day >= now.date():  # checked before any date arithmetic: 9999-12-31 has no day after it
         raise InvalidInput(f"{field}: report day {report_day} has not ended (today is {now.date()} UTC)")
-    delivered_by = dt.datetime.combine(report_day + dt.timedelta(days=1), dt.time(), dt.UTC) + DELIVERY_LAG
-    if now < delivered_by:
+    due = delivered_by(report_day)
+    if now < due:
         raise InvalidInput(
             f"{field}: report day {report_day} has not ended plus CloudTrail's delivery lag "
-            f"({_hours(DELIVERY_LAG)}) until {_iso(delivered_by)} (now {_iso(now)}){hint}"
+            f"({_hours(DELIVERY_LAG)}) until {_iso(due)} (now {_iso(now)}){hint}"
         )
 
 

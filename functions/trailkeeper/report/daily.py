@@ -20,6 +20,7 @@ from trailkeeper.config import ReportSettings, Settings
 from trailkeeper.detections.attention import Attention, attention
 from trailkeeper.detections.suppressions import parse_suppressions
 from trailkeeper.errors import BaselineUnreadable, InvalidInput, QueryResultUnreadable
+from trailkeeper.inputs import delivered_by
 from trailkeeper.layout import (
     EMAIL_MESSAGE,
     LEDGER_PREFIX,
@@ -125,7 +126,8 @@ def build_report(
         rendered.subject,
         rendered.text,
         rendered.html,
-        date=dt.datetime.now(dt.UTC),
+        # The time the day's report became due, not the clock: a re-run of the night writes the same message.
+        date=delivered_by(report_day),
     )
     aws.put_bytes(s3, bucket, report_key(report_day, EMAIL_MESSAGE), message, "message/rfc822")
     aws.put_text(s3, bucket, report_json_key(report_day), json.dumps(document, indent=1) + "\n", "application/json")
