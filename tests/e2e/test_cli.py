@@ -28,18 +28,17 @@ def logs(tmp_path: Path) -> Path:
     return tmp_path / "logs"
 
 
+def _local_run(logs: Path, start: str, end: str, out: Path) -> int:
+    return cli.main(["local", "run", "--logs", str(logs), "--start", start, "--end", end, "--out", str(out)])
+
+
 def activity_keys(day: str) -> set[tuple[str, ...]]:
     return {tuple(str(row[c]) for c in NEW_ACTIVITY_COLUMNS) for row in EXPECTED["activity"][day]}
 
 
 def test_run_reconciles_and_reports_each_night_of_a_hand_written_bucket(logs: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert (
-        cli.main(
-            ["local", "run", "--logs", str(logs), "--start", "2024-03-09", "--end", "2024-03-10", "--out", str(out)]
-        )
-        == 0
-    )
+    assert _local_run(logs, "2024-03-09", "2024-03-10", out) == 0
 
     catalog = json.loads((out / "catalog.json").read_text())
     assert (catalog["database"], catalog["table"], catalog["partition_keys"]) == (
@@ -78,12 +77,7 @@ def test_run_reconciles_and_reports_each_night_of_a_hand_written_bucket(logs: Pa
 
 def test_a_local_night_writes_the_exact_email_it_would_send(logs: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert (
-        cli.main(
-            ["local", "run", "--logs", str(logs), "--start", "2024-03-10", "--end", "2024-03-10", "--out", str(out)]
-        )
-        == 0
-    )
+    assert _local_run(logs, "2024-03-10", "2024-03-10", out) == 0
     night = out / "2024-03-10"
     email = parse_email((night / "email.eml").read_bytes())  # the results bucket's reports/D/email.eml, as SES gets it
     assert email.subject == json.loads((night / "report.json").read_text())["subject"]

@@ -12,6 +12,7 @@ import datetime as dt
 import itertools
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -155,6 +156,14 @@ def validated_location(account: str, region: str, day: str) -> str:
 _runs = itertools.count()
 
 
+def _emptied_trail_bucket(clients: Clients) -> Any:
+    """The trail bucket's S3 client, the bucket emptied: each example starts from nothing."""
+    s3 = clients.s3
+    for listed in s3.list_objects_v2(Bucket=SETTINGS.TRAIL_BUCKET).get("Contents", []):
+        s3.delete_object(Bucket=SETTINGS.TRAIL_BUCKET, Key=listed["Key"])
+    return s3
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     regions=st.lists(REGION_LIKE, max_size=6),
@@ -171,9 +180,7 @@ def test_the_planner_emits_only_partitions_built_from_validated_values(
             f"hypothesis: arbitrary keys and near-miss folders, {EXAMPLES} examples",
             "only validated partitions and LOCATIONs",
         )
-    s3 = clients.s3
-    for listed in s3.list_objects_v2(Bucket=SETTINGS.TRAIL_BUCKET).get("Contents", []):
-        s3.delete_object(Bucket=SETTINGS.TRAIL_BUCKET, Key=listed["Key"])
+    s3 = _emptied_trail_bucket(clients)
     every_key = {
         key
         for key in (
@@ -269,9 +276,7 @@ def test_the_nightly_date_folder_scan_reports_exactly_the_names_cloudtrail_never
             f"hypothesis: date folders of arbitrary names, {EXAMPLES} examples",
             "exactly the odd names reported, never a crash",
         )
-    s3 = clients.s3
-    for listed in s3.list_objects_v2(Bucket=SETTINGS.TRAIL_BUCKET).get("Contents", []):
-        s3.delete_object(Bucket=SETTINGS.TRAIL_BUCKET, Key=listed["Key"])
+    s3 = _emptied_trail_bucket(clients)
     every_key = {key for key in (*keys, *BASELINE) if len(key.encode()) <= 1024}
     for key in every_key:
         s3.put_object(Bucket=SETTINGS.TRAIL_BUCKET, Key=key, Body=b"{}")

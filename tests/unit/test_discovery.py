@@ -132,6 +132,13 @@ ODD_DATE_NAMES = {
 }
 
 
+def _scan_a1(aws: Clients, start: dt.date, end: dt.date) -> Discovery:
+    """The nightly date-folder scan of A1's us-east-1 over [start, end]."""
+    found = Discovery(regions_by_account={})
+    scan_date_folders(s3_page_lister(aws.s3, "trail-bucket"), ORG_ROOT, [(A1, "us-east-1")], start, end, found)
+    return found
+
+
 def _plant(s3: object, name: str) -> None:
     put_logs(s3, name if not name.endswith("/") else f"{name}{A1}_CloudTrail_us-east-1_x.json.gz")
 
@@ -140,15 +147,7 @@ def _plant(s3: object, name: str) -> None:
 def test_a_date_folder_name_cloudtrail_does_not_write_is_an_anomaly(aws: Clients, name: str) -> None:
     put_logs(aws.s3, log_key(A1, "us-east-1", "2024/03/05"), log_key(A1, "us-east-1", "2024/02/29"))
     _plant(aws.s3, name)
-    found = Discovery(regions_by_account={})
-    scan_date_folders(
-        s3_page_lister(aws.s3, "trail-bucket"),
-        ORG_ROOT,
-        [(A1, "us-east-1")],
-        dt.date(2024, 2, 28),
-        dt.date(2024, 3, 6),
-        found,
-    )
+    found = _scan_a1(aws, dt.date(2024, 2, 28), dt.date(2024, 3, 6))
     assert [(a.kind, a.key) for a in found.anomaly_sample] == [
         ("unexpected_folder" if name.endswith("/") else "unexpected_object", name)
     ]
@@ -156,9 +155,7 @@ def test_a_date_folder_name_cloudtrail_does_not_write_is_an_anomaly(aws: Clients
 
 def test_real_date_folders_are_no_anomaly(aws: Clients) -> None:
     put_logs(aws.s3, *(log_key(A1, "us-east-1", day) for day in ("2023/12/31", "2024/01/01", "2024/02/29")))
-    found = Discovery(regions_by_account={})
-    lister = s3_page_lister(aws.s3, "trail-bucket")
-    scan_date_folders(lister, ORG_ROOT, [(A1, "us-east-1")], dt.date(2023, 12, 30), dt.date(2024, 3, 1), found)
+    found = _scan_a1(aws, dt.date(2023, 12, 30), dt.date(2024, 3, 1))
     assert found.anomaly_count == 0 and found.date_listings == 1 + 2 + 4
 
 
@@ -177,15 +174,7 @@ def test_date_folder_listings_are_bounded_by_the_window_whatever_the_bucket_hold
     put_logs(aws.s3, *(f"{month}odd{i:04d}/x.json.gz" for i in range(1_001)))
     calls: list[str] = []
     aws.s3.meta.events.register("before-parameter-build.s3.ListObjectsV2", lambda params, **_: calls.append("x"))
-    found = Discovery(regions_by_account={})
-    scan_date_folders(
-        s3_page_lister(aws.s3, "trail-bucket"),
-        ORG_ROOT,
-        [(A1, "us-east-1")],
-        dt.date(2024, 3, 1),
-        dt.date(2024, 3, 2),
-        found,
-    )
+    found = _scan_a1(aws, dt.date(2024, 3, 1), dt.date(2024, 3, 2))
     assert len(calls) == found.date_listings == 3
     assert found.anomaly_count == 1_000 + 1
     assert ("listing_truncated", month) in [(a.kind, a.key) for a in found.anomaly_sample]
