@@ -393,7 +393,19 @@ def describe(label: str, execution: ExecutionResult) -> str:
         parts.append(
             f"report: {report.get('new_rows', 0)} new, {report.get('went_silent', 0)} silent, {first_seen} first seen"
         )
+    if isinstance(report, dict) and (dropped := _dropped_summary(report.get("dropped"))):
+        parts.append(dropped)
     return "; ".join(parts)
+
+
+def _dropped_summary(counts: object) -> str:
+    """BuildReport's dropped-record counts by reason (README "Dropped records"), when any was dropped."""
+    if not isinstance(counts, dict):
+        return ""
+    dropped = {reason: n for reason, n in counts.items() if isinstance(n, int) and n > 0}
+    if not dropped:
+        return ""
+    return "dropped (counted by no query): " + ", ".join(f"{n} {reason}" for reason, n in sorted(dropped.items()))
 
 
 def _schedule_time(expression: str) -> dt.time:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from localaws.local_run import describe
 from localaws.patches.core import uncounted
 from tests.hardening.harness import World, running_world
 from tests.hardening.reliability import Recorder
@@ -97,6 +98,7 @@ def night(world: World) -> dict[str, Any]:
         "report.json": json.loads(world.text(layout.report_json_key(DAY)) or "{}").get("dropped"),
         "email": email.text,
         "html": email.html,
+        "cli": describe("nightly", result),  # what `trailkeeper local run` prints of the execution
     }
 
 
@@ -117,9 +119,10 @@ def test_every_dropped_record_is_counted_by_reason_in_the_execution_output_and_r
     assert night["output"] == night["report.json"] == EXPECTED
 
 
-def test_the_email_shows_each_reasons_count(night: dict[str, Any]) -> None:
+def test_the_email_and_the_local_runs_summary_show_each_reasons_count(night: dict[str, Any]) -> None:
     for reason, count in EXPECTED.items():
         assert f"{dropped.WORDING[reason]}: {count:,}" in night["email"]
+        assert f"{count} {reason}" in night["cli"]
     assert "Dropped records" in night["html"]
 
 

@@ -4,10 +4,10 @@
 -- reason with dropped records: every key column '', `dropped` the reason, `events` the count.
 --
 -- Filled in by trailkeeper/report/query.py, never by hand:
---   the three brace placeholders: the account expression (the "account" partition column, or the one
+--   the brace placeholders: the account expression (the "account" partition column, or the one
 --     account of a single-account table as a literal read from its LOCATION), the validated
---     "database"."table" reference, and the partition filter built from the table's partition keys
---     (identifiers cannot be bound as parameters);
+--     "database"."table" reference, and the partition filters built from the table's partition keys, of D
+--     and D+1 and of D's folder alone (identifiers cannot be bound as parameters);
 --   the positional parameters, in text order: D and D+1 as 'YYYY-MM-DD' literals (the day kept), the
 --     partition values of D (the folder whose dropped records are counted), D - 1 and D + 1 as literals (its
 --     bounds, trailkeeper/dropped.py), then the partition values of D and D+1 (Athena ExecutionParameters,
