@@ -30,7 +30,7 @@ REASONS = (*QUERY_REASONS, NOT_RECORDS_OBJECT)
 
 # Report D reads the folders of D and D+1 and keeps events of D, so a record of folder F is counted by some report
 # exactly when its eventTime lies in [F - 1 day, F + 1 day): delivered the day it happened or the next. CloudTrail
-# delivers in about 15 minutes on average, not guaranteed (../shared/notes/aws-facts.md, CloudTrail user guide),
+# delivers in about 15 minutes on average, not guaranteed (docs/aws-facts.md, CloudTrail user guide),
 # and never before the event: an event of F + 1 or later in folder F, or one delivered more than a day late, is
 # far from its folder's day and is counted here rather than lost.
 FOLDER_DAY_BEFORE = dt.timedelta(days=1)
@@ -38,7 +38,7 @@ FOLDER_DAY_AFTER = dt.timedelta(days=1)
 
 WORDING = {
     EVENT_TIME_NOT_TIMESTAMP: "records whose eventTime is not a YYYY-MM-DDTHH:MM:SSZ timestamp",
-    FAR_FROM_FOLDER_DAY: "records whose eventTime is more than a day from their folder's day",
+    FAR_FROM_FOLDER_DAY: "records whose eventTime is neither on their folder's day nor the day before",
     NOT_RECORDS_OBJECT: 'log files whose JSON is not {"Records": [...]} (read by no query)',
 }
 NOT_COUNTED = "not counted"
@@ -82,10 +82,6 @@ class Dropped:
         }
         counts[NOT_RECORDS_OBJECT] = not_records_objects
         return cls(counts)
-
-    @property
-    def total(self) -> int:
-        return sum(count or 0 for count in self.counts.values())
 
     def to_json(self) -> dict[str, Any]:
         """report.json `dropped` and BuildReport's output: {reason: count or null}."""
