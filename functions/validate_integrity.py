@@ -7,11 +7,13 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
+from trailkeeper import aws
 from trailkeeper.config import Settings
+from trailkeeper.integrity.chain import S3_CONNECTIONS
 from trailkeeper.integrity.nightly import cloudtrail_clients, validate_batch
 
 logger = Logger()
-s3 = boto3.client("s3")
+s3 = boto3.client("s3", config=aws.pooled(S3_CONNECTIONS))  # one keep-alive connection per concurrent read
 cloudtrail_for = cloudtrail_clients(lambda region: boto3.client("cloudtrail", region_name=region))
 
 

@@ -20,7 +20,7 @@ from trailkeeper.config import Settings
 from trailkeeper.discovery import discover
 from trailkeeper.errors import InvalidInput
 from trailkeeper.integrity import findings as kinds
-from trailkeeper.integrity.chain import Anchor, PairResult, validate_account
+from trailkeeper.integrity.chain import Anchor, PairResult, once_per_window, validate_account
 from trailkeeper.integrity.lifecycle import Lifecycle
 from trailkeeper.integrity.sweep import (
     DEFAULT_DAYS_PER_NIGHT,
@@ -110,6 +110,7 @@ def validate_batch(
     store = aws.S3Store(s3, settings.TRAIL_BUCKET)
     lifecycle = Lifecycle.from_rules(aws.lifecycle_rules(s3, settings.TRAIL_BUCKET))
 
+    @once_per_window  # one ListPublicKeys per region for the whole batch
     def public_keys(region: str, start: dt.datetime, end: dt.datetime) -> Mapping[str, bytes]:
         return aws.public_keys(cloudtrail_for(region), start, end)
 
