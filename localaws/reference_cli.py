@@ -59,17 +59,19 @@ class Loopback:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
-    def client(self, service: str, region: str = "us-east-1", config: Any = None) -> Any:
-        """A boto3 client on the loopback server (`config`: a botocore Config, e.g. trailkeeper.aws.pooled)."""
+    def client_args(self, region: str = "us-east-1") -> dict[str, str]:
+        """What a boto3 client needs to reach the loopback server."""
         environment = self.environment()
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=region,
-            aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
-            config=config,
-        )
+        return {
+            "endpoint_url": self.endpoint,
+            "region_name": region,
+            "aws_access_key_id": environment["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": environment["AWS_SECRET_ACCESS_KEY"],
+        }
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        """A boto3 client on the loopback server."""
+        return boto3.client(service, **self.client_args(region))
 
 
 def _free_port() -> int:

@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import IO, Any
 
+import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
@@ -49,6 +51,20 @@ def pooled(connections: int) -> Config:
     shares the client (botocore keeps 10 by default and opens, then discards, a new connection per request beyond).
     """
     return Config(max_pool_connections=connections)
+
+
+def trail_reader(connections: int, **client_args: Any) -> Any:
+    """The S3 client of S3Store's reads of the trail bucket (integrity validation), `connections` pooled.
+
+    It parses less, as its callers use less: timestamps stay the text S3 sent (botocore parses each with dateutil,
+    most of a listing's client CPU: LastModified of every key; nothing here reads them), and the wire CRC of a
+    GetObject is not recomputed (`response_checksum_validation="when_required"`): every byte read is hashed with
+    SHA-256 against a signed digest, which is the check. Other reads (lifecycle dates) use an ordinary client.
+    """
+    session = botocore.session.get_session()
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    config = Config(max_pool_connections=connections, response_checksum_validation="when_required")
+    return boto3.session.Session(botocore_session=session).client("s3", config=config, **client_args)
 
 
 @contextmanager
