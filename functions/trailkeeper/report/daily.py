@@ -19,6 +19,7 @@ from trailkeeper import aws
 from trailkeeper.config import ReportSettings, Settings
 from trailkeeper.detections.attention import Attention, attention
 from trailkeeper.detections.suppressions import parse_suppressions
+from trailkeeper.dropped import Dropped
 from trailkeeper.errors import BaselineUnreadable, InvalidInput, QueryResultUnreadable
 from trailkeeper.inputs import delivered_by
 from trailkeeper.layout import (
@@ -39,7 +40,7 @@ from trailkeeper.layout import (
     report_prefix,
 )
 from trailkeeper.report import integrity
-from trailkeeper.report.activity import ActivityRow, parse_activity_csv
+from trailkeeper.report.activity import ActivityRow, parse_activity_csv, parse_activity_result
 from trailkeeper.report.diff import ActivityDiff, LedgerState, advance, read_keys, read_principals, write_row
 from trailkeeper.report.message import email_message
 from trailkeeper.report.query import build_daily_activity_query
@@ -91,7 +92,8 @@ def build_report(
         else:
             aws.put_text(s3, bucket, saved_key, fresh, "text/csv")
     del fresh_rows
-    today = parse_activity_csv(fresh, source=f"s3://{bucket}/{saved_key}")
+    saved_result = parse_activity_result(fresh, source=f"s3://{bucket}/{saved_key}")
+    today = saved_result.rows
     del fresh
     diff = advance_ledger(report_day, today, report_settings.BASELINE_DAYS, bucket, s3)
     # Detections are evaluated on all of today's rows, new or not: an attack repeated two days running is
@@ -101,6 +103,7 @@ def build_report(
     )
     found = attention(today, suppressions, report_day)
     checked = integrity.read_summary(s3, bucket, report_day)  # the night's digest validation, if it ran
+    dropped = dropped_records(saved_result.dropped, checked)
 
     rendered = render_report(
         diff,
@@ -112,11 +115,13 @@ def build_report(
         found=found,
         integrity=checked,
         revision=revision,
+        dropped=dropped,
     )
     document = report_document(
         report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation, checked, found
     )
     document["revised"] = None if revision is None else revision.as_json()
+    document["dropped"] = dropped.to_json()
     aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, NEW_ACTIVITY_CSV), rendered.csv, "text/csv; charset=utf-8")
@@ -149,8 +154,16 @@ def build_report(
         "suppressed": sum(s.hits for s in found.suppressed),
         "revised": revision is not None,
         "integrity_alarming": 0 if checked is None else len(checked.alarming),
+        "dropped": dropped.to_json(),
         "location": f"s3://{bucket}/{report_prefix(report_day)}",
     }
+
+
+def dropped_records(scanned: dict[str, int] | None, checked: integrity.IntegritySummary | None) -> Dropped:
+    """The day's dropped records by reason (trailkeeper/dropped.py): the activity scan's counts (None for a result
+    saved before version 4), and the log objects of another shape the night's integrity validation read (None
+    when it did not validate the night: "not counted", never 0)."""
+    return Dropped.of(scanned, None if checked is None else checked.not_records_objects)
 
 
 def advance_ledger(day: dt.date, today: list[ActivityRow], baseline_days: int, bucket: str, s3: Any) -> ActivityDiff:

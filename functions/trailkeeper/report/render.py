@@ -31,7 +31,8 @@ from trailkeeper import sanitise
 from trailkeeper.detections.attention import Attention, truncate
 from trailkeeper.detections.attention import subject as attention_subject
 from trailkeeper.detections.evaluate import format_hits
-from trailkeeper.report.activity import COLUMNS, ActivityRow
+from trailkeeper.dropped import Dropped
+from trailkeeper.report.activity import COLUMNS_V3, ActivityRow
 from trailkeeper.report.diff import ActivityDiff, Resumed, Silent
 from trailkeeper.report.integrity import IntegrityOpening, IntegritySection, IntegritySummary
 from trailkeeper.report.integrity import opening as integrity_opening
@@ -75,6 +76,7 @@ def render_report(
     found: Attention | None = None,
     integrity: IntegritySummary | None = None,
     revision: Revision | None = None,
+    dropped: Dropped | None = None,
 ) -> RenderedReport:
     """Render one day's report.
 
@@ -83,11 +85,12 @@ def render_report(
     `found` (the day's detection hits and suppressions) puts "Needs attention" first, orders new activity by
     risk, truncates it lowest risk first (never a hit) and makes the subject name the most severe finding.
     `revision` (a re-run that found late logs) marks the subject and opens the body with what it revises.
+    `dropped` (trailkeeper/dropped.py): what no query could count, by reason, in its own section.
     """
     if max_rows < 0:
         raise ValueError(f"max_rows must be 0 or more, not {max_rows}")
     recon = _Reconciliation.read(reconciliation)
-    view = _View(diff, report_day, recon, max_rows, full_result_uri, title, found, integrity, revision)
+    view = _View(diff, report_day, recon, max_rows, full_result_uri, title, found, integrity, revision, dropped)
     return RenderedReport(
         subject=view.subject(),
         text=_TEMPLATES.get_template("report.txt").render(view=view),
@@ -99,7 +102,7 @@ def render_report(
 def new_activity_csv(rows: Iterable[ActivityRow]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer.writerow(COLUMNS_V3)  # the activity columns: new_activity.csv holds no dropped-records rows
     for row in rows:
         cell = sanitise.csv_cell
         writer.writerow(
@@ -275,6 +278,7 @@ class _View:
     found: Attention | None = None
     integrity: IntegritySummary | None = None  # the night's integrity validation (report/integrity.py)
     revision: Revision | None = None  # a re-run's revision of the day's first report (report/revision.py)
+    dropped: Dropped | None = None  # records no query counted, by reason (trailkeeper/dropped.py)
 
     # ---- the subject (never CloudTrail text) ----------------------------------------------------
     def subject(self) -> str:
@@ -517,6 +521,10 @@ class _View:
 
     def integrity_section(self) -> IntegritySection:
         return integrity_section(self.integrity, self.max_rows, [(p.account, p.region) for p in self.diff.silent])
+
+    def dropped_lines(self) -> tuple[str, ...]:
+        """The Dropped records section: trailkeeper's wording and counts only (none when there are no counts)."""
+        return () if self.dropped is None else self.dropped.lines()
 
     def reconciliation(self) -> _Reconciled:
         return _Reconciled(
