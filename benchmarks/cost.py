@@ -102,7 +102,8 @@ def listing_lines(default_lookback: int = 3, max_lookback: int = 90) -> list[str
     """What the nightly date-folder scan (bucket anomalies) and the integrity sweep add, at organization scale."""
     typical, worst = _date_listings(default_lookback)
     _, widest = _date_listings(max_lookback)
-    sweep_lists, sweep_gets = 3 * DEFAULT_DAYS_PER_NIGHT, SWEEP_DIGEST_GETS_PER_DAY * DEFAULT_DAYS_PER_NIGHT
+    # A swept day: its log folder, and its two digest folders in one listing (integrity/sweep.py).
+    sweep_lists, sweep_gets = 2 * DEFAULT_DAYS_PER_NIGHT, SWEEP_DIGEST_GETS_PER_DAY * DEFAULT_DAYS_PER_NIGHT
     lines = [
         f"Date-folder scan (bucket anomalies), LISTs per account x region a night = 1 + years + months touched: "
         f"{typical} typical, {worst} at most (LookbackDays {default_lookback}), "

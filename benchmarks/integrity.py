@@ -2,10 +2,13 @@
 moto on 127.0.0.1, plus the validator's CPU throughput and its nightly S3 and Lambda use.
 
 validate-logs validates one account and one region per run, so an organization takes accounts x regions
-runs, one after the other (that is how the CLI is used); trailkeeper validates every account and region of
-a batch in one call, with 16 concurrent reads per account (here 4 accounts side by side in one process; the
-state machine runs IntegrityConcurrency batches at once, each on its own Lambda). Both read the same server,
-on the same machine.
+runs, one after the other (that is how the CLI is used); trailkeeper validates batches of accounts as
+ValidateBatch does (IntegrityBatchAccounts accounts each, one after the other, their regions side by side, one
+ListPublicKeys per region and batch), here WORKERS batches at once in one process (the state machine runs
+IntegrityConcurrency batches at once, each on its own Lambda), on one pooled S3 client. Both read the same
+server (moto in a process of its own, so it does not share the validator's GIL; validate-logs runs as processes
+of their own anyway), the same bucket, on the same machine, one after the other. Nothing is cached between the
+two runs; each counts its own requests.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,17 +29,21 @@ from localaws.reference_cli import AWS_CLI, loopback_aws, validate_logs
 from trailgen import digests as signer
 from trailgen.generator import TrailSpec, generate
 from trailkeeper import aws
-from trailkeeper.integrity.chain import validate_account
+from trailkeeper.integrity.chain import S3_CONNECTIONS, once_per_window, validate_account
 from trailkeeper.integrity.digests import load_public_key, parse_digest, signature_verifies
 from trailkeeper.integrity.lifecycle import Lifecycle
 from trailkeeper.integrity.logs import check_log
+from trailkeeper.integrity.nightly import DEFAULT_BATCH_ACCOUNTS
+from trailkeeper.integrity.sweep import DEFAULT_DAYS_PER_NIGHT
 
 BUCKET = "trailkeeper-local-trail"
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2")
 START = dt.date(2024, 3, 4)
-WORKERS = 4  # accounts validated side by side here (the state machine runs IntegrityConcurrency batches)
+WORKERS = 4  # batches validated side by side here (the state machine runs IntegrityConcurrency batches)
 LAMBDA_GB = 1.0  # ValidateIntegrityFunction's MemorySize
 LOGS_PER_PAIR_DAY = 288  # an active region delivers a log file about every 5 minutes (assumption, stated)
+DIGESTS_PER_PAIR_DAY = 24  # one an hour
+SWEPT_DIGESTS_PER_DAY = 26  # a swept day's digests and the next day's first two (sweep.py)
 
 
 @dataclass(frozen=True)
@@ -44,14 +53,18 @@ class Comparison:
     digests: int
     logs: int
     trailkeeper_seconds: float
+    trailkeeper_cpu_seconds: float  # this process's CPU time (the emulator's is in its own process)
+    batch_seconds: float  # the batches' durations added up: what their Lambdas would be billed for
     trailkeeper_findings: int
+    requests: Mapping[str, int]  # trailkeeper's, by operation
     cli_seconds: float | None
+    cli_cpu_seconds: float | None  # the CLI processes' CPU time
     cli_invalid: int | None
     cli_valid_digests: int | None
 
 
 def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, run_cli: bool = True) -> Comparison:
-    with tempfile.TemporaryDirectory() as folder, loopback_aws() as loopback:
+    with tempfile.TemporaryDirectory() as folder, loopback_aws(own_process=True) as loopback:
         organizations = loopback.client("organizations")
         org_id = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
         spec = TrailSpec(
@@ -80,34 +93,56 @@ def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, ru
             EnableLogFileValidation=True,
         )
         until = dt.datetime.combine(spec.end + dt.timedelta(days=1), dt.time(), dt.UTC)  # the night after the last day
+        requests: Counter[str] = Counter()
+        counting = threading.Lock()
+
+        def count(event_name: str, **_: Any) -> None:
+            with counting:
+                requests[event_name.rsplit(".", 1)[-1]] += 1
+
+        pooled = aws.trail_reader(S3_CONNECTIONS * WORKERS, **loopback.client_args())  # the Lambda's, per batch
+        pooled.meta.events.register("before-call.s3.*", count)
         clients = {r: loopback.client("cloudtrail", r) for r in regions}
+        for client in clients.values():
+            client.meta.events.register("before-call.cloudtrail.*", count)
 
-        def public_keys(region: str, start: dt.datetime, end: dt.datetime) -> Mapping[str, bytes]:
-            return aws.public_keys(clients[region], start, end)
-
-        began = time.perf_counter()
-        store = aws.S3Store(s3, BUCKET)
+        began, cpu = time.perf_counter(), time.process_time()
+        store = aws.S3Store(pooled, BUCKET)
         lifecycle = Lifecycle.from_rules(aws.lifecycle_rules(s3, BUCKET))
 
-        def one_account(account: str) -> list[Any]:
-            return validate_account(
-                store,
-                public_keys,
-                spec.logs_root,
-                account,
-                regions,
-                {},
-                until,
-                lifecycle,
-                first_run_lookback=dt.timedelta(days=days + 1),
-            )
+        durations: list[float] = []
 
+        def one_batch(accounts: list[str]) -> list[Any]:
+            started = time.perf_counter()
+
+            @once_per_window
+            def public_keys(region: str, start: dt.datetime, end: dt.datetime) -> Mapping[str, bytes]:
+                return aws.public_keys(clients[region], start, end)
+
+            found = []
+            for account in accounts:
+                found += validate_account(
+                    store,
+                    public_keys,
+                    spec.logs_root,
+                    account,
+                    regions,
+                    {},
+                    until,
+                    lifecycle,
+                    first_run_lookback=dt.timedelta(days=days + 1),
+                )
+            durations.append(time.perf_counter() - started)
+            return found
+
+        ids = list(spec.account_ids)
+        batches = [ids[i : i + DEFAULT_BATCH_ACCOUNTS] for i in range(0, len(ids), DEFAULT_BATCH_ACCOUNTS)]
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # the Map's concurrent batches, on this machine
-            results = [r for found in pool.map(one_account, spec.account_ids) for r in found]
-        ours = time.perf_counter() - began
-        cli_seconds = cli_invalid = cli_valid = None
+            results = [r for found in pool.map(one_batch, batches) for r in found]
+        ours, ours_cpu = time.perf_counter() - began, time.process_time() - cpu
+        cli_seconds = cli_cpu = cli_invalid = cli_valid = None
         if run_cli and AWS_CLI.exists():
-            began = time.perf_counter()
+            began, children = time.perf_counter(), _children_cpu()
             reports = [
                 validate_logs(
                     loopback,
@@ -120,7 +155,7 @@ def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, ru
                 for account in spec.account_ids
                 for region in regions
             ]
-            cli_seconds = time.perf_counter() - began
+            cli_seconds, cli_cpu = time.perf_counter() - began, _children_cpu() - children
             cli_invalid = sum(len(r.invalid) for r in reports)
             cli_valid = sum(len(r.valid["Digest"]) for r in reports)
     return Comparison(
@@ -129,11 +164,21 @@ def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, ru
         sum(r.digests_verified for r in results),
         sum(r.logs_verified for r in results),
         ours,
+        ours_cpu,
+        sum(durations),
         sum(len(r.findings) for r in results),
+        dict(sorted(requests.items())),
         cli_seconds,
+        cli_cpu,
         cli_invalid,
         cli_valid,
     )
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the finished child processes (the validate-logs runs; the emulator is reaped only later)."""
+    times = os.times()
+    return times.children_user + times.children_system
 
 
 @dataclass(frozen=True)
@@ -171,11 +216,18 @@ def throughput(accounts: int = 4, days: int = 2) -> Throughput:
 
 
 def nightly_use(accounts: int, regions: int, seconds_per_pair: float) -> dict[str, float]:
+    """A night's requests (chain.py, sweep.py): per pair the walk reads its ~24 digests and every log they list and
+    lists its window once per folder kind (one page up to 1,000 keys); the sweep lists each swept day's log folder and
+    its two digest folders (one listing) and reads ~26 digests; one ListPublicKeys per region and batch."""
     pairs = accounts * regions
+    swept = DEFAULT_DAYS_PER_NIGHT
+    batches = -(-accounts // DEFAULT_BATCH_ACCOUNTS)
     return {
         "pairs": pairs,
-        "s3_gets": pairs * (24 + LOGS_PER_PAIR_DAY),  # 24 digests + the logs they list
-        "s3_lists": pairs * 4,  # digest and log folders of two days
+        "s3_gets": pairs * (DIGESTS_PER_PAIR_DAY + LOGS_PER_PAIR_DAY + swept * SWEPT_DIGESTS_PER_DAY),
+        # the digest window in one page; the log window (two days of logs) in pages of 1,000; the sweep's two
+        "s3_lists": pairs * (1 + -(-(2 * LOGS_PER_PAIR_DAY) // 1_000) + swept * 2),
+        "list_public_keys": batches * regions * 2,  # the walk's key window, and the sweep's
         "lambda_gb_seconds": pairs * seconds_per_pair * LAMBDA_GB,
     }
 
@@ -183,7 +235,7 @@ def nightly_use(accounts: int, regions: int, seconds_per_pair: float) -> dict[st
 def report(comparisons: list[Comparison], speed: Throughput) -> list[str]:
     lines = [
         "Integrity validation: trailkeeper vs aws cloudtrail validate-logs (awscli, .tools/awscli), same bucket",
-        "served by moto on 127.0.0.1; validate-logs runs once per account and region, as it must",
+        "served by moto in its own process on 127.0.0.1; validate-logs runs once per account and region, as it must",
     ]
     for c in comparisons:
         cli = (
@@ -191,23 +243,31 @@ def report(comparisons: list[Comparison], speed: Throughput) -> list[str]:
             if c.cli_seconds is None
             else f"validate-logs {c.cli_seconds:7.1f} s ({c.cli_valid_digests} digests valid, {c.cli_invalid} invalid)"
         )
-        ratio = f"  -> {c.cli_seconds / c.trailkeeper_seconds:.0f}x faster" if c.cli_seconds else ""
+        ratio = f"  -> {c.cli_seconds / c.trailkeeper_seconds:.1f}x faster" if c.cli_seconds else ""
         lines.append(
             f"  {c.label:34} {c.pairs:3} pairs, {c.digests:5} digests, {c.logs:5} logs: "
             f"trailkeeper {c.trailkeeper_seconds:6.1f} s ({c.trailkeeper_findings} findings); {cli}{ratio}"
         )
+        calls = ", ".join(f"{count:,} {operation}" for operation, count in c.requests.items())
+        cli_cpu = (
+            f"; validate-logs {c.cli_cpu_seconds:.1f} s CPU -> {c.cli_cpu_seconds / c.trailkeeper_cpu_seconds:.1f}x"
+            if c.cli_cpu_seconds
+            else ""
+        )
+        lines.append(f"      trailkeeper {c.trailkeeper_cpu_seconds:.1f} s CPU, requests: {calls}{cli_cpu}")
     lines.append(
         f"  verified log bytes (gunzip + SHA-256) {speed.log_bytes / speed.log_seconds / 1e6:,.0f} MB/s/core; "
         f"digests (parse + RSA verify) {speed.digests / speed.digest_seconds:,.0f} /s/core"
     )
     org = comparisons[-1]
-    per_pair = org.trailkeeper_seconds / max(org.pairs, 1)
+    per_pair = org.batch_seconds / max(org.pairs, 1)
     for accounts in (100, 1_000):
         use = nightly_use(accounts, 2, per_pair)
         lines.append(
             f"  per night at {accounts:,} accounts x 2 regions: {use['s3_gets']:,.0f} S3 GETs "
-            f"({LOGS_PER_PAIR_DAY} logs per region-day assumed), {use['s3_lists']:,.0f} LISTs, "
-            f"~{use['lambda_gb_seconds']:,.0f} Lambda GB-s (measured {per_pair:.2f} s per pair here)"
+            f"({LOGS_PER_PAIR_DAY} logs per region-day assumed, sweep included), {use['s3_lists']:,.0f} LISTs, "
+            f"{use['list_public_keys']:,.0f} ListPublicKeys, ~{use['lambda_gb_seconds']:,.0f} Lambda GB-s "
+            f"(measured {per_pair:.2f} batch-s per pair here)"
         )
     return lines
 

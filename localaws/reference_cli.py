@@ -2,8 +2,11 @@
 
 The pinned awscli lives in its own virtualenv (`make tools` -> .tools/awscli; it pins its own botocore).
 `loopback_aws()` serves moto (ThreadedMotoServer on 127.0.0.1, a free port) with ListPublicKeys installed
-(localaws.patches.cloudtrail); `validate_logs()` runs the CLI against it with `AWS_ENDPOINT_URL`, so its S3,
-CloudTrail and Organizations clients all reach the server, and parses what it reports.
+(localaws.patches.cloudtrail); with `own_process=True` the server runs in a process of its own (`python -m
+localaws.reference_cli PORT`), so the emulator does not share a GIL with the client under test (werkzeug's
+server still closes every connection after its response, for both validators alike). `validate_logs()` runs
+the CLI against it with `AWS_ENDPOINT_URL`, so its S3, CloudTrail and Organizations clients all reach the
+server, and parses what it reports.
 
 validate-logs calls: cloudtrail DescribeTrails (to find the trail's bucket and prefix by its ARN),
 organizations DescribeOrganization (organization trails), cloudtrail ListPublicKeys, s3 GetBucketLocation,
@@ -18,6 +21,8 @@ import os
 import re
 import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +31,10 @@ from typing import Any
 
 import boto3
 import requests
+from moto import backends
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 from localaws.patches import cloudtrail as cloudtrail_keys
 
@@ -51,16 +59,19 @@ class Loopback:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
+    def client_args(self, region: str = "us-east-1") -> dict[str, str]:
+        """What a boto3 client needs to reach the loopback server."""
+        environment = self.environment()
+        return {
+            "endpoint_url": self.endpoint,
+            "region_name": region,
+            "aws_access_key_id": environment["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": environment["AWS_SECRET_ACCESS_KEY"],
+        }
+
     def client(self, service: str, region: str = "us-east-1") -> Any:
         """A boto3 client on the loopback server."""
-        environment = self.environment()
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=region,
-            aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
-        )
+        return boto3.client(service, **self.client_args(region))
 
 
 def _free_port() -> int:
@@ -70,11 +81,49 @@ def _free_port() -> int:
         return port
 
 
+def serve(port: int) -> None:
+    """The own-process server (`python -m localaws.reference_cli PORT`): until it is terminated.
+
+    moto's dispatcher re-lists its own package directory (about 170 `isdir` calls) on every request to ask
+    whether the Host header names a backend; that list does not change while the server runs, so it is read once.
+    It serves every client alike (validate-logs too): what remains per request is moto's own work."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    cloudtrail_keys.serve_public_keys()
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    app = DomainDispatcherApplication(create_backend_app)
+    make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler).serve_forever()
+
+
 @contextmanager
-def loopback_aws() -> Iterator[Loopback]:
-    """moto on 127.0.0.1 (only), empty, with ListPublicKeys serving the local digest key."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
+def _own_process_server(port: int) -> Iterator[None]:
+    server = subprocess.Popen([sys.executable, "-m", "localaws.reference_cli", str(port)], cwd=REPO_ROOT)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the loopback moto server did not start (exit {server.poll()})") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@contextmanager
+def loopback_aws(own_process: bool = False) -> Iterator[Loopback]:
+    """moto on 127.0.0.1 (only), empty, with ListPublicKeys serving the local digest key; in a process of its
+    own (its own GIL) when `own_process`."""
     port = _free_port()
+    if own_process:
+        with _own_process_server(port):
+            yield Loopback(f"http://127.0.0.1:{port}")
+        return
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     undo = cloudtrail_keys.serve_public_keys()
     server.start()
@@ -136,3 +185,7 @@ def validate_logs(
         elif "No log files were delivered" in line:
             report.gaps.append(line)
     return report
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))

@@ -225,12 +225,52 @@ def logging_stopped(bucket: Bucket) -> Expected:
     return {(kinds.DIGEST_SILENCE, keys[29])}
 
 
-def backfill_log_deleted(bucket: Bucket) -> Expected:
-    """A log file only a `_backfill` digest lists (a bucket generated with a LateLogFile plant) is deleted."""
-    (digest,) = [k for k in bucket.digest_keys(ACCOUNT, REGION) if k.endswith("_backfill.json.gz")]
+def backfill_chain(bucket: Bucket, account: str = ACCOUNT, region: str = REGION) -> list[str]:
+    """The pair's `_backfill` digests (a bucket generated with LateLogFile plants), oldest first."""
+    return [k for k in chain(bucket, account, region) if k.endswith("_backfill.json.gz")]
+
+
+def _late_log(bucket: Bucket, digest: str) -> str:
     (log,) = [e["s3Object"] for e in bucket.digest(digest)["logFiles"]]
+    return log
+
+
+def backfill_log_deleted(bucket: Bucket) -> Expected:
+    """A log file only a `_backfill` digest lists is deleted."""
+    log = _late_log(bucket, backfill_chain(bucket)[-1])
     bucket.delete(log)
     return {(kinds.LOG_DELETED, log)}
+
+
+def backfill_log_modified(bucket: Bucket) -> Expected:
+    log = _late_log(bucket, backfill_chain(bucket)[-1])
+    bucket.put(log, _gzip_records(_records(bucket, log)[1:]))
+    return {(kinds.LOG_MODIFIED, log)}
+
+
+def backfill_digest_altered(bucket: Bucket) -> Expected:
+    """The older backfill digest no longer lists its late log; its signature metadata stays."""
+    key = backfill_chain(bucket)[0]
+    document = bucket.digest(key)
+    document["logFiles"] = []
+    bucket.put(key, gzip.compress(json.dumps(document).encode()), bucket.metadata(key))
+    return {(kinds.DIGEST_FORGED, key)}
+
+
+def backfill_digest_deleted(bucket: Bucket) -> Expected:
+    """The older backfill digest is deleted: the newer one links to it. Its late log is then listed by no digest."""
+    key = backfill_chain(bucket)[0]
+    log = _late_log(bucket, key)
+    bucket.delete(key)
+    return {(kinds.DIGEST_DELETED, key), (kinds.LOG_INJECTED, log)}
+
+
+def newest_backfill_digest_deleted(bucket: Bucket) -> Expected:
+    """No digest links to the newest backfill digest, so validate-logs cannot miss it; its late log can."""
+    key = backfill_chain(bucket)[-1]
+    log = _late_log(bucket, key)
+    bucket.delete(key)
+    return {(kinds.LOG_INJECTED, log)}
 
 
 CASES: tuple[Case, ...] = (
@@ -248,4 +288,14 @@ CASES: tuple[Case, ...] = (
     Case("chain_restarted", chain_restarted),
     Case("chain_restarted_after_stop_logging", chain_restarted_after_stop_logging),
     Case("logging_stopped", logging_stopped),
+)
+
+# On a bucket generated with LateLogFile plants (a `_backfill` chain of two digests in REGION).
+BACKFILL_CASES: tuple[Case, ...] = (
+    Case("untampered", untampered),
+    Case("backfill_log_deleted", backfill_log_deleted),
+    Case("backfill_log_modified", backfill_log_modified),
+    Case("backfill_digest_altered", backfill_digest_altered),
+    Case("backfill_digest_deleted", backfill_digest_deleted),
+    Case("newest_backfill_digest_deleted", newest_backfill_digest_deleted),
 )

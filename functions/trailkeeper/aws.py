@@ -12,6 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import IO, Any
 
+import boto3
+import botocore.session
+from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from trailkeeper.discovery import Lister, PageLister
@@ -41,6 +44,27 @@ TRANSIENT_CODES = frozenset(
 # Above this many partitions in a window, list Glue with parallel segments (Glue allows up to 10).
 SEGMENT_THRESHOLD = 20_000
 MAX_SEGMENTS = 10
+
+
+def pooled(connections: int) -> Config:
+    """A client config whose connection pool holds `connections` keep-alive connections: one per thread that
+    shares the client (botocore keeps 10 by default and opens, then discards, a new connection per request beyond).
+    """
+    return Config(max_pool_connections=connections)
+
+
+def trail_reader(connections: int, **client_args: Any) -> Any:
+    """The S3 client of S3Store's reads of the trail bucket (integrity validation), `connections` pooled.
+
+    It parses less, as its callers use less: timestamps stay the text S3 sent (botocore parses each with dateutil,
+    most of a listing's client CPU: LastModified of every key; nothing here reads them), and the wire CRC of a
+    GetObject is not recomputed (`response_checksum_validation="when_required"`): every byte read is hashed with
+    SHA-256 against a signed digest, which is the check. Other reads (lifecycle dates) use an ordinary client.
+    """
+    session = botocore.session.get_session()
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    config = Config(max_pool_connections=connections, response_checksum_validation="when_required")
+    return boto3.session.Session(botocore_session=session).client("s3", config=config, **client_args)
 
 
 @contextmanager
@@ -272,9 +296,13 @@ class S3Store:
         self.s3 = s3
         self.bucket = bucket
 
-    def keys(self, prefix: str) -> Iterator[str]:
+    def keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        """Every key under `prefix` (after `start_after`), ascending; the next page is asked for only when the
+        caller reads on."""
+        after = {"StartAfter": start_after} if start_after else {}
         with translated_errors(f"listing s3://{self.bucket}/{prefix}"):
-            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix, **after)
+            for page in pages:
                 for obj in page.get("Contents", []):
                     yield obj["Key"]
 

@@ -40,4 +40,4 @@ def test_the_integrity_section_validates_a_tiny_clean_bucket_without_findings() 
 
     assert (comparison.pairs, comparison.trailkeeper_findings) == (1, 0)
     assert comparison.digests > 0 and comparison.logs > 0
-    assert len(integrity.report([comparison], integrity.throughput(accounts=1, days=1))) == 6
+    assert len(integrity.report([comparison], integrity.throughput(accounts=1, days=1))) == 7

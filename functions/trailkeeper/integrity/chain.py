@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -46,7 +47,10 @@ SILENCE = dt.timedelta(hours=2)  # "no digest for more than two hours": logging 
 FIRST_RUN_LOOKBACK = dt.timedelta(hours=24)  # a pair without an anchor is checked this far back
 MAX_LOOKBACK = dt.timedelta(days=7)  # never list more days than this for one night
 RESTART_SLACK = HOUR  # a control event this close to the gap explains a restart
-LOG_CHECKERS = 16  # concurrent GetObjects per account: bounded S3 concurrency
+LOG_CHECKERS = 16  # concurrent GetObjects per account-region
+REGION_WORKERS = 4  # an account's regions validated side by side
+S3_CONNECTIONS = REGION_WORKERS * LOG_CHECKERS  # S3 requests in flight per account, at most: the S3 client's pool
+KEY_WINDOW_SLACK = 2 * HOUR  # public keys asked for beyond the window's edges
 NO_LIFECYCLE = Lifecycle()
 
 
@@ -61,7 +65,9 @@ class Store(Protocol):
 
     bucket: str
 
-    def keys(self, prefix: str) -> Iterable[str]: ...
+    def keys(self, prefix: str, start_after: str = "") -> Iterable[str]:
+        """Every key under `prefix` (and after `start_after`), ascending, read lazily."""
+        ...
 
     def get(self, key: str) -> StoredObject | None: ...
 
@@ -70,6 +76,46 @@ class Store(Protocol):
 
 # region, start, end -> {fingerprint: DER public key} (cloudtrail:ListPublicKeys in that region)
 PublicKeySource = Callable[[str, dt.datetime, dt.datetime], Mapping[str, bytes]]
+
+
+def once_per_window(public_keys: PublicKeySource) -> PublicKeySource:
+    """`public_keys`, asked once per (region, start, end) and remembered: one ListPublicKeys per region for a
+    batch, whose pairs share the night's key window (key_window). Thread-safe; concurrent askers wait for one call."""
+    found: dict[tuple[str, dt.datetime, dt.datetime], Mapping[str, bytes]] = {}
+    locks: dict[tuple[str, dt.datetime, dt.datetime], threading.Lock] = {}
+    guard = threading.Lock()
+
+    def memoised(region: str, start: dt.datetime, end: dt.datetime) -> Mapping[str, bytes]:
+        key = (region, start, end)
+        with guard:
+            lock = locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in found:
+                found[key] = public_keys(region, start, end)
+            return found[key]
+
+    return memoised
+
+
+def key_window(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The public keys a walk up to `now` asks for: valid at any time in its longest window (MAX_LOOKBACK), so
+    every pair of a night asks the same. A digest still needs the key of its own region and fingerprint."""
+    return now - MAX_LOOKBACK - KEY_WINDOW_SLACK, now + KEY_WINDOW_SLACK
+
+
+def window_keys(store: Store, folders: list[str]) -> Iterator[str]:
+    """Every key in the day folders `folders` (consecutive days of one account-region and kind, oldest first)
+    from one listing: it starts at the first folder and stops past the last, so only the window is read."""
+    if not folders:
+        return
+    wanted = frozenset(folders)
+    width = len(folders[0])  # ...<region>/YYYY/MM/DD/: every folder has the same length
+    parent = folders[0][: -len("YYYY/MM/DD/")]
+    for key in store.keys(parent, start_after=folders[0]):
+        if key[:width] in wanted:
+            yield key
+        elif key > folders[-1]:
+            return
 
 
 @dataclass(frozen=True)
@@ -173,6 +219,8 @@ class _PairWalk:
     spans: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)  # hours present digests cover
     log_tasks: list[tuple[Digest, ListedLog]] = field(default_factory=list)
     fetched: dict[str, StoredObject | None] = field(default_factory=dict)
+    digest_folders: frozenset[str] = frozenset()  # the day folders listed tonight
+    present: set[str] = field(default_factory=set)  # every key found in them
 
     def find(self, kind: str, key: str, when: dt.datetime, detail: str) -> None:
         self.result.findings.append(Finding(kind, key, hour_of(when), detail))
@@ -218,6 +266,12 @@ class _PairWalk:
             return "the signature does not verify"
         return None
 
+    def exists(self, key: str) -> bool:
+        """From tonight's listing when it covered the key's folder (no request); else asked."""
+        if key.rsplit("/", 1)[0] + "/" in self.digest_folders:
+            return key in self.present
+        return self.store.get(key) is not None
+
     def accept(self, digest: Digest) -> None:
         self.result.digests_verified += 1
         self.result.empty_digests += not digest.logs
@@ -237,15 +291,18 @@ def validate_account(
     lifecycle: Lifecycle = NO_LIFECYCLE,
     first_run_lookback: dt.timedelta = FIRST_RUN_LOOKBACK,
 ) -> list[PairResult]:
-    """Validate every chain of `account` in each of `regions` up to `now`; `anchors[region]` by chain."""
-    results: list[PairResult] = []
-    events: list[ControlEvent] = []
-    for region in regions:
-        result, control = _validate_pair(
+    """Validate every chain of `account` in each of `regions` up to `now`; `anchors[region]` by chain.
+    REGION_WORKERS regions at a time, each with LOG_CHECKERS reads: at most S3_CONNECTIONS requests in flight."""
+
+    def one(region: str) -> tuple[PairResult, list[ControlEvent]]:
+        return _validate_pair(
             store, public_keys, root, account, region, anchors.get(region, {}), now, lifecycle, first_run_lookback
         )
-        results.append(result)
-        events.extend(control)
+
+    with ThreadPoolExecutor(max_workers=REGION_WORKERS) as pool:
+        validated = list(pool.map(one, regions))
+    results = [result for result, _ in validated]
+    events = [event for _, control in validated for event in control]
     for result in results:
         for restart in result.restarts:
             kind, detail = _judge_restart(restart, events)
@@ -268,23 +325,25 @@ def _validate_pair(
     since = max(since, now - MAX_LOOKBACK)  # a chain silent for longer is reported silent, not re-read every night
     result = PairResult(account, region, since, now, anchors=dict(anchors))
     cache: dict[str, Mapping[str, rsa.RSAPublicKey]] = {}
+    low, high = key_window(now)
 
     def keys_for(digest_region: str) -> Mapping[str, rsa.RSAPublicKey]:
         if digest_region not in cache:
-            found = public_keys(digest_region, since - 2 * HOUR, now + 2 * HOUR)
+            found = public_keys(digest_region, low, high)
             cache[digest_region] = {fp: key for fp, der in found.items() if (key := load_public_key(der))}
         return cache[digest_region]
 
-    walk = _PairWalk(store, keys_for, lifecycle, result)
+    folders = [digest_folder(root, account, region, day) for day in _days(since.date(), now.date())]
+    walk = _PairWalk(store, keys_for, lifecycle, result, digest_folders=frozenset(folders))
     chains: dict[str, list[DigestKey]] = {}
-    for day in _days(since.date(), now.date()):
-        for key in store.keys(digest_folder(root, account, region, day)):
-            parsed = DigestKey.parse(key)
-            if parsed is None or parsed.account != account or parsed.region != region:
-                walk.find(kinds.DIGEST_FORGED, key, now, "not a digest file name of this account and region")
-                continue
-            if parsed.end <= now:  # a digest "from the future" is tomorrow's business
-                chains.setdefault(parsed.chain, []).append(parsed)
+    for key in window_keys(store, folders):
+        walk.present.add(key)
+        parsed = DigestKey.parse(key)
+        if parsed is None or parsed.account != account or parsed.region != region:
+            walk.find(kinds.DIGEST_FORGED, key, now, "not a digest file name of this account and region")
+            continue
+        if parsed.end <= now:  # a digest "from the future" is tomorrow's business
+            chains.setdefault(parsed.chain, []).append(parsed)
     for chain in sorted(set(chains) | {c for c in anchors if not c.endswith("_backfill")}):
         listed = sorted(chains.get(chain, []), key=lambda k: k.end)
         _walk_chain(walk, chain, listed, anchors.get(chain), since, now)
@@ -437,7 +496,7 @@ class _ChainWalk:
                 anchor.end,
                 f"the chain links to {digest.previous_key}, past the anchor",
             )
-        elif self.walk.store.get(anchor.key) is None:
+        elif not self.walk.exists(anchor.key):
             self.walk.find(kinds.CHAIN_TRUNCATED, anchor.key, anchor.end, "the anchor digest is gone")
         elif digest.previous_signature != anchor.signature or digest.previous_hash != anchor.sha256:
             self.walk.find(
@@ -548,25 +607,33 @@ def _check_logs(walk: _PairWalk, now: dt.datetime) -> list[ControlEvent]:
 def _find_injected(walk: _PairWalk, root: str, account: str, region: str, since: dt.datetime, now: dt.datetime) -> None:
     """Objects in the log folders that no digest lists, delivered inside hours that present digests cover."""
     spans = _merged(walk.spans)
-    for day in _days(since.date(), now.date()):
-        find_injected_in(walk, log_folder(root, account, region, day), day, spans)
+    days = list(_days(since.date(), now.date()))
+    folders = [log_folder(root, account, region, day) for day in days]
+    by_folder = dict(zip(folders, days, strict=True))
+    for key in window_keys(walk.store, folders):
+        judge_unlisted(walk, key, by_folder[key[: len(folders[0])]], spans)
 
 
 def find_injected_in(walk: _PairWalk, folder: str, day: dt.date, spans: list[tuple[dt.datetime, dt.datetime]]) -> None:
     """The rule for one log folder (the nightly walk's and the sweep's, trailkeeper.integrity.sweep)."""
     for key in walk.store.keys(folder):
-        if key in walk.listed_logs:
-            continue
-        delivered = log_delivery_time(key)
-        if delivered is None:
-            walk.find(
-                kinds.LOG_INJECTED,
-                key,
-                dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC),
-                "not a CloudTrail log file name, and no digest lists it",
-            )
-        elif any(start <= delivered and delivered + dt.timedelta(minutes=1) <= end for start, end in spans):
-            walk.find(kinds.LOG_INJECTED, key, delivered, "delivered in hours whose digests do not list it")
+        judge_unlisted(walk, key, day, spans)
+
+
+def judge_unlisted(walk: _PairWalk, key: str, day: dt.date, spans: list[tuple[dt.datetime, dt.datetime]]) -> None:
+    """`log_injected` when no digest lists the object of log folder `day` and it was delivered in covered hours."""
+    if key in walk.listed_logs:
+        return
+    delivered = log_delivery_time(key)
+    if delivered is None:
+        walk.find(
+            kinds.LOG_INJECTED,
+            key,
+            dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC),
+            "not a CloudTrail log file name, and no digest lists it",
+        )
+    elif any(start <= delivered and delivered + dt.timedelta(minutes=1) <= end for start, end in spans):
+        walk.find(kinds.LOG_INJECTED, key, delivered, "delivered in hours whose digests do not list it")
 
 
 def _judge_restart(restart: Restart, events: list[ControlEvent]) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from trailkeeper.config import Settings
 from trailkeeper.discovery import discover
 from trailkeeper.errors import InvalidInput
 from trailkeeper.integrity import findings as kinds
-from trailkeeper.integrity.chain import Anchor, PairResult, validate_account
+from trailkeeper.integrity.chain import Anchor, PairResult, once_per_window, validate_account
 from trailkeeper.integrity.lifecycle import Lifecycle
 from trailkeeper.integrity.sweep import (
     DEFAULT_DAYS_PER_NIGHT,
@@ -102,14 +102,17 @@ def validate_batch(
     s3: Any,
     cloudtrail_for: Callable[[str], Any],
     item: Mapping[str, Any],
+    trail_s3: Any = None,
 ) -> dict[str, Any]:
-    """Validate one batch of accounts; write its results and the new anchors; return counts."""
+    """Validate one batch of accounts; write its results and the new anchors; return counts. The trail bucket's
+    digests and logs are read with `trail_s3` (aws.trail_reader) when given, everything else with `s3`."""
     night = night_of(item.get("night"))
     batch = str(item.get("batch"))
     until = until_of(night)
-    store = aws.S3Store(s3, settings.TRAIL_BUCKET)
+    store = aws.S3Store(trail_s3 if trail_s3 is not None else s3, settings.TRAIL_BUCKET)
     lifecycle = Lifecycle.from_rules(aws.lifecycle_rules(s3, settings.TRAIL_BUCKET))
 
+    @once_per_window  # one ListPublicKeys per region for the whole batch
     def public_keys(region: str, start: dt.datetime, end: dt.datetime) -> Mapping[str, bytes]:
         return aws.public_keys(cloudtrail_for(region), start, end)
 

@@ -13,7 +13,8 @@ and folder d+1 up to 02:00: the digest ending after midnight covers d's last hou
 signature, as the walk does; one that no longer verifies is `digest_forged`), and reports every object of log
 folder d that no verified digest lists and that was delivered in hours they cover (or is not named as CloudTrail
 names logs) as `log_injected`, the walk's own rule (chain.find_injected_in). Logs are not re-hashed.
-Per pair and night: 3 LISTs and about 26 digest GETs per swept day, one ListPublicKeys per region.
+Per pair and night: 2 LISTs (the two digest folders in one) and about 26 digest GETs per swept day; the batch
+asks ListPublicKeys once per region and sweep window (chain.once_per_window).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from trailkeeper.integrity.chain import (
     _merged,
     _PairWalk,
     find_injected_in,
+    window_keys,
 )
 from trailkeeper.integrity.digests import DigestKey, digest_folder, load_public_key, log_folder
 from trailkeeper.integrity.lifecycle import Lifecycle
@@ -97,14 +99,14 @@ def sweep_pair(
         walk = _PairWalk(store, keys_for, Lifecycle(), PairResult(account, region, result.since, result.now))
         midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
         listed: list[DigestKey] = []
-        for folder_day in (day, day + dt.timedelta(days=1)):
-            for name in store.keys(digest_folder(root, account, region, folder_day)):
-                parsed = DigestKey.parse(name)
-                if parsed is None or parsed.account != account or parsed.region != region:
-                    if folder_day == day:  # the next day's own folder is the walk's (or a later sweep's)
-                        walk.find(kinds.DIGEST_FORGED, name, midnight - HOUR, "not a digest file name of this pair")
-                elif folder_day == day or parsed.end <= midnight + NEXT_DAY_DIGESTS:
-                    listed.append(parsed)
+        own = digest_folder(root, account, region, day)
+        for name in window_keys(store, [own, digest_folder(root, account, region, day + dt.timedelta(days=1))]):
+            parsed = DigestKey.parse(name)
+            if parsed is None or parsed.account != account or parsed.region != region:
+                if name.startswith(own):  # the next day's own folder is the walk's (or a later sweep's)
+                    walk.find(kinds.DIGEST_FORGED, name, midnight - HOUR, "not a digest file name of this pair")
+            elif name.startswith(own) or parsed.end <= midnight + NEXT_DAY_DIGESTS:
+                listed.append(parsed)
         walk.prefetch(listed)
         for key in listed:
             loaded = walk.load(key)
