@@ -22,7 +22,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     request = RunRequest.from_json(event["request"])
     if request.report_day is None:
         raise InvalidInput("request: ExcludeUnreadableLogs needs a report day")
-    failure = event.get("failure") if isinstance(event.get("failure"), dict) else {}
+    failure: dict[str, Any] = event["failure"] if isinstance(event.get("failure"), dict) else {}
     prepared = exclude_unreadable(Settings.from_env(), s3, glue, request.report_day, str(event["run"]), failure)
     logger.info("unreadable logs excluded", extra={"unreadable": prepared["unreadable"]})
     return prepared

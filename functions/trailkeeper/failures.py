@@ -46,7 +46,7 @@ def cause_line(cause: object) -> str:
         return text
     query = parsed.get("QueryExecution")
     if isinstance(query, dict):
-        status = query.get("Status") if isinstance(query.get("Status"), dict) else {}
+        status: dict[str, Any] = query["Status"] if isinstance(query.get("Status"), dict) else {}
         reason = status.get("StateChangeReason") or "no reason given"
         return f"Athena query {query.get('QueryExecutionId', '?')} {status.get('State', 'FAILED')}: {reason}"
     if "errorMessage" in parsed:  # a Lambda function's error envelope
@@ -70,9 +70,7 @@ def is_unreadable_data(cause: object) -> bool:
         return False
     query = parsed.get("QueryExecution") if isinstance(parsed, dict) else None
     status = query.get("Status") if isinstance(query, dict) else None
-    reason = status.get("StateChangeReason") if isinstance(status, dict) else None
-    return (
-        isinstance(reason, str)
-        and status.get("State") == "FAILED"
-        and reason.lstrip().startswith(tuple(f"{code}:" for code in UNREADABLE_DATA_CODES))
-    )
+    if not isinstance(status, dict) or status.get("State") != "FAILED":
+        return False
+    reason = status.get("StateChangeReason")
+    return isinstance(reason, str) and reason.lstrip().startswith(tuple(f"{code}:" for code in UNREADABLE_DATA_CODES))

@@ -158,7 +158,7 @@ def exclude_unreadable(
         )
     found.sort(key=lambda u: (u["bucket"], u["key"]))
     key = layout.unreadable_key(report_day)
-    document = {"execution": run_id, "report_day": report_day.isoformat(), "query_failure": reason}
+    document: dict[str, Any] = {"execution": run_id, "report_day": report_day.isoformat(), "query_failure": reason}
     document |= {"objects_scanned": scanned, "count": len(found), "objects": found}
     aws.put_json(s3, bucket, key, document)
     where = f"s3://{bucket}/{key}"

@@ -331,7 +331,8 @@ def create_view(
         for c in columns
     ]
     values += [f"__f.{quote_identifier(k.name)} AS {quote_identifier(k.name)}" for k in table.partition_keys]
-    values.append(f"__f.{quote_identifier(PATH_COLUMN)} AS {quote_identifier(PATH_COLUMN)}")
+    if used is not None and PATH_COLUMN in used:  # a hidden column, as in Athena: never part of `SELECT *`
+        values.append(f"__f.{quote_identifier(PATH_COLUMN)} AS {quote_identifier(PATH_COLUMN)}")
     schema = quote_identifier(table.database)
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     conn.execute(
