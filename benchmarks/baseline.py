@@ -59,6 +59,7 @@ def _values(account: str, n: int, day_tag: str) -> dict[str, str]:
         "sample_sessions": "",
         "writes": "1",
         "detections": "",
+        "dropped": "",
     }
 
 

@@ -397,6 +397,7 @@ def describe(label: str, execution: ExecutionResult) -> str:
 
 
 def _schedule_time(expression: str) -> dt.time:
-    """The time of day of a daily `cron(M H * * ? *)` schedule; 01:30 when it is not that simple."""
-    match = re.fullmatch(r"cron\(([0-9]{1,2}) ([0-9]{1,2}) \* \* \? \*\)", expression)
+    """The time of day of a daily `cron(M H * * ? *)` or `cron(M H ? * * *)` schedule (the only ones template.yaml
+    admits); 01:30 when it is neither."""
+    match = re.fullmatch(r"cron\(([0-9]{1,2}) ([0-9]{1,2}) (?:\* \* \? \*|\? \* \* \*)\)", expression)
     return dt.time(int(match.group(2)), int(match.group(1))) if match else dt.time(1, 30)

@@ -8,6 +8,7 @@ which may contain `..`), and DuckDB reads them with `read_json(..., records=true
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import zlib
@@ -86,6 +87,7 @@ class StagedObject:
     uri: str
     size: int
     partition_values: tuple[str, ...]
+    records_object: bool = True  # False: JSON of another shape than {"Records": [...]}, which yields no rows
 
 
 def glue_backend(account_id: str, region_name: str) -> GlueBackend:
@@ -208,8 +210,9 @@ def stage(objects: Sequence[tuple[str, FakeKey, tuple[str, ...]]], directory: Pa
         if uri.endswith(_UNSUPPORTED_SUFFIXES):
             raise QueryFailed(f"HIVE_CURSOR_ERROR: {uri}: this compression is not supported by the embedded engine")
         path = directory / f"{index:07d}.json"
-        path.write_bytes(readable_json(uri, key.value))
-        staged.append(StagedObject(path, uri, key.size, values))
+        data = readable_json(uri, key.value)  # decoded: DuckDB reads plain JSON
+        path.write_bytes(data)
+        staged.append(StagedObject(path, uri, key.size, values, is_records_object(data, gzipped=False)))
     return staged
 
 
@@ -273,6 +276,28 @@ def _lone_surrogate(text: str) -> str | None:
     return None if match is None else "\\" + match.group(0).lstrip("\\")
 
 
+# CloudTrailInputFormat serves the records of a document's top-level "Records" array and skips any other document
+# (a top-level array, `records`, "Records" null or not an array): no row, no error. The AWS CloudTrail SerDe
+# documentation describes only the {"Records": [...]} shape; Trino's port of the input format (trinodb/trino
+# #24479) reads `node.get("Records").elements()` and skips a document that has none. CloudTrail writes
+# `{"Records":[` first, so the opening bytes decide for its logs; only another opening is parsed whole.
+_RECORDS_OPENING = re.compile(rb'\s*\{\s*"Records"\s*:\s*\[')
+_OPENING_BYTES = 64
+
+
+def is_records_object(body: bytes, *, gzipped: bool) -> bool:
+    """False only for JSON of another shape; text that is not JSON (or not gzip) is left to the reader to fail on."""
+    try:
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16) if gzipped else None
+        opening = inflater.decompress(body, _OPENING_BYTES) if inflater else body[:_OPENING_BYTES]
+        if _RECORDS_OPENING.match(opening):
+            return True
+        document = json.loads(gzip.decompress(body) if gzipped else body)
+    except (zlib.error, OSError, EOFError, ValueError):
+        return True
+    return isinstance(document, dict) and isinstance(document.get("Records"), list)
+
+
 def create_partition_table(
     conn: duckdb.DuckDBPyConnection,
     name: str,
@@ -316,8 +341,9 @@ def create_view(
         conn, files, table, ("__path", "VARCHAR"), [str(s.path) for s in staged], [s.partition_values for s in staged]
     )
     add_path_column(conn, files, staged)
-    if staged:
-        paths = ", ".join(quote_literal(str(s.path)) for s in staged)
+    read = [s for s in staged if s.records_object]  # the others yield no rows (is_records_object)
+    if read:
+        paths = ", ".join(quote_literal(str(s.path)) for s in read)
         reader = (
             f"SELECT unnest(Records) AS __rec, filename AS __file FROM read_json([{paths}], "
             f"columns={{'Records': {quote_literal(record_type + '[]')}}}, records=true, format='auto', "

@@ -29,6 +29,7 @@ CATEGORIES = (
     "bucket layouts",
     "silent configurations",
     "operator CLI",
+    "dropped records",
 )
 REPORT = Path("out") / "reliability.json"
 

@@ -31,6 +31,10 @@ REFUSED_BY_THE_TEMPLATE = {
     "schedule at hour 25 (never fires)": {"ScheduleExpression": "cron(30 25 * * ? *)"},
     "schedule with both day fields (never fires)": {"ScheduleExpression": "cron(30 1 * * * *)"},
     "schedule as a five-field Unix cron": {"ScheduleExpression": "cron(30 1 * * ?)"},
+    "schedule at hour 0 (before the report day is delivered)": {"ScheduleExpression": "cron(30 0 * * ? *)"},
+    "schedule rate(1 minute) (the nightly job every minute)": {"ScheduleExpression": "rate(1 minute)"},
+    "schedule on February 30 (never fires)": {"ScheduleExpression": "cron(0 3 30 2 ? *)"},
+    "schedule in a non-UTC time zone": {"ScheduleTimezone": "America/Los_Angeles"},
 }
 RECIPIENTS = {
     "51 recipients": ",".join(f"person{i}@example.com" for i in range(51)),

@@ -452,6 +452,39 @@ def test_an_object_excluded_by_its_path_is_never_opened(aws: Aws) -> None:
     assert aws.counters.queries[-1].objects_read == 1
 
 
+@pytest.mark.parametrize(
+    "document",
+    [
+        [record()],
+        [{"Records": [record()]}],
+        {"records": [record()]},
+        {"Records": None},
+        {"Records": record()},
+        {"Records": "x"},
+        {},
+    ],
+    ids=["top-level array", "array of records objects", "lower-case records", "null", "object", "string", "empty"],
+)
+def test_json_of_another_shape_than_a_records_object_yields_no_rows_like_cloudtrailinputformat(
+    aws: Aws, document: Any
+) -> None:
+    aws.put_log(ACCOUNT, REGION, "2024-01-05", [record(eventID="good")], name="good")
+    key = f"{folder(ACCOUNT, REGION, '2024-01-05')}odd.json.gz"
+    aws.s3.put_object(Bucket=TRAIL, Key=key, Body=gzip.compress(json.dumps(document).encode()))
+    aws.add_partitions((ACCOUNT, REGION, "2024-01-05"))
+
+    assert aws.rows(f"SELECT eventid FROM {TABLE}") == [["good"]]
+
+
+def test_a_records_object_whose_records_key_is_not_first_is_still_read(aws: Aws) -> None:
+    key = f"{folder(ACCOUNT, REGION, '2024-01-05')}late-key.json.gz"
+    document = {"note": "x", "Records": [record(eventID="read")]}
+    aws.s3.put_object(Bucket=TRAIL, Key=key, Body=gzip.compress(json.dumps(document, indent=2).encode()))
+    aws.add_partitions((ACCOUNT, REGION, "2024-01-05"))
+
+    assert aws.rows(f"SELECT eventid FROM {TABLE}") == [["read"]]
+
+
 # --- SELECT: SQL -----------------------------------------------------------------------------------------------
 
 

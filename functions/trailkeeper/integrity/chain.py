@@ -117,6 +117,7 @@ class PairResult:
     logs_verified: int = 0
     log_bytes_verified: int = 0  # uncompressed bytes hashed
     days_swept: int = 0  # older day folders re-listed tonight for injected objects (trailkeeper.integrity.sweep)
+    not_records_objects: int = 0  # logs read tonight whose JSON is not {"Records": [...]} (trailkeeper/dropped.py)
     newest_digest_end: dt.datetime | None = None
     findings: list[Finding] = field(default_factory=list)
     anchors: dict[str, Anchor] = field(default_factory=dict)
@@ -145,6 +146,7 @@ class PairResult:
             "logs_verified": self.logs_verified,
             "log_bytes_verified": self.log_bytes_verified,
             "days_swept": self.days_swept,
+            "not_records_objects": self.not_records_objects,
             "delivery": self.delivery,
             "newest_digest_end": self.newest_digest_end.strftime(TIME_FORMAT) if self.newest_digest_end else None,
             "findings": [f.to_json() for f in sorted(self.findings, key=_finding_order)],
@@ -523,6 +525,7 @@ def _check_logs(walk: _PairWalk, now: dt.datetime) -> list[ControlEvent]:
                 else:
                     walk.find(kinds.LOG_DELETED, log.key, digest.start, f"listed by {digest.key}")
                 continue
+            walk.result.not_records_objects += check.not_records_object  # Athena reads it, matching hash or not
             if check.trailing_bytes:
                 what = "an extra gzip member" if check.extra_member else "data"
                 walk.find(

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from trailkeeper.dropped import OPENING_BYTES, not_records_object
+
 GZIP_MAGIC = b"\x1f\x8b"
 # Management events that stop, delete or reconfigure a trail: they explain a chain that restarts.
 CONTROL_EVENTS = frozenset({"StopLogging", "DeleteTrail", "UpdateTrail"})
@@ -39,6 +41,8 @@ class LogCheck:
     trailing_bytes: int = 0  # after the end of the first gzip member
     extra_member: bool = False  # the trailing data starts another gzip member
     control_events: list[ControlEvent] = field(default_factory=list)
+    # JSON, but not {"Records": [...]}: Athena's CloudTrailInputFormat yields no row for it (trailkeeper/dropped.py)
+    not_records_object: bool = False
 
 
 def check_log(chunks: Iterable[bytes]) -> LogCheck:
@@ -78,7 +82,19 @@ def check_log(chunks: Iterable[bytes]) -> LogCheck:
     result.extra_member = trailing[:2] == GZIP_MAGIC
     if seen and result.readable:
         result.control_events = _control_events(b"".join(parts))
+    if result.readable:
+        result.not_records_object = _not_records_object(parts)
     return result
+
+
+def _not_records_object(parts: list[bytes]) -> bool:
+    """The shape check, cheap: the opening bytes decide for every CloudTrail log; only odd ones are parsed whole."""
+    opening = b""
+    for part in parts:
+        if len(opening) >= OPENING_BYTES:
+            break
+        opening += part[:OPENING_BYTES]
+    return not_records_object(opening, lambda: b"".join(parts))
 
 
 def _control_events(text: bytes) -> list[ControlEvent]:

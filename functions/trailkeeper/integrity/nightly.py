@@ -170,6 +170,7 @@ def summarise_night(settings: Settings, s3: Any, night: dt.date, batches: int) -
         "logs_verified": sum(p["logs_verified"] for p in pairs),
         "log_bytes_verified": sum(p["log_bytes_verified"] for p in pairs),
         "days_swept": sum(p.get("days_swept", 0) for p in pairs),
+        "not_records_objects": sum(p.get("not_records_objects", 0) for p in pairs),
         "delivery_stopped": sum(p["delivery"] == "stopped" for p in pairs),
         "alarming_findings": sum(by_kind[k] for k in kinds.ALARM_KINDS),
         "findings_by_kind": by_kind,

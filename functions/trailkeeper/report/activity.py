@@ -13,6 +13,7 @@ import io
 import re
 from dataclasses import dataclass
 
+from trailkeeper import dropped
 from trailkeeper.detections.evaluate import Hit, parse_hits
 from trailkeeper.errors import BaselineUnreadable, TrailkeeperError
 
@@ -30,7 +31,12 @@ COLUMNS_V2 = (
     "sample_user_agents",
     "sample_sessions",
 )
-COLUMNS = (*COLUMNS_V2, "writes", "detections")
+COLUMNS_V3 = (*COLUMNS_V2, "writes", "detections")
+# Version 4 adds `dropped`: '' on activity rows; on a dropped-records row (every key column '') the reason, with
+# its count in `events` (trailkeeper/dropped.py). Results of versions 2 and 3 read with no dropped counts (None).
+COLUMNS = (*COLUMNS_V3, "dropped")
+_HEADERS = (COLUMNS, COLUMNS_V3, COLUMNS_V2)
+_KEY_COLUMNS = ("account", "region", "principal", "eventsource", "eventname")
 # The query cuts every text value to VALUE_CHARS characters (sql/daily_activity.sql, filled in by
 # report/query.py), so one attacker-long CloudTrail field cannot make a cell the csv module refuses
 # (its default limit is 131,072 characters). The widest cell is a sample column: SAMPLES values joined
@@ -69,6 +75,12 @@ class ActivityRow:
         return (self.account, self.region, self.principal, self.eventsource, self.eventname)
 
 
+@dataclass(frozen=True)
+class ActivityResult:
+    rows: list[ActivityRow]
+    dropped: dict[str, int] | None  # records the scan dropped, by reason; None for a result of version 2 or 3
+
+
 def parse_activity_csv(
     text: str, *, source: str = "activity result", unreadable: type[TrailkeeperError] = BaselineUnreadable
 ) -> list[ActivityRow]:
@@ -77,17 +89,31 @@ def parse_activity_csv(
     `unreadable` is the error raised for a file that cannot be read: BaselineUnreadable for saved results,
     QueryResultUnreadable for the query's fresh result (a fresh result is no baseline).
     """
+    return parse_activity_result(text, source=source, unreadable=unreadable).rows
+
+
+def parse_activity_result(
+    text: str, *, source: str = "activity result", unreadable: type[TrailkeeperError] = BaselineUnreadable
+) -> ActivityResult:
+    """The activity rows and the dropped-records counts of a result (parse_activity_csv's rules)."""
     read_csv_cells_up_to(MAX_CELL_CHARS)
     # newline="" lets the csv module see quoted line breaks inside values; str.splitlines() would cut
     # a user agent holding '\r\n' (or U+2028) into two forged rows.
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
-        if header is None or tuple(header) not in (COLUMNS, COLUMNS_V2):
+        if header is None or tuple(header) not in _HEADERS:
             shown = "no header" if header is None else _shown(",".join(header))
             raise unreadable(f"{source}: expected header {','.join(COLUMNS)}, found {shown}")
         columns = tuple(header)
-        return [_row(fields, columns, source, number, unreadable) for number, fields in enumerate(reader, start=1)]
+        rows: list[ActivityRow] = []
+        counts: dict[str, int] | None = {} if columns == COLUMNS else None
+        for number, fields in enumerate(reader, start=1):
+            if counts is not None and len(fields) == len(columns) and fields[-1] != "":
+                _dropped_row(dict(zip(columns, fields, strict=True)), counts, source, number, unreadable)
+            else:
+                rows.append(_row(fields, columns, source, number, unreadable))
+        return ActivityResult(rows, counts)
     except csv.Error as error:
         raise unreadable(f"{source}: not a readable CSV near line {reader.line_num}: {error}") from error
 
@@ -117,6 +143,15 @@ def _row(
         writes=_count(values, "writes", source, number, unreadable) if "writes" in values else 0,
         hits=hits,
     )
+
+
+def _dropped_row(
+    values: dict[str, str], counts: dict[str, int], source: str, number: int, unreadable: type[TrailkeeperError]
+) -> None:
+    reason = values["dropped"]
+    if reason not in dropped.QUERY_REASONS or reason in counts or any(values[c] for c in _KEY_COLUMNS):
+        raise unreadable(f"{source} row {number}: dropped {_shown(reason)} is not one reason's row")
+    counts[reason] = _count(values, "events", source, number, unreadable)
 
 
 def _count(values: dict[str, str], column: str, source: str, number: int, unreadable: type[TrailkeeperError]) -> int:

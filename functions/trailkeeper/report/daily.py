@@ -19,6 +19,7 @@ from trailkeeper import aws
 from trailkeeper.config import ReportSettings, Settings
 from trailkeeper.detections.attention import Attention, attention
 from trailkeeper.detections.suppressions import parse_suppressions
+from trailkeeper.dropped import Dropped
 from trailkeeper.errors import BaselineUnreadable, InvalidInput, QueryResultUnreadable
 from trailkeeper.inputs import delivered_by
 from trailkeeper.layout import (
@@ -40,7 +41,7 @@ from trailkeeper.layout import (
 )
 from trailkeeper.logscan import read_unreadable
 from trailkeeper.report import integrity
-from trailkeeper.report.activity import ActivityRow, parse_activity_csv
+from trailkeeper.report.activity import ActivityRow, parse_activity_csv, parse_activity_result
 from trailkeeper.report.diff import ActivityDiff, LedgerState, advance, read_keys, read_principals, write_row
 from trailkeeper.report.message import email_message
 from trailkeeper.report.query import build_daily_activity_query
@@ -95,7 +96,8 @@ def build_report(
         else:
             aws.put_text(s3, bucket, saved_key, fresh, "text/csv")
     del fresh_rows
-    today = parse_activity_csv(fresh, source=f"s3://{bucket}/{saved_key}")
+    saved_result = parse_activity_result(fresh, source=f"s3://{bucket}/{saved_key}")
+    today = saved_result.rows
     del fresh
     diff = advance_ledger(report_day, today, report_settings.BASELINE_DAYS, bucket, s3)
     # Detections are evaluated on all of today's rows, new or not: an attack repeated two days running is
@@ -106,6 +108,7 @@ def build_report(
     found = attention(today, suppressions, report_day)
     checked = integrity.read_summary(s3, bucket, report_day)  # the night's digest validation, if it ran
     unreadable = read_unreadable(s3, bucket, report_day, run_id)
+    dropped = dropped_records(saved_result.dropped, checked)
 
     rendered = render_report(
         diff,
@@ -118,6 +121,7 @@ def build_report(
         integrity=checked,
         revision=revision,
         unreadable=unreadable,
+        dropped=dropped,
     )
     document = report_document(
         report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation, checked, found
@@ -125,6 +129,7 @@ def build_report(
     document["revised"] = None if revision is None else revision.as_json()
     document["unreadable"] = None if unreadable is None else unreadable.to_json()
     document["nothing_new"] = document["nothing_new"] and unreadable is None  # uncounted logs are news
+    document["dropped"] = dropped.to_json()
     aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, NEW_ACTIVITY_CSV), rendered.csv, "text/csv; charset=utf-8")
@@ -158,8 +163,16 @@ def build_report(
         "revised": revision is not None,
         "unreadable": 0 if unreadable is None else unreadable.count,
         "integrity_alarming": 0 if checked is None else len(checked.alarming),
+        "dropped": dropped.to_json(),
         "location": f"s3://{bucket}/{report_prefix(report_day)}",
     }
+
+
+def dropped_records(scanned: dict[str, int] | None, checked: integrity.IntegritySummary | None) -> Dropped:
+    """The day's dropped records by reason (trailkeeper/dropped.py): the activity scan's counts (None for a result
+    saved before version 4), and the log objects of another shape the night's integrity validation read (None
+    when it did not validate the night: "not counted", never 0)."""
+    return Dropped.of(scanned, None if checked is None else checked.not_records_objects)
 
 
 def advance_ledger(day: dt.date, today: list[ActivityRow], baseline_days: int, bucket: str, s3: Any) -> ActivityDiff:

@@ -53,6 +53,7 @@ class IntegrityPair:
     logs_verified: int
     delivery: str
     findings: tuple[IntegrityFinding, ...]
+    not_records_objects: int | None = None  # None: a summary written before the count existed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class IntegrityPair:
             "logs_verified": self.logs_verified,
             "delivery": self.delivery,
             "findings": [f.to_json() for f in self.findings],
+            "not_records_objects": self.not_records_objects,
         }
 
 
@@ -81,6 +83,15 @@ class IntegritySummary:
     @property
     def alarming(self) -> list[IntegrityFinding]:
         return [f for f in self.findings if f.alarming]
+
+    @property
+    def not_records_objects(self) -> int | None:
+        """Logs read tonight whose JSON is not {"Records": [...]} (trailkeeper/dropped.py); None unless every batch
+        was validated and every pair counted them: a partial count would read as a smaller one."""
+        counts = [p.not_records_objects for p in self.pairs]
+        if self.unvalidated_batches or any(c is None for c in counts):
+            return None
+        return sum(c for c in counts if c is not None)
 
     def silence_state(self, account: str, region: str) -> str:
         """quiet when the pair's (empty) digests keep arriving, broken when they stopped, unknown otherwise."""
@@ -143,6 +154,7 @@ def _pair(item: Any, source: str) -> IntegrityPair:
         logs_verified=_count(item, "logs_verified", source),
         delivery=delivery,
         findings=tuple(_finding(account, region, f, f"{source} finding {i}") for i, f in enumerate(found)),
+        not_records_objects=None if "not_records_objects" not in item else _count(item, "not_records_objects", source),
     )
 
 

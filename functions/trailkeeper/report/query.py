@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 
-from trailkeeper import allowlist, layout
+from trailkeeper import allowlist, dropped, layout
 from trailkeeper.detections.evaluate import (
     DETECTIONS_PLACEHOLDER,
     EVENT_FLAGS_PLACEHOLDER,
@@ -30,6 +30,12 @@ ACCOUNT_PLACEHOLDER = "{account}"
 TABLE_PLACEHOLDER = "{table}"
 FILTER_PLACEHOLDER = "{partition_filter}"
 VALUE_CHARS_PLACEHOLDER = "{value_chars}"  # every text value's cap, as often as the SQL cuts one
+FOLDER_DAY_PLACEHOLDER = "{folder_day_filter}"  # the report day's own folder: the one whose drops it counts
+# The reasons' names come from their one home (trailkeeper/dropped.py); report/activity.py reads them back.
+DROPPED_PLACEHOLDERS = {
+    "{dropped_not_timestamp}": dropped.EVENT_TIME_NOT_TIMESTAMP,
+    "{dropped_far_from_folder_day}": dropped.FAR_FROM_FOLDER_DAY,
+}
 
 
 def build_daily_activity_query(
@@ -44,7 +50,8 @@ def build_daily_activity_query(
 ) -> tuple[str, list[str]]:
     """(sql, execution_parameters) reading the partitions of `report_day` and the next day only.
 
-    The parameters are in the order of the `?` in the text: partition values first, then the day bounds.
+    The parameters are in the order of the `?` in the text: the day kept, the report day's folder and the bounds
+    of its dropped records (trailkeeper/dropped.py), then the partition values of the two days read.
     Every row's account is the partition's: the `account` partition key, or for a single-account table
     (no account key) `fixed_account`, the account its LOCATION names (schemes.scheme_for_table).
     `detections=False` leaves the catalog out (its `detections` column is then always ''): the benchmark's
@@ -59,10 +66,12 @@ def build_daily_activity_query(
         raise TypeError(f"report_day must be a datetime.date, not {type(report_day).__name__}")
     days = (report_day, report_day + dt.timedelta(days=1))
     partition_filter, partition_params = _partition_filter(partition_keys, days)
+    folder_day_filter, folder_day_params = _partition_filter(partition_keys, days[:1])
     if excluded:
         partition_filter = f"({partition_filter}) AND {exclusion_filter(excluded)}"
     sql = (
         _template()
+        .replace(FOLDER_DAY_PLACEHOLDER, folder_day_filter)
         .replace(ACCOUNT_PLACEHOLDER, _account_expression(partition_keys, fixed_account))
         .replace(TABLE_PLACEHOLDER, f'"{database}"."{table}"')
         .replace(FILTER_PLACEHOLDER, partition_filter)
@@ -71,7 +80,15 @@ def build_daily_activity_query(
         .replace(DETECTIONS_PLACEHOLDER, detections_column() if detections else "''")
         .replace(VALUE_CHARS_PLACEHOLDER, str(VALUE_CHARS))
     )
-    return sql, [*partition_params, *(_literal(day.isoformat()) for day in days)]
+    for placeholder, reason in DROPPED_PLACEHOLDERS.items():
+        sql = sql.replace(placeholder, reason)
+    bounds = dropped.folder_day_bounds(report_day)
+    return sql, [
+        *(_literal(day.isoformat()) for day in days),
+        *folder_day_params,
+        *(_literal(day.isoformat()) for day in bounds),
+        *partition_params,
+    ]
 
 
 # Athena's query string limit is 262,144 bytes (../shared/notes/aws-facts.md); the query also travels in the
@@ -141,6 +158,8 @@ def _template() -> str:
         EVENT_FLAGS_PLACEHOLDER,
         FLAG_NAMES_PLACEHOLDER,
         DETECTIONS_PLACEHOLDER,
+        FOLDER_DAY_PLACEHOLDER,
+        *DROPPED_PLACEHOLDERS,
     ):
         if text.count(placeholder) != 1:
             raise RuntimeError(f"sql/{SQL_FILE} must contain {placeholder} exactly once")

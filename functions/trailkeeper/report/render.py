@@ -31,8 +31,9 @@ from trailkeeper import sanitise
 from trailkeeper.detections.attention import Attention, truncate
 from trailkeeper.detections.attention import subject as attention_subject
 from trailkeeper.detections.evaluate import format_hits
+from trailkeeper.dropped import Dropped
 from trailkeeper.logscan import Unreadable
-from trailkeeper.report.activity import COLUMNS, ActivityRow
+from trailkeeper.report.activity import COLUMNS_V3, ActivityRow
 from trailkeeper.report.diff import ActivityDiff, Resumed, Silent
 from trailkeeper.report.integrity import IntegrityOpening, IntegritySection, IntegritySummary
 from trailkeeper.report.integrity import opening as integrity_opening
@@ -76,6 +77,7 @@ def render_report(
     found: Attention | None = None,
     integrity: IntegritySummary | None = None,
     revision: Revision | None = None,
+    dropped: Dropped | None = None,
     unreadable: Unreadable | None = None,
 ) -> RenderedReport:
     """Render one day's report.
@@ -85,12 +87,15 @@ def render_report(
     `found` (the day's detection hits and suppressions) puts "Needs attention" first, orders new activity by
     risk, truncates it lowest risk first (never a hit) and makes the subject name the most severe finding.
     `revision` (a re-run that found late logs) marks the subject and opens the body with what it revises.
+    `dropped` (trailkeeper/dropped.py): what no query could count, by reason, in its own section.
     `unreadable` (log objects the query could not read and left out) is counted in the subject and listed.
     """
     if max_rows < 0:
         raise ValueError(f"max_rows must be 0 or more, not {max_rows}")
     recon = _Reconciliation.read(reconciliation)
-    view = _View(diff, report_day, recon, max_rows, full_result_uri, title, found, integrity, revision, unreadable)
+    view = _View(
+        diff, report_day, recon, max_rows, full_result_uri, title, found, integrity, revision, dropped, unreadable
+    )
     return RenderedReport(
         subject=view.subject(),
         text=_TEMPLATES.get_template("report.txt").render(view=view),
@@ -102,7 +107,7 @@ def render_report(
 def new_activity_csv(rows: Iterable[ActivityRow]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer.writerow(COLUMNS_V3)  # the activity columns: new_activity.csv holds no dropped-records rows
     for row in rows:
         cell = sanitise.csv_cell
         writer.writerow(
@@ -286,6 +291,7 @@ class _View:
     found: Attention | None = None
     integrity: IntegritySummary | None = None  # the night's integrity validation (report/integrity.py)
     revision: Revision | None = None  # a re-run's revision of the day's first report (report/revision.py)
+    dropped: Dropped | None = None  # records no query counted, by reason (trailkeeper/dropped.py)
     unreadable: Unreadable | None = None  # log objects the query left out (trailkeeper/logscan.py)
 
     # ---- the subject (never CloudTrail text) ----------------------------------------------------
@@ -544,6 +550,10 @@ class _View:
 
     def integrity_section(self) -> IntegritySection:
         return integrity_section(self.integrity, self.max_rows, [(p.account, p.region) for p in self.diff.silent])
+
+    def dropped_lines(self) -> tuple[str, ...]:
+        """The Dropped records section: trailkeeper's wording and counts only (none when there are no counts)."""
+        return () if self.dropped is None else self.dropped.lines()
 
     def reconciliation(self) -> _Reconciled:
         return _Reconciled(

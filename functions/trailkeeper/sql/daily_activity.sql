@@ -1,18 +1,30 @@
--- trailkeeper daily activity, version 3 (version 2 without the writes and detections columns).
--- One row per (account, region, principal, eventsource, eventname) for one report day D (UTC).
+-- trailkeeper daily activity, version 4 (version 3 without the dropped column and rows, version 2 also
+-- without the writes and detections columns).
+-- One row per (account, region, principal, eventsource, eventname) for one report day D (UTC), then one row per
+-- reason with dropped records: every key column '', `dropped` the reason, `events` the count.
 --
 -- Filled in by trailkeeper/report/query.py, never by hand:
 --   the three brace placeholders: the account expression (the "account" partition column, or the one
 --     account of a single-account table as a literal read from its LOCATION), the validated
 --     "database"."table" reference, and the partition filter built from the table's partition keys
 --     (identifiers cannot be bound as parameters);
---   the positional parameters, in text order: the partition values of D and D+1, then D and D+1 as
---     'YYYY-MM-DD' literals (Athena ExecutionParameters, taken from validated dates only).
+--   the positional parameters, in text order: D and D+1 as 'YYYY-MM-DD' literals (the day kept), the
+--     partition values of D (the folder whose dropped records are counted), D - 1 and D + 1 as literals (its
+--     bounds, trailkeeper/dropped.py), then the partition values of D and D+1 (Athena ExecutionParameters,
+--     taken from validated dates only);
+--   the dropped placeholders: the reasons' names, from trailkeeper/dropped.py.
 -- Full-line comments are removed before the text is sent, so they may say anything but a placeholder.
 --
 -- Why D and D+1: CloudTrail folders are delivery days, so events of late D sit in D+1 folders.
--- Why a string comparison on eventtime: it is always 'YYYY-MM-DDTHH:MM:SSZ', which sorts like time,
--- and 'YYYY-MM-DD' sorts before every instant of that day; nothing is parsed, nothing can fail.
+-- Why a string comparison on eventtime: CloudTrail writes 'YYYY-MM-DDTHH:MM:SSZ', which sorts like time,
+-- and 'YYYY-MM-DD' sorts before every instant of that day; nothing is parsed, nothing can fail. A value of
+-- another shape (every digit made 0, it is not '0000-00-00T00:00:00Z') is never kept: it is dropped.
+-- Why the dropped rows (issue 12): no record may vanish without a trace. A record of D's folder is dropped when
+-- its eventtime is not of that shape, or lies outside [D - 1 day, D + 1 day): then no report counts it (report
+-- D' reads the folders D' and D'+1). Only D's folder is counted, so each folder is counted once, complete
+-- (folders are delivery days); D+1's folder is counted by the next day's report. The drops are counted in this
+-- same scan (one table reference: Athena would read a second reference again): dropped rows go through the
+-- grouping with blank keys and their reason as `dropped`; every other aggregate is empty for them.
 -- Why the account of the partition: it is the folder CloudTrail wrote, present on every record;
 -- recipientAccountId is missing from some records (README, "Principals and failures").
 -- Why the principal CASE: one actor is one principal and two actors are never one; sessions that
@@ -53,17 +65,27 @@ WITH day_events AS (
         ) AS failed,
         substr(sourceipaddress, 1, {value_chars}) AS sourceipaddress,
         substr(useragent, 1, {value_chars}) AS useragent,
-        readonly AS readonly{detection_flags}
+        readonly AS readonly{detection_flags},
+        (
+            coalesce(regexp_replace(eventtime, '[0-9]', '0') = '0000-00-00T00:00:00Z', false)
+            AND eventtime >= ?
+            AND eventtime < ?
+        ) AS kept,
+        (CASE
+            WHEN NOT ({folder_day_filter}) THEN ''
+            WHEN NOT coalesce(regexp_replace(eventtime, '[0-9]', '0') = '0000-00-00T00:00:00Z', false)
+                THEN '{dropped_not_timestamp}'
+            WHEN eventtime < ? OR eventtime >= ? THEN '{dropped_far_from_folder_day}'
+            ELSE ''
+        END) AS dropped
     FROM {table}
     WHERE ({partition_filter})
-        AND eventtime >= ?
-        AND eventtime < ?
 ),
 identified AS (
     SELECT
-        account AS account,
-        region AS region,
-        substr(CASE who.type
+        (CASE WHEN kept THEN account ELSE '' END) AS account,
+        (CASE WHEN kept THEN region ELSE '' END) AS region,
+        (CASE WHEN NOT kept THEN '' ELSE substr(CASE who.type
             WHEN 'AssumedRole' THEN
                 (CASE
                     WHEN sso AND coalesce(who.arn, '') <> '' THEN who.arn
@@ -94,7 +116,7 @@ identified AS (
                         || who.onbehalfof.userid
                     ELSE coalesce(nullif(who.invokedby, ''), nullif(who.username, ''), nullif(who.type, ''), 'Unknown')
                 END)
-        END, 1, {value_chars}) AS principal,
+        END, 1, {value_chars}) END) AS principal,
         substr((CASE
             WHEN who.type = 'AssumedRole' AND NOT sso THEN regexp_extract(coalesce(who.arn, ''), '[^/]*$')
             ELSE ''
@@ -104,14 +126,17 @@ identified AS (
                 THEN ' (source identity ' || who.sessioncontext.sourceidentity || ')'
             ELSE ''
         END), 1, {value_chars}) AS session,
-        eventsource AS eventsource,
-        eventname AS eventname,
+        (CASE WHEN kept THEN eventsource ELSE '' END) AS eventsource,
+        (CASE WHEN kept THEN eventname ELSE '' END) AS eventname,
         eventtime AS eventtime,
         failed AS failed,
         sourceipaddress AS sourceipaddress,
         useragent AS useragent,
-        readonly AS readonly{detection_flag_names}
+        readonly AS readonly{detection_flag_names},
+        kept AS kept,
+        dropped AS dropped
     FROM day_events
+    WHERE kept OR dropped <> ''
 )
 SELECT
     account AS account,
@@ -120,22 +145,23 @@ SELECT
     eventsource AS eventsource,
     eventname AS eventname,
     count(*) AS events,
-    count_if(coalesce(failed, false)) AS failures,
-    min(eventtime) AS first_at,
+    count_if(kept AND coalesce(failed, false)) AS failures,
+    min(eventtime) FILTER (WHERE kept) AS first_at,
     array_join(
-        slice(array_sort(array_agg(DISTINCT sourceipaddress) FILTER (WHERE sourceipaddress <> '')), 1, 3),
+        slice(array_sort(array_agg(DISTINCT sourceipaddress) FILTER (WHERE kept AND sourceipaddress <> '')), 1, 3),
         ' | '
     ) AS sample_source_ips,
     array_join(
-        slice(array_sort(array_agg(DISTINCT useragent) FILTER (WHERE useragent <> '')), 1, 3),
+        slice(array_sort(array_agg(DISTINCT useragent) FILTER (WHERE kept AND useragent <> '')), 1, 3),
         ' | '
     ) AS sample_user_agents,
     array_join(
-        slice(array_sort(array_agg(DISTINCT session) FILTER (WHERE session <> '')), 1, 3),
+        slice(array_sort(array_agg(DISTINCT session) FILTER (WHERE kept AND session <> '')), 1, 3),
         ' | '
     ) AS sample_sessions,
-    count_if(coalesce(readonly, '') = 'false') AS writes,
-    {detections_column} AS detections
+    count_if(kept AND coalesce(readonly, '') = 'false') AS writes,
+    (CASE WHEN dropped = '' THEN {detections_column} ELSE '' END) AS detections,
+    dropped AS dropped
 FROM identified
-GROUP BY account, region, principal, eventsource, eventname
-ORDER BY account, region, principal, eventsource, eventname
+GROUP BY account, region, principal, eventsource, eventname, dropped
+ORDER BY account, region, principal, eventsource, eventname, dropped

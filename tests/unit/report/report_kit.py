@@ -17,7 +17,7 @@ import sqlglot
 from localaws.athena.catalog import PATH_COLUMN, CatalogTable, Column, StagedObject, create_view
 from localaws.athena.hive import parse_hive_type
 from tests.helpers import FIXTURES, table_input
-from trailkeeper.report.activity import COLUMNS, COLUMNS_V2, ActivityRow
+from trailkeeper.report.activity import COLUMNS, COLUMNS_V2, COLUMNS_V3, ActivityRow
 from trailkeeper.report.query import build_daily_activity_query
 
 DATABASE, TABLE = "trailkeeper", "cloudtrail"
@@ -159,10 +159,11 @@ def _partition_values(item: Found, keys: tuple[str, ...]) -> list[str]:
 def athena_csv(rows: list[tuple[Any, ...]], header: tuple[str, ...] | None = None) -> str:
     """An Athena result file: header row, every value double-quoted, NULL written as nothing.
 
-    Without `header`, rows of version 2's width get version 2's header (a result saved before detections).
+    Without `header`, rows of version 2's or 3's width get that version's header (a result saved before
+    detections, or before the dropped counts).
     """
     if header is None:
-        header = COLUMNS_V2 if rows and len(rows[0]) == len(COLUMNS_V2) else COLUMNS
+        header = next((h for h in (COLUMNS_V2, COLUMNS_V3) if rows and len(rows[0]) == len(h)), COLUMNS)
     lines = [",".join(f'"{name}"' for name in header)]
     for values in rows:
         lines.append(",".join("" if v is None else '"' + str(v).replace('"', '""') + '"' for v in values))

@@ -33,7 +33,7 @@ def test_quoted_line_break_stays_inside_its_value() -> None:
 
 def test_key_compares_parsed_values_not_the_raw_quoting() -> None:
     quoted = athena_csv([(*ALICE, "1", "0", "2024-01-05T10:00:00Z", "192.0.2.1", "a", "")])
-    unquoted = ",".join(COLUMNS) + "\n" + ",".join(ALICE) + ",7,1,2024-01-05T11:00:00Z,,b,,0,\n"
+    unquoted = ",".join(COLUMNS) + "\n" + ",".join(ALICE) + ",7,1,2024-01-05T11:00:00Z,,b,,0,,\n"
     assert parse_activity_csv(quoted)[0].key == parse_activity_csv(unquoted)[0].key == ALICE
 
 
@@ -50,7 +50,7 @@ def test_wrong_header_is_unreadable() -> None:
 
 def test_row_with_missing_values_is_unreadable() -> None:
     text = athena_csv([]) + '"111111111111","us-east-1","x"\n'
-    with pytest.raises(BaselineUnreadable, match="3 values, expected 13"):
+    with pytest.raises(BaselineUnreadable, match="3 values, expected 14"):
         parse_activity_csv(text)
 
 

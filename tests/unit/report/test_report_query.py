@@ -48,14 +48,23 @@ def test_one_parameter_per_placeholder(keys: tuple[str, ...]) -> None:
     assert sql.count("?") == len(params)
 
 
-def test_dt_scheme_parameters_are_the_two_folders_then_the_day_bounds() -> None:
+def test_dt_scheme_parameters_are_the_day_its_folder_and_bounds_then_the_two_folders() -> None:
     _, params = build_daily_activity_query(DATABASE, TABLE, SCHEMES["trailkeeper"], DAY)
-    assert params == ["'2024-01-05'", "'2024-01-06'", "'2024-01-05'", "'2024-01-06'"]
+    day, folder, bounds, folders = params[:2], params[2:3], params[3:5], params[5:]
+    assert day == ["'2024-01-05'", "'2024-01-06'"]
+    assert folder == ["'2024-01-05'"]
+    assert bounds == ["'2024-01-04'", "'2024-01-06'"]  # trailkeeper/dropped.py: a day either side of the folder's
+    assert folders == ["'2024-01-05'", "'2024-01-06'"]
 
 
 def test_year_month_day_parameters_cross_the_year_end() -> None:
     _, params = build_daily_activity_query(DATABASE, TABLE, SCHEMES["aws-organization"], dt.date(2024, 12, 31))
-    assert params == ["'2024'", "'12'", "'31'", "'2025'", "'01'", "'01'", "'2024-12-31'", "'2025-01-01'"]
+    assert params == [
+        *("'2024-12-31'", "'2025-01-01'"),
+        *("'2024'", "'12'", "'31'"),
+        *("'2024-12-30'", "'2025-01-01'"),
+        *("'2024'", "'12'", "'31'", "'2025'", "'01'", "'01'"),
+    ]
 
 
 def test_table_is_the_quoted_database_and_table() -> None:
@@ -87,7 +96,9 @@ def test_sql_file_has_each_placeholder_exactly_once() -> None:
     assert text.count("{detection_flags}") == 1
     assert text.count("{detection_flag_names}") == 1
     assert text.count("{detections_column}") == 1
-    assert text.count("{") == 6 + text.count("{value_chars}")  # the text cap: once per value it cuts
+    assert text.count("{folder_day_filter}") == 1
+    assert text.count("{dropped_not_timestamp}") == text.count("{dropped_far_from_folder_day}") == 1
+    assert text.count("{") == 9 + text.count("{value_chars}")  # the text cap: once per value it cuts
 
 
 def test_every_text_value_of_the_query_is_cut_so_no_cell_exceeds_the_readers_limit() -> None:

@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import OUR_ATTRIBUTES, OUR_TAGS, HtmlTags
 from tests.unit.report.report_kit import hostile_records, parse_csv, row
 from trailkeeper import sanitise
-from trailkeeper.report.activity import COLUMNS, ActivityRow
+from trailkeeper.report.activity import COLUMNS_V3, ActivityRow
 from trailkeeper.report.diff import TOP_ROWS, ActivityDiff, diff_activity
 from trailkeeper.report.render import RenderedReport, render_report
 from trailkeeper.sanitise import FORMULA_STARTS
@@ -197,7 +197,7 @@ def test_plain_csv_values_are_kept_as_they_are() -> None:
 
 def test_csv_header_is_the_report_columns() -> None:
     header, *_ = parse_csv(render(diff_activity([row()], [[]])).csv)
-    assert tuple(header) == COLUMNS
+    assert tuple(header) == COLUMNS_V3
 
 
 def new_rows(count: int) -> list[ActivityRow]:
@@ -324,7 +324,7 @@ def test_missing_baseline_body_says_established_with_counts_and_a_short_top_list
 
 
 def test_missing_baseline_csv_has_no_new_rows() -> None:
-    assert parse_csv(render(diff_activity(new_rows(30), None)).csv) == [list(COLUMNS)]
+    assert parse_csv(render(diff_activity(new_rows(30), None)).csv) == [list(COLUMNS_V3)]
 
 
 def test_reconciliation_summary_shows_partitions_added_and_anomalies() -> None:
