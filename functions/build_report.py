@@ -31,6 +31,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         Settings.from_env(),
         ReportSettings.from_env(),
         s3,
+        run_id=str(event["run"]) if event.get("run") else None,
     )
     metrics.add_metric(name="NewActivityRows", unit=MetricUnit.Count, value=summary["new_rows"])
     metrics.add_metric(name="SilentAccountRegions", unit=MetricUnit.Count, value=summary["went_silent"])

@@ -71,7 +71,7 @@ HOSTILE_VALUES: tuple[str, ...] = (
 )
 HostileField: TypeAlias = Literal["userAgent", "roleSessionName", "errorMessage", "requestParameters"]
 HOSTILE_FIELDS: tuple[HostileField, ...] = ("userAgent", "roleSessionName", "errorMessage", "requestParameters")
-CorruptKind: TypeAlias = Literal["truncated", "not_gzip", "not_json"]
+CorruptKind: TypeAlias = Literal["truncated", "not_gzip", "not_json", "invalid_utf8", "lone_surrogate", "extra_garbage"]
 
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 
@@ -794,6 +794,12 @@ def _write_corrupt(spec: TrailSpec, bucket: _Bucket, truth: _Truth, index: int, 
         body = whole[: len(whole) // 2]
     elif plant.kind == "not_gzip":
         body = readable.encode()
+    elif plant.kind == "invalid_utf8":  # a string value starting with an invalid two-byte sequence
+        body = gzip.compress(readable.encode().replace(b'"eventVersion": "', b'"eventVersion": "\xc3\x28', 1), mtime=0)
+    elif plant.kind == "lone_surrogate":  # valid UTF-8 and JSON syntax, but "\udc80" is no character
+        body = gzip.compress(readable.replace('"eventVersion": "', '"eventVersion": "\\udc80', 1).encode(), mtime=0)
+    elif plant.kind == "extra_garbage":  # a whole gzip stream, then bytes that are not another one
+        body = gzip.compress(readable.encode(), mtime=0) + b"data after the end of the gzip stream"
     else:
         body = gzip.compress(b'{"Records": [{"eventVersion": "1.09", ', mtime=0)
     bucket.put(key, body)

@@ -13,7 +13,9 @@ from trailkeeper import sanitise
 from trailkeeper.envelope import cause_message
 
 # Where the ASL goes once something failed (statemachine/trailkeeper.asl.json): not where the failure happened.
-FAILURE_PATH_STATES = frozenset({"NotifyFailure", "Failed", "InputRejected"})
+FAILURE_PATH_STATES = frozenset(
+    {"DescribeFailure", "DescribeRejection", "QueryFailed", "NotifyFailure", "Failed", "InputRejected"}
+)
 TASK_FAILURES = frozenset(
     {
         "TaskFailed",

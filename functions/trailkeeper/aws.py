@@ -360,3 +360,11 @@ def lifecycle_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
         if error.response.get("Error", {}).get("Code") == "NoSuchLifecycleConfiguration":
             return []
         raise
+
+
+def list_objects(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, int]]:
+    """(key, size) of every object under `prefix`, sub-folders included, every page."""
+    with translated_errors(f"listing s3://{bucket}/{prefix}"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield str(item["Key"]), int(item.get("Size", 0))

@@ -47,3 +47,11 @@ class QueryResultUnreadable(TrailkeeperError):
 
 class EmailRejected(TrailkeeperError):
     """SES refused the report (unverified identity, sandbox recipient, suspended sending). Permanent."""
+
+
+class UnreadableLogsNotFound(TrailkeeperError):
+    """The activity query failed as on unreadable data, but every log object of the day reads cleanly."""
+
+
+class UnreadableLogsNotExcludable(TrailkeeperError):
+    """Unreadable log objects that one query cannot leave out (a key outside the allow-list, or too many)."""

@@ -8,6 +8,8 @@
     outcomes/<id>.json             a finished shard's counts: the file that marks it done
     failures/<id>.json             why a shard failed (written by the ASL's RecordShardFailure)
     summary.json                   a backfill's totals
+    log-scan/items.json            the report day's log objects in batches, the ScanLogs Map's items (PlanLogScan)
+    log-scan/<batch>.json          one batch's unreadable objects (ScanLogBatch)
   map-runs/                        the Distributed Map's own result writer (ResultWriter, in the ASL)
   athena/                          Athena's raw query results (the workgroup's OutputLocation, in the template)
   activity/D.csv                   day D's query result, written once (a report may rest on it); a re-run
@@ -19,6 +21,8 @@
                                    (`attention`) and what each suppression did (`suppressed`); the email's subject
   reports/D/report.txt, report.html, new_activity.csv, sent.json   day D's report and email marker
   reports/D/email.eml              the MIME message SendReport sends, exactly (report/message.py)
+  reports/D/unreadable.json        the log objects the day's query could not read and excluded, and the
+                                   execution that excluded them (ExcludeUnreadableLogs; README "Unreadable logs")
   integrity/anchors/<account>/<region>.json   the last verified digest of each chain of the pair (the anchor)
   integrity/<night>/pairs.json     the night's integrity batches (the ValidateIntegrity Map's items)
   integrity/<night>/batches/<b>.json  one batch's per-pair results
@@ -56,6 +60,7 @@ TOP_LEVEL_PREFIXES = (
 )
 
 REPORT_JSON = "report.json"
+UNREADABLE_JSON = "unreadable.json"
 REPORT_TEXT = "report.txt"
 REPORT_HTML = "report.html"
 NEW_ACTIVITY_CSV = "new_activity.csv"
@@ -233,3 +238,42 @@ def integrity_batch_key(night: dt.date, batch: str) -> str:
 
 def integrity_summary_key(night: dt.date) -> str:
     return f"{integrity_night_prefix(night)}summary.json"
+
+
+# ------------------------------------------------------------------------------------------------ unreadable logs
+
+_SCAN_BATCH = re.compile(r"[0-9]{1,6}")
+# The objects an exclusion may name: S3 keys of letters, digits and `._=+-` segments joined by single slashes,
+# up to S3's 1,024 bytes. Every CloudTrail log key has this shape (<account>_CloudTrail_<region>_..._<unique>.json.gz
+# under AWSLogs/...); a key with any other character never becomes an SQL literal.
+LOG_OBJECT_KEY = re.compile(r"(?=.{1,1024}\Z)[A-Za-z0-9][A-Za-z0-9._=+-]*(?:/[A-Za-z0-9][A-Za-z0-9._=+-]*)*", re.DOTALL)
+
+
+def log_scan_prefix(run_id: str) -> str:
+    return f"{run_prefix(run_id)}log-scan/"
+
+
+def log_scan_items_key(run_id: str) -> str:
+    """The ScanLogs Map's items: batches of the report day's log objects (written by PlanLogScan)."""
+    return f"{log_scan_prefix(run_id)}items.json"
+
+
+def log_scan_batch_key(run_id: str, batch: int) -> str:
+    """One batch's unreadable objects (written by ScanLogBatch)."""
+    return f"{log_scan_prefix(run_id)}{_checked(_SCAN_BATCH, str(batch), 'batch')}.json"
+
+
+def log_scan_batch(key: str, run_id: str) -> int | None:
+    """The batch number of a `log_scan_batch_key`, None for any other key (the items file among them)."""
+    name = key.removeprefix(log_scan_prefix(run_id)).removesuffix(".json")
+    if not key.endswith(".json") or not _SCAN_BATCH.fullmatch(name) or log_scan_batch_key(run_id, int(name)) != key:
+        return None
+    return int(name)
+
+
+def unreadable_key(day: dt.date) -> str:
+    return report_key(day, UNREADABLE_JSON)
+
+
+def is_log_object_key(key: object) -> bool:
+    return isinstance(key, str) and LOG_OBJECT_KEY.fullmatch(key) is not None

@@ -39,6 +39,7 @@ from localaws.patches.glue import GLUE_PARTITIONS_LOCK
 CLOUDTRAIL_INPUT_FORMAT = "com.amazon.emr.cloudtrail.CloudTrailInputFormat"
 CLOUDTRAIL_SERDE = "com.amazon.emr.hive.serde.CloudTrailSerde"
 DEFAULT_CATALOG = "awsdatacatalog"
+PATH_COLUMN = "$path"  # Athena's pseudo-column; its value is the object's s3:// URI
 MAX_OBJECT_BYTES = 268_435_456  # DuckDB's default 16 MB per JSON object fails on large CloudTrail files
 
 # Hadoop picks the codec by the file name's suffix; CloudTrail writes gzip. Other codecs are refused, not misread.
@@ -198,17 +199,81 @@ class ObjectLister:
 
 
 def stage(objects: Sequence[tuple[str, FakeKey, tuple[str, ...]]], directory: Path) -> list[StagedObject]:
-    """Copy objects out of moto's S3 into `directory` under generated names keeping the codec suffix."""
+    """Copy objects out of moto's S3 into `directory` under generated names, decoded and checked (readable_json).
+
+    Every object is checked here, in listing order, before DuckDB reads any: DuckDB reads files in parallel
+    and stops at the first error it meets, and it accepts some bodies Athena refuses (a lone surrogate
+    escape, data after the gzip stream), so whether and where a query failed depended on thread timing.
+    """
     staged = []
     for index, (uri, key, values) in enumerate(objects):
-        suffix = ".json.gz" if uri.endswith(".gz") else ".json"  # DuckDB's compression='auto' goes by suffix too
         if uri.endswith(_UNSUPPORTED_SUFFIXES):
             raise QueryFailed(f"HIVE_CURSOR_ERROR: {uri}: this compression is not supported by the embedded engine")
-        path = directory / f"{index:07d}{suffix}"
-        body = key.value
-        path.write_bytes(body)
-        staged.append(StagedObject(path, uri, key.size, values, is_records_object(body, gzipped=suffix == ".json.gz")))
+        path = directory / f"{index:07d}.json"
+        data = readable_json(uri, key.value)  # decoded: DuckDB reads plain JSON
+        path.write_bytes(data)
+        staged.append(StagedObject(path, uri, key.size, values, is_records_object(data, gzipped=False)))
     return staged
+
+
+# ------------------------------------------------------------------------------------------------ unreadable objects
+# Athena's wording for an object its CloudTrail SerDe cannot read (docs.aws.amazon.com/athena/latest/ug/
+# troubleshooting-athena.html, "HIVE_CURSOR_ERROR" and "HIVE_BAD_DATA"); real Athena often leaves out the
+# object, so trailkeeper never relies on the URI in the message (it scans the objects itself).
+_LONE_SURROGATE = re.compile(  # an unescaped \\u escape of a high surrogate without its low one, or the reverse
+    r"(?<!\\)(?:\\\\)*\\u(?:d[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|(?<!\\ud[89ab][0-9a-f]{2}\\u)d[c-f][0-9a-f]{2})",
+    re.IGNORECASE,
+)
+
+
+def readable_json(uri: str, body: bytes) -> bytes:
+    """The JSON text of a log object (gunzipped when its name ends in .gz, as Hadoop picks the codec), or
+    QueryFailed as Athena fails on it: an incomplete or trailing-garbage gzip stream, bytes that are not
+    UTF-8, a lone surrogate escape (`"\\udc80"`, which no UTF-8 text can hold), or text that is not JSON."""
+    data = _gunzip(uri, body) if uri.endswith(".gz") else body
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise QueryFailed(
+            f"HIVE_CURSOR_ERROR: {uri}: Row is not a valid JSON Object - JsonParseException: Invalid UTF-8 "
+            f"start byte 0x{data[error.start]:02x} at byte {error.start}"
+        ) from error
+    if "\\u" in text and (surrogate := _lone_surrogate(text)) is not None:
+        raise QueryFailed(
+            f"HIVE_BAD_DATA: {uri}: Error parsing field value: lone surrogate escape {surrogate} is not a character"
+        )
+    try:
+        json.loads(text)
+    except ValueError as error:
+        raise QueryFailed(
+            f"HIVE_CURSOR_ERROR: {uri}: Row is not a valid JSON Object - JSONException: {error}"
+        ) from error
+    return data
+
+
+def _gunzip(uri: str, body: bytes) -> bytes:
+    """Every gzip member of `body`; CloudTrail writes one. A stream cut short, or anything after a member that is
+    not another whole member, is refused (Python's gzip module ignores trailing zero bytes; we do not)."""
+    parts: list[bytes] = []
+    rest = body
+    while rest:
+        if rest[:2] != b"\x1f\x8b":
+            what = "Not in GZIP format" if not parts else "Not in GZIP format: data after the end of the gzip stream"
+            raise QueryFailed(f"HIVE_CURSOR_ERROR: {uri}: {what}")
+        member = zlib.decompressobj(wbits=31)
+        try:
+            parts.append(member.decompress(rest))
+        except zlib.error as error:
+            raise QueryFailed(f"HIVE_CURSOR_ERROR: {uri}: Corrupt GZIP trailer or data ({error})") from error
+        if not member.eof:
+            raise QueryFailed(f"HIVE_CURSOR_ERROR: {uri}: Unexpected end of input stream")
+        rest = member.unused_data
+    return b"".join(parts)
+
+
+def _lone_surrogate(text: str) -> str | None:
+    match = _LONE_SURROGATE.search(text)
+    return None if match is None else "\\" + match.group(0).lstrip("\\")
 
 
 # CloudTrailInputFormat serves the records of a document's top-level "Records" array and skips any other document
@@ -275,6 +340,7 @@ def create_view(
     create_partition_table(
         conn, files, table, ("__path", "VARCHAR"), [str(s.path) for s in staged], [s.partition_values for s in staged]
     )
+    add_path_column(conn, files, staged)
     read = [s for s in staged if s.records_object]  # the others yield no rows (is_records_object)
     if read:
         paths = ", ".join(quote_literal(str(s.path)) for s in read)
@@ -291,12 +357,27 @@ def create_view(
         for c in columns
     ]
     values += [f"__f.{quote_identifier(k.name)} AS {quote_identifier(k.name)}" for k in table.partition_keys]
+    if used is not None and PATH_COLUMN in used:  # a hidden column, as in Athena: never part of `SELECT *`
+        values.append(f"__f.{quote_identifier(PATH_COLUMN)} AS {quote_identifier(PATH_COLUMN)}")
     schema = quote_identifier(table.database)
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     conn.execute(
         f"CREATE VIEW {schema}.{quote_identifier(table.name)} AS SELECT {', '.join(values)} "
         f"FROM ({reader}) AS __j JOIN {files} AS __f ON __j.__file = __f.__path"
     )
+
+
+def add_path_column(conn: duckdb.DuckDBPyConnection, files: str, staged: Sequence[StagedObject]) -> None:
+    """Athena's `"$path"` pseudo-column: the s3:// URI of the object a row was read from
+    (docs.aws.amazon.com/athena/latest/ug/select.html, "Getting the file locations for source data in Amazon S3")."""
+    column = quote_identifier(PATH_COLUMN)
+    conn.execute(f"ALTER TABLE {files} ADD COLUMN {column} VARCHAR")
+    if staged:
+        conn.execute(
+            f"UPDATE {files} SET {column} = __m.uri FROM (SELECT unnest(?::VARCHAR[]) AS path, "
+            f"unnest(?::VARCHAR[]) AS uri) AS __m WHERE {files}.__path = __m.path",
+            [[str(s.path) for s in staged], [s.uri for s in staged]],
+        )
 
 
 def put_result(account_id: str, region_name: str, location: str, body: bytes) -> None:

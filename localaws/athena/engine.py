@@ -25,6 +25,7 @@ from localaws.athena import ddl as athena_ddl
 from localaws.athena import sql as athena_sql
 from localaws.athena.catalog import (
     DEFAULT_CATALOG,
+    PATH_COLUMN,
     CatalogTable,
     ObjectLister,
     QueryFailed,
@@ -37,7 +38,7 @@ from localaws.athena.catalog import (
     s3_backend,
     stage,
 )
-from localaws.athena.hive import quote_literal
+from localaws.athena.hive import quote_identifier, quote_literal
 from localaws.athena.results import AthenaType, ResultTable, from_duckdb
 
 # Objects are copied out of moto's S3 for DuckDB; on this kind of machine creating a file in /tmp costs ~0.5 ms,
@@ -197,6 +198,9 @@ def _read_table(
         objects = [(uri, key, p.values) for p in partitions for uri, key in lister.visible(p.location)]
     else:  # an unpartitioned table reads its LOCATION
         objects = [(uri, key, ()) for uri, key in lister.visible(table.location)]
+    if objects and all(r.conjuncts_known and r.file_conjuncts for r in mentions):
+        chosen_objects = _matching_objects(conn, table, objects, mentions, number)
+        objects = [o for i, o in enumerate(objects) if i in chosen_objects]
     folder = directory / str(number)
     folder.mkdir()
     staged = stage(objects, folder)
@@ -222,6 +226,34 @@ def _matching_partitions(
             chosen |= {row[0] for row in conn.sql(f"SELECT __index FROM {name} WHERE {condition}").fetchall()}
         except duckdb.Error:  # the query itself will report it; reading everything is never wrong
             return set(range(len(table.partitions)))
+    return chosen
+
+
+def _matching_objects(
+    conn: duckdb.DuckDBPyConnection,
+    table: CatalogTable,
+    objects: Sequence[tuple[str, object, tuple[str, ...]]],
+    mentions: Sequence[athena_sql.TableReference],
+    number: int,
+) -> set[int]:
+    """The objects (indexes) whose `"$path"` and partition values satisfy at least one reference's conjuncts:
+    as Trino prunes a split's files on `"$path"`, an excluded object is never opened."""
+    name = f"__objects_{number}"
+    create_partition_table(conn, name, table, ("__index", "INTEGER"), range(len(objects)), [o[2] for o in objects])
+    column = quote_identifier(PATH_COLUMN)
+    conn.execute(f"ALTER TABLE {name} ADD COLUMN {column} VARCHAR")
+    conn.execute(
+        f"UPDATE {name} SET {column} = __m.uri FROM (SELECT unnest(?::INTEGER[]) AS i, unnest(?::VARCHAR[]) AS uri) "
+        f"AS __m WHERE {name}.__index = __m.i",
+        [list(range(len(objects))), [o[0] for o in objects]],
+    )
+    chosen: set[int] = set()
+    for reference in mentions:
+        condition = athena_sql.partition_filter_sql([*reference.partition_conjuncts, *reference.file_conjuncts])
+        try:
+            chosen |= {row[0] for row in conn.sql(f"SELECT __index FROM {name} WHERE {condition}").fetchall()}
+        except duckdb.Error:  # the query itself will report it; reading everything is never wrong
+            return set(range(len(objects)))
     return chosen
 
 

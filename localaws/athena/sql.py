@@ -21,7 +21,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import TokenType
 
-from localaws.athena.catalog import DEFAULT_CATALOG, QueryFailed
+from localaws.athena.catalog import DEFAULT_CATALOG, PATH_COLUMN, QueryFailed
 
 # A parameter value must be one literal: Athena substitutes the text, we refuse anything that is not a value.
 _LITERALS = (exp.Literal, exp.Boolean, exp.Null, exp.HexString)
@@ -91,6 +91,9 @@ class TableReference:
     database: str
     name: str
     partition_conjuncts: list[exp.Expr] = field(default_factory=list)
+    # Conjuncts on `"$path"` (and partition columns): Trino prunes the files of a split on them, so an object
+    # the query excludes by its path is never opened (an unreadable one cannot fail the query).
+    file_conjuncts: list[exp.Expr] = field(default_factory=list)
     conjuncts_known: bool = False  # False: the reference's scope was not analysed, read every partition
 
     @property
@@ -141,6 +144,12 @@ def attach_partition_conjuncts(
             reference.partition_conjuncts = [
                 c for c in conjuncts if _reads_only_partitions(c, alias, reference.node, scope, columns)
             ]
+            reference.file_conjuncts = [
+                c
+                for c in conjuncts
+                if c not in reference.partition_conjuncts
+                and _reads_only_partitions(c, alias, reference.node, scope, columns, extra=frozenset({PATH_COLUMN}))
+            ]
 
 
 def _conjuncts(condition: exp.Expr) -> Iterator[exp.Expr]:
@@ -159,6 +168,7 @@ def _reads_only_partitions(
     source: exp.Table,
     scope: Scope,
     columns: dict[int, tuple[frozenset[str], frozenset[str]]],
+    extra: frozenset[str] = frozenset(),
 ) -> bool:
     if conjunct.find(exp.Subquery, exp.Select, exp.AggFunc, exp.Window, exp.Rand, exp.Placeholder) is not None:
         return False
@@ -167,7 +177,7 @@ def _reads_only_partitions(
     column_nodes = list(conjunct.find_all(exp.Column))
     if not column_nodes:
         return False
-    partition_keys = columns[id(source)][1]
+    partition_keys = columns[id(source)][1] | extra
     for column in column_nodes:
         if column.args.get("db") or column.args.get("catalog") or column.name.lower() not in partition_keys:
             return False

@@ -142,7 +142,7 @@ def test_resuming_after_a_failed_shard_adds_each_partition_exactly_once(tmp_path
     assert "1 of 7 shards did not finish (s00003); s00003: PartitionsStillMissing: injected into s00003" in (
         failed.cause or ""
     )
-    assert failed.states[-2:] == ["NotifyFailure", "Failed"]
+    assert failed.states[-3:] == ["DescribeFailure", "NotifyFailure", "Failed"]
     # The failed shard's statements ran before its verify failed; the others finished.
     assert after_failure == expected
     assert resumed.status == "SUCCEEDED", resumed.cause
@@ -200,4 +200,4 @@ def test_a_resume_of_another_backfill_is_refused_before_anything_runs(tmp_path: 
         other = aws.run_execution({"start": "2024-02-01", "end": "2024-02-29", "resume": "backfill"}, name="other")
     assert (other.status, other.error) == ("FAILED", "InvalidInput")
     assert "was a different backfill" in (other.cause or "")
-    assert other.states[-3:] == ["PlanShards", "NotifyFailure", "Failed"]
+    assert other.states[-4:] == ["PlanShards", "DescribeFailure", "NotifyFailure", "Failed"]

@@ -104,7 +104,7 @@ def test_a_query_cannot_see_a_day_that_is_not_registered(tmp_path: Path, stack: 
     assert registered == everything == [[str(records_in_folder(tmp_path, "2024-03-02"))]]
 
 
-def test_a_broken_log_object_fails_the_report_loudly_and_saves_nothing(tmp_path: Path, stack: Stack) -> None:
+def test_a_broken_log_object_is_left_out_of_the_report_and_named(tmp_path: Path, stack: Stack) -> None:
     spec = TrailSpec(
         start=SPEC.start,
         days=4,
@@ -115,11 +115,10 @@ def test_a_broken_log_object_fails_the_report_loudly_and_saves_nothing(tmp_path:
     truth = generate(spec, tmp_path)
     with stack(tmp_path) as aws:
         result = aws.run_execution(NIGHT, name="night-1")
-        saved = results_text(aws, layout.activity_key(dt.date(2024, 3, 3)))
-        sent = results_text(aws, layout.report_key(dt.date(2024, 3, 3), layout.SENT_MARKER))
-    assert result.status == "FAILED"
-    assert result.states[-3:] == ["RunActivityQuery", "NotifyFailure", "Failed"]
-    assert result.error == "States.TaskFailed"
+        report = json.loads(results_text(aws, layout.report_json_key(dt.date(2024, 3, 3))) or "{}")
+    assert result.status == "SUCCEEDED", result.cause
+    assert [
+        s for s in result.states if s in {"RunActivityQuery", "PlanLogScan", "ScanLogs", "RunActivityQueryExcluding"}
+    ] == ["RunActivityQuery", "PlanLogScan", "ScanLogs", "RunActivityQueryExcluding"]
     [corrupt] = truth.corrupt_keys
-    assert corrupt.rsplit("/", 1)[-1] in (result.cause or "")
-    assert saved is None and sent is None
+    assert [o["uri"].rsplit("/", 1)[-1] for o in report["unreadable"]["objects"]] == [corrupt.rsplit("/", 1)[-1]]

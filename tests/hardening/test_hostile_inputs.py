@@ -56,7 +56,7 @@ def test_a_bad_execution_input_ends_at_input_rejected_naming_the_field_with_noth
     result = fresh.run(execution_input, "bad-input")
     reliability.record("bad inputs", name, f"{result.status} {result.error} at {failed_state(result)}")
     assert (result.status, result.error) == ("FAILED", "InvalidInput")
-    assert result.states == ["ValidateInput", "InputRejected"]
+    assert result.states == ["ValidateInput", "DescribeRejection", "InputRejected"]
     assert cause_message(result).split(":", 1)[0].strip("'") == field
     assert nothing_written(fresh) and fresh.notifications() == []
 
@@ -70,7 +70,7 @@ def test_an_execution_name_step_functions_accepts_but_a_run_cannot_keep_ends_at_
         "bad inputs", f"execution name {name!r}", f"{result.status} {result.error} at {failed_state(result)}"
     )
     assert (result.status, result.error) == ("FAILED", "InvalidInput")
-    assert result.states == ["ValidateInput", "InputRejected"]
+    assert result.states == ["ValidateInput", "DescribeRejection", "InputRejected"]
     assert cause_message(result).startswith("execution name: ")
     assert nothing_written(fresh) and fresh.notifications() == []
 

@@ -81,7 +81,7 @@ def test_a_report_day_that_has_not_ended_is_refused_at_validate_input_with_nothi
     result = fresh.run(execution_input, "too-early")
     reliability.record("time bounds", name, f"{result.status} {result.error} at {failed_state(result)}")
     assert (result.status, result.error) == ("FAILED", "InvalidInput")
-    assert result.states == ["ValidateInput", "InputRejected"]
+    assert result.states == ["ValidateInput", "DescribeRejection", "InputRejected"]
     assert cause_message(result).startswith(f"{field}: ")
     assert nothing_written(fresh)
 

@@ -386,16 +386,21 @@ def test_location_is_a_folder_not_a_key_prefix(aws: Aws) -> None:
     assert aws.rows(f"SELECT eventid FROM {TABLE}") == [["day-05"]]
 
 
-@pytest.mark.parametrize(
-    ("body", "reason"),
-    [
-        (gzip.compress(json.dumps({"Records": [record()]}).encode())[:-12], "GZIP"),
-        (b"this is not gzip", "GZIP"),
-        (gzip.compress(b"{not json"), "JSON"),
-    ],
-    ids=["truncated", "not-gzip", "not-json"],
-)
-def test_corrupt_object_fails_the_query_naming_its_s3_uri(aws: Aws, body: bytes, reason: str) -> None:
+READABLE = json.dumps({"Records": [{"eventVersion": "1.09", "eventName": "x"}]}).encode()
+UNREADABLE = {
+    "truncated": (gzip.compress(READABLE)[:-12], "HIVE_CURSOR_ERROR", "Unexpected end of input stream"),
+    "not-gzip": (b"this is not gzip", "HIVE_CURSOR_ERROR", "Not in GZIP format"),
+    "extra-garbage": (gzip.compress(READABLE) + b"garbage", "HIVE_CURSOR_ERROR", "data after the end of the gzip"),
+    "invalid-utf8": (gzip.compress(READABLE.replace(b'"x"', b'"\xc3\x28"')), "HIVE_CURSOR_ERROR", "Invalid UTF-8"),
+    "lone-surrogate": (gzip.compress(READABLE.replace(b'"x"', b'"\\udc80"')), "HIVE_BAD_DATA", "lone surrogate"),
+    "not-json": (gzip.compress(b"{not json"), "HIVE_CURSOR_ERROR", "not a valid JSON Object"),
+}
+
+
+@pytest.mark.parametrize(("body", "code", "reason"), UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_corrupt_object_fails_the_query_as_athena_does_naming_its_s3_uri(
+    aws: Aws, body: bytes, code: str, reason: str
+) -> None:
     aws.put_log(ACCOUNT, REGION, "2024-01-05", [record()], name="good")
     key = f"{folder(ACCOUNT, REGION, '2024-01-05')}bad.json.gz"
     aws.s3.put_object(Bucket=TRAIL, Key=key, Body=body)
@@ -404,9 +409,47 @@ def test_corrupt_object_fails_the_query_naming_its_s3_uri(aws: Aws, body: bytes,
     execution = aws.run(f"SELECT count(*) FROM {TABLE}")
 
     assert execution["Status"]["State"] == "FAILED"
-    assert f"s3://{TRAIL}/{key}" in execution["Status"]["StateChangeReason"]
+    assert execution["Status"]["StateChangeReason"].startswith(f"{code}: s3://{TRAIL}/{key}: ")
     assert reason in execution["Status"]["StateChangeReason"]
     assert aws.counters.queries[-1].state == "FAILED"
+
+
+@pytest.mark.parametrize("kind", UNREADABLE)
+def test_a_query_fails_on_a_corrupt_object_every_time_wherever_it_is_listed(aws: Aws, kind: str) -> None:
+    """DuckDB reads files in parallel and accepts some bodies Athena refuses: the engine checks every object
+    itself, in listing order, so the outcome (and the object named) never depends on thread timing."""
+    day = folder(ACCOUNT, REGION, "2024-01-05")
+    for name in ("a", "c", "e", "g"):
+        aws.put_log(ACCOUNT, REGION, "2024-01-05", [record()], name=name)
+    aws.s3.put_object(Bucket=TRAIL, Key=f"{day}d.json.gz", Body=UNREADABLE[kind][0])
+    aws.add_partitions((ACCOUNT, REGION, "2024-01-05"))
+
+    reasons = {aws.run(f"SELECT eventname FROM {TABLE}")["Status"].get("StateChangeReason") for _ in range(5)}
+
+    [reason] = reasons
+    assert f"s3://{TRAIL}/{day}d.json.gz" in reason
+
+
+def test_path_is_the_s3_uri_of_each_rows_object(aws: Aws) -> None:
+    aws.put_log(ACCOUNT, REGION, "2024-01-05", [record(eventID="one"), record(eventID="two")], name="first")
+    aws.add_partitions((ACCOUNT, REGION, "2024-01-05"))
+
+    rows = aws.rows(f'SELECT eventid, "$path" FROM {TABLE} ORDER BY eventid')
+
+    uri = f"s3://{TRAIL}/{folder(ACCOUNT, REGION, '2024-01-05')}"
+    assert [row[0] for row in rows] == ["one", "two"] and all(row[1].startswith(uri) for row in rows)
+
+
+def test_an_object_excluded_by_its_path_is_never_opened(aws: Aws) -> None:
+    aws.put_log(ACCOUNT, REGION, "2024-01-05", [record(eventID="kept")], name="good")
+    key = f"{folder(ACCOUNT, REGION, '2024-01-05')}bad.json.gz"
+    aws.s3.put_object(Bucket=TRAIL, Key=key, Body=UNREADABLE["truncated"][0])
+    aws.add_partitions((ACCOUNT, REGION, "2024-01-05"))
+
+    rows = aws.rows(f"SELECT eventid FROM {TABLE} WHERE dt = '2024-01-05' AND \"$path\" NOT IN ('s3://{TRAIL}/{key}')")
+
+    assert rows == [["kept"]]
+    assert aws.counters.queries[-1].objects_read == 1
 
 
 @pytest.mark.parametrize(

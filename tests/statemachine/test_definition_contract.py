@@ -54,14 +54,43 @@ def test_every_task_failure_reaches_the_failure_notification(
     name: str, state: dict[str, Any], enclosing: tuple[dict[str, Any], ...]
 ) -> None:
     shard_map = next((m for m in enclosing if m["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"), None)
-    if shard_map is not None:
+    if shard_map is not None and shard_map.get("ToleratedFailurePercentage") == 100:
         # A failed shard fails its child execution; the Map goes on and the state after it fails the run.
-        assert shard_map["ToleratedFailurePercentage"] == 100
         state = asl()["States"][shard_map["Next"]]
     catchers = state.get("Catch") or (enclosing[0].get("Catch") if enclosing else None)
     assert catchers, f"{name} has no Catch (nor an enclosing Map with one)"
     catch_all = [c for c in catchers if "States.ALL" in c["ErrorEquals"]]
-    assert catch_all and catch_all[-1]["Next"] in {"NotifyFailure", "Failed"}
+    # InputRejected: the rejection's describer ends the execution there (invalid input is not notified)
+    assert catch_all and reachable(catch_all[-1]["Next"]) & {"NotifyFailure", "Failed", "InputRejected"}
+
+
+def reachable(start: str) -> set[str]:
+    """Every top-level state an execution can reach from `start` (Next, Choice targets, Catch targets)."""
+    states, seen, todo = asl()["States"], set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        todo += [t for t in (state.get("Next"), state.get("Default")) if t]
+        todo += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+    return seen
+
+
+DESCRIBERS = {n for n, s in asl()["States"].items() if s.get("Resource") == "${DescribeFailureFunctionArn}"}
+
+
+def test_every_catch_makes_the_cause_one_line_before_it_is_notified_or_ends_the_execution() -> None:
+    """The cause a person reads (the notification, the execution's Fail state) is DescribeFailure's one line:
+    every top-level Catch goes through it, except a describer's own Catch (which notifies the raw cause)."""
+    for name, state in asl()["States"].items():
+        for catcher in state.get("Catch", []) if name != "NotifyFailure" else []:
+            if name in DESCRIBERS:
+                assert catcher["Next"] == state["Next"] and catcher["ResultPath"] is None, name
+            else:
+                assert catcher["Next"] in DESCRIBERS, (name, catcher["Next"])
+    assert {asl()["States"][d]["Next"] for d in DESCRIBERS} == {"NotifyFailure", "InputRejected", "IsUnreadableData"}
 
 
 def test_failure_notification_ends_in_a_fail_state_with_the_original_error() -> None:
@@ -74,7 +103,8 @@ def test_invalid_input_ends_the_execution_at_the_first_state() -> None:
     states = asl()["States"]
     first = states[asl()["StartAt"]]
     rejecting = [c for c in first["Catch"] if c["ErrorEquals"] == ["InvalidInput"]]
-    assert rejecting and states[rejecting[0]["Next"]]["Type"] == "Fail"
+    described = states[rejecting[0]["Next"]]  # DescribeFailure: the cause as one line
+    assert rejecting and states[described["Next"]]["Type"] == "Fail"
     assert first["Catch"].index(rejecting[0]) == 0
 
 

@@ -198,13 +198,20 @@ def test_a_transient_lambda_error_is_retried(run: Runner) -> None:
 def test_a_failed_athena_query_is_retried_then_notified(run: Runner) -> None:
     result = run("AddQueryFails", NIGHTLY)
     assert (result.status, result.error) == ("FAILED", "States.TaskFailed")
-    assert result.states[-4:] == ["LoadStatement", "RunStatement", "NotifyFailure", "Failed"]
+    assert result.states[-5:] == ["LoadStatement", "RunStatement", "DescribeFailure", "NotifyFailure", "Failed"]
     assert result.failures().count("States.TaskFailed") >= 3  # first attempt + 2 retries
 
 
 def test_a_lambda_error_is_caught_notified_and_named(run: Runner) -> None:
     result = run("LambdaErrorCaught", NIGHTLY)
-    assert result.states == ["ValidateInput", "IsBackfill", "PlanPartitions", "NotifyFailure", "Failed"]
+    assert result.states == [
+        "ValidateInput",
+        "IsBackfill",
+        "PlanPartitions",
+        "DescribeFailure",
+        "NotifyFailure",
+        "Failed",
+    ]
     assert (result.status, result.error) == ("FAILED", "TableNotFound")
     assert "trailkeeper.cloudtrail" in (result.cause or "")
 
@@ -212,7 +219,7 @@ def test_a_lambda_error_is_caught_notified_and_named(run: Runner) -> None:
 def test_partitions_still_missing_after_adding_fail_the_execution(run: Runner) -> None:
     result = run("PartitionsStillMissing", NIGHTLY)
     assert (result.status, result.error) == ("FAILED", "PartitionsStillMissing")
-    assert result.states[-3:] == ["VerifyPartitions", "NotifyFailure", "Failed"]
+    assert result.states[-4:] == ["VerifyPartitions", "DescribeFailure", "NotifyFailure", "Failed"]
 
 
 def test_a_dry_run_backfill_plans_its_shards_and_adds_nothing(embedded_run: Runner) -> None:
@@ -225,7 +232,7 @@ def test_a_dry_run_backfill_plans_its_shards_and_adds_nothing(embedded_run: Runn
 
 def test_invalid_input_ends_at_the_first_state_naming_the_field(run: Runner) -> None:
     result = run("InvalidInput", {"start": "2024-02-30", "end": "2024-03-01"})
-    assert result.states == ["ValidateInput", "InputRejected"]
+    assert result.states == ["ValidateInput", "DescribeRejection", "InputRejected"]
     assert (result.status, result.error) == ("FAILED", "InvalidInput")
     assert (result.cause or "").startswith("start:")
 
@@ -249,7 +256,7 @@ def test_a_backfill_adds_through_its_shards_and_does_not_report(embedded_run: Ru
 def test_a_failed_shard_is_recorded_and_fails_the_backfill_after_the_others(embedded_run: Runner) -> None:
     result = embedded_run("FailedShardFailsTheBackfill", BACKFILL)
     assert result.child_states == ["PlanShard", "RecordShardFailure", "ShardFailed"]
-    assert result.states == [*SHARDED, "NotifyFailure", "Failed"]
+    assert result.states == [*SHARDED, "DescribeFailure", "NotifyFailure", "Failed"]
     assert (result.status, result.error) == ("FAILED", "ShardsFailed")
     assert "s00000: TableNotFound" in (result.cause or "")
 
@@ -270,13 +277,21 @@ def test_nothing_new_still_completes_the_report(run: Runner) -> None:
 def test_a_failed_report_query_is_notified(run: Runner) -> None:
     result = run("ReportQueryFails", NIGHTLY)
     assert (result.status, result.error) == ("FAILED", "States.TaskFailed")
-    assert result.states[-3:] == ["RunActivityQuery", "NotifyFailure", "Failed"]
+    # not bad data (no "HIVE_BAD_DATA:" code): notified with the query's reason, no log scan
+    assert result.states[-6:] == [
+        "RunActivityQuery",
+        "DescribeQueryFailure",
+        "IsUnreadableData",
+        "QueryFailed",
+        "NotifyFailure",
+        "Failed",
+    ]
 
 
 def test_ses_rejection_is_notified_with_its_cause(run: Runner) -> None:
     result = run("SesRejected", NIGHTLY)
     assert (result.status, result.error) == ("FAILED", "EmailRejected")
-    assert result.states[-3:] == ["SendReport", "NotifyFailure", "Failed"]
+    assert result.states[-4:] == ["SendReport", "DescribeFailure", "NotifyFailure", "Failed"]
     assert "MessageRejected" in (result.cause or "")
 
 

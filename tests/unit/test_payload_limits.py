@@ -13,6 +13,7 @@ fails the test, so a new field in a future botocore model is a decision, not a s
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from typing import Any
@@ -22,6 +23,8 @@ import pytest
 
 from tests.helpers import asl, template
 from trailkeeper.config import MAX_STATEMENT_BYTES_CAP, STATE_PAYLOAD_LIMIT_BYTES
+from trailkeeper.logscan import BATCH_OBJECTS
+from trailkeeper.report.query import MAX_EXCLUSION_BYTES, build_daily_activity_query
 
 HEADROOM_BYTES = 4_096  # kept free below the limit for what this model cannot see
 S3_URI = len("s3://") + 63 + len("/") + 1_024  # bucket names <= 63 bytes, keys <= 1,024 bytes (S3 docs)
@@ -228,3 +231,31 @@ def test_every_unbounded_member_is_sized_by_an_allowance_that_is_used() -> None:
     for service, operation in models.items():
         walk(_SESSION.get_service_model(service).operation_model(operation).output_shape)
     assert set(ALLOWANCES) <= members
+
+
+# ---- unreadable logs (issue 12) ---------------------------------------------------------------------------------
+
+ATHENA_QUERY_STRING_LIMIT = 262_144  # bytes, not adjustable (../shared/notes/aws-facts.md)
+
+
+def test_a_maximal_excluding_query_fits_athena_and_the_sync_task_output_with_headroom() -> None:
+    key = "AWSLogs/" + "k" * (1_024 - len("AWSLogs/") - 6)
+    literal = len(f"'s3://{'b' * 63}/{key}000000', ")
+    count = MAX_EXCLUSION_BYTES // literal
+    excluded = [("b" * 63, f"{key}{i:06d}") for i in range(count)]
+    day = dt.date(2024, 12, 31)
+    keys = ("account", "region", "year", "month", "day")  # the longest partition filter
+    query, _ = build_daily_activity_query("trailkeeper", "cloudtrail", keys, day, excluded=excluded)
+    assert len(query.encode()) <= ATHENA_QUERY_STRING_LIMIT - HEADROOM_BYTES
+    size = payload_bytes(get_query_execution_output(query))
+    assert size <= STATE_PAYLOAD_LIMIT_BYTES - HEADROOM_BYTES, (size, STATE_PAYLOAD_LIMIT_BYTES - size)
+    with pytest.raises(ValueError, match="longer than"):
+        build_daily_activity_query(
+            "trailkeeper", "cloudtrail", keys, day, excluded=[*excluded, ("b" * 63, f"{key}999999")]
+        )
+
+
+def test_a_maximal_log_scan_batch_fits_a_map_childs_input_with_headroom() -> None:
+    objects = [["b" * 63, "k" * 1_024] for _ in range(BATCH_OBJECTS)]
+    child_input = {"item": {"batch": 999_999, "objects": objects}, "run": "r" * 80}
+    assert payload_bytes(child_input) <= STATE_PAYLOAD_LIMIT_BYTES // 2

@@ -190,20 +190,28 @@ def test_state_machine_alarms_watch_the_metrics_step_functions_emits() -> None:
         assert alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "TrailkeeperStateMachine"}}]
 
 
-def test_function_error_alarm_covers_every_function() -> None:
+FUNCTION_ERROR_ALARMS = ("FunctionErrorsAlarm", "MoreFunctionErrorsAlarm")
+# "Alarms based on metric math expressions can reference a maximum of 10 metrics" (hard limit,
+# docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html).
+MAX_ALARM_METRICS = 10
+
+
+def test_function_error_alarms_cover_every_function_once_within_the_metric_math_limit() -> None:
     functions = {lid for lid, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
-    watched = {
-        m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
-        for m in RESOURCES["FunctionErrorsAlarm"]["Properties"]["Metrics"]
-        if "MetricStat" in m
-    }
-    assert watched == functions
-    for metric in RESOURCES["FunctionErrorsAlarm"]["Properties"]["Metrics"]:
-        if "MetricStat" in metric:
+    watched: list[str] = []
+    for alarm in FUNCTION_ERROR_ALARMS:
+        metrics = RESOURCES[alarm]["Properties"]["Metrics"]
+        stats = [m for m in metrics if "MetricStat" in m]
+        assert len(stats) <= MAX_ALARM_METRICS, alarm
+        [expression] = [m for m in metrics if m.get("ReturnData")]
+        assert sorted(expression["Expression"].split(" + ")) == sorted(m["Id"] for m in stats), alarm
+        for metric in stats:
             assert (metric["MetricStat"]["Metric"]["Namespace"], metric["MetricStat"]["Metric"]["MetricName"]) == (
                 "AWS/Lambda",
                 "Errors",
             )
+            watched.append(metric["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"])
+    assert sorted(watched) == sorted(functions)
 
 
 def test_every_function_has_a_log_group_with_retention() -> None:

@@ -39,6 +39,7 @@ from trailkeeper.layout import (
     report_key,
     report_prefix,
 )
+from trailkeeper.logscan import read_unreadable
 from trailkeeper.report import integrity
 from trailkeeper.report.activity import ActivityRow, parse_activity_csv, parse_activity_result
 from trailkeeper.report.diff import ActivityDiff, LedgerState, advance, read_keys, read_principals, write_row
@@ -74,8 +75,11 @@ def build_report(
     settings: Settings,
     report_settings: ReportSettings,
     s3: Any,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Save D's result once, compare it with the baseline ledger, advance the ledger, render and store."""
+    """Save D's result once, compare it with the baseline ledger, advance the ledger, render and store.
+
+    `run_id`: the execution; the log objects it left out as unreadable (reports/D/unreadable.json) are named."""
     bucket = settings.RESULTS_BUCKET
     fresh = aws.get_text(s3, bucket, _results_key(result_location, bucket))
     # Never save what cannot be read; a fresh result is no baseline, so its error says so.
@@ -103,6 +107,7 @@ def build_report(
     )
     found = attention(today, suppressions, report_day)
     checked = integrity.read_summary(s3, bucket, report_day)  # the night's digest validation, if it ran
+    unreadable = read_unreadable(s3, bucket, report_day, run_id)
     dropped = dropped_records(saved_result.dropped, checked)
 
     rendered = render_report(
@@ -115,12 +120,15 @@ def build_report(
         found=found,
         integrity=checked,
         revision=revision,
+        unreadable=unreadable,
         dropped=dropped,
     )
     document = report_document(
         report_day, rendered.subject, diff, report_settings.BASELINE_DAYS, reconciliation, checked, found
     )
     document["revised"] = None if revision is None else revision.as_json()
+    document["unreadable"] = None if unreadable is None else unreadable.to_json()
+    document["nothing_new"] = document["nothing_new"] and unreadable is None  # uncounted logs are news
     document["dropped"] = dropped.to_json()
     aws.put_text(s3, bucket, report_key(report_day, REPORT_TEXT), rendered.text, "text/plain; charset=utf-8")
     aws.put_text(s3, bucket, report_key(report_day, REPORT_HTML), rendered.html, "text/html; charset=utf-8")
@@ -153,6 +161,7 @@ def build_report(
         "attention": len(found.rows),
         "suppressed": sum(s.hits for s in found.suppressed),
         "revised": revision is not None,
+        "unreadable": 0 if unreadable is None else unreadable.count,
         "integrity_alarming": 0 if checked is None else len(checked.alarming),
         "dropped": dropped.to_json(),
         "location": f"s3://{bucket}/{report_prefix(report_day)}",

@@ -8,10 +8,11 @@ only identifiers put into the text are Glue names that passed the allow-list; no
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 
-from trailkeeper import allowlist, dropped
+from trailkeeper import allowlist, dropped, layout
 from trailkeeper.detections.evaluate import (
     DETECTIONS_PLACEHOLDER,
     EVENT_FLAGS_PLACEHOLDER,
@@ -45,6 +46,7 @@ def build_daily_activity_query(
     fixed_account: str | None = None,
     *,
     detections: bool = True,
+    excluded: Sequence[tuple[str, str]] = (),
 ) -> tuple[str, list[str]]:
     """(sql, execution_parameters) reading the partitions of `report_day` and the next day only.
 
@@ -53,7 +55,8 @@ def build_daily_activity_query(
     Every row's account is the partition's: the `account` partition key, or for a single-account table
     (no account key) `fixed_account`, the account its LOCATION names (schemes.scheme_for_table).
     `detections=False` leaves the catalog out (its `detections` column is then always ''): the benchmark's
-    baseline for "the detections cost no extra scan".
+    baseline for "the detections cost no extra scan". `excluded`: (bucket, key) of log objects the query must
+    not read (unreadable ones, exclusion_filter).
     """
     for what, name in (("database", database), ("table", table)):
         if not allowlist.GLUE_NAME.fullmatch(name):
@@ -64,6 +67,8 @@ def build_daily_activity_query(
     days = (report_day, report_day + dt.timedelta(days=1))
     partition_filter, partition_params = _partition_filter(partition_keys, days)
     folder_day_filter, folder_day_params = _partition_filter(partition_keys, days[:1])
+    if excluded:
+        partition_filter = f"({partition_filter}) AND {exclusion_filter(excluded)}"
     sql = (
         _template()
         .replace(FOLDER_DAY_PLACEHOLDER, folder_day_filter)
@@ -84,6 +89,28 @@ def build_daily_activity_query(
         *(_literal(day.isoformat()) for day in bounds),
         *partition_params,
     ]
+
+
+# Athena's query string limit is 262,144 bytes (../shared/notes/aws-facts.md); the query also travels in the
+# state payload (262,144 bytes, the .sync output repeats it), so the exclusion gets a quarter of either.
+MAX_EXCLUSION_BYTES = 65_536
+
+
+def exclusion_filter(excluded: Sequence[tuple[str, str]]) -> str:
+    """`"$path" NOT IN ('s3://bucket/key', ...)`: Athena's pseudo-column naming each row's object. Each literal is
+    printed from a bucket and key that passed their allow-lists (no quote can be in either); anything else,
+    or more than MAX_EXCLUSION_BYTES of literals, is refused rather than escaped or cut."""
+    literals = []
+    for bucket, key in sorted(set(excluded)):
+        if not allowlist.BUCKET.fullmatch(bucket) or not layout.is_log_object_key(key):
+            raise ValueError(f"refusing to exclude s3://{bucket}/{key!r}: not an allow-listed bucket and log key")
+        literals.append(f"'s3://{bucket}/{key}'")
+    if not literals:
+        raise ValueError("an exclusion needs at least one object")
+    text = '"$path" NOT IN (' + ", ".join(literals) + ")"
+    if len(text.encode()) > MAX_EXCLUSION_BYTES:
+        raise ValueError(f"an exclusion of {len(literals)} objects is longer than {MAX_EXCLUSION_BYTES:,} bytes")
+    return text
 
 
 def _account_expression(partition_keys: tuple[str, ...], fixed_account: str | None) -> str:

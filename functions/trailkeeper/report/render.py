@@ -32,6 +32,7 @@ from trailkeeper.detections.attention import Attention, truncate
 from trailkeeper.detections.attention import subject as attention_subject
 from trailkeeper.detections.evaluate import format_hits
 from trailkeeper.dropped import Dropped
+from trailkeeper.logscan import Unreadable
 from trailkeeper.report.activity import COLUMNS_V3, ActivityRow
 from trailkeeper.report.diff import ActivityDiff, Resumed, Silent
 from trailkeeper.report.integrity import IntegrityOpening, IntegritySection, IntegritySummary
@@ -77,6 +78,7 @@ def render_report(
     integrity: IntegritySummary | None = None,
     revision: Revision | None = None,
     dropped: Dropped | None = None,
+    unreadable: Unreadable | None = None,
 ) -> RenderedReport:
     """Render one day's report.
 
@@ -86,11 +88,14 @@ def render_report(
     risk, truncates it lowest risk first (never a hit) and makes the subject name the most severe finding.
     `revision` (a re-run that found late logs) marks the subject and opens the body with what it revises.
     `dropped` (trailkeeper/dropped.py): what no query could count, by reason, in its own section.
+    `unreadable` (log objects the query could not read and left out) is counted in the subject and listed.
     """
     if max_rows < 0:
         raise ValueError(f"max_rows must be 0 or more, not {max_rows}")
     recon = _Reconciliation.read(reconciliation)
-    view = _View(diff, report_day, recon, max_rows, full_result_uri, title, found, integrity, revision, dropped)
+    view = _View(
+        diff, report_day, recon, max_rows, full_result_uri, title, found, integrity, revision, dropped, unreadable
+    )
     return RenderedReport(
         subject=view.subject(),
         text=_TEMPLATES.get_template("report.txt").render(view=view),
@@ -268,6 +273,14 @@ class _Reconciled:
 
 
 @dataclass(frozen=True)
+class _UnreadableSection:
+    count: str
+    objects: tuple[Line, ...]  # "<s3 uri> (<reason>)"
+    more: Line | None
+    listed: Untrusted  # reports/D/unreadable.json, which lists them all
+
+
+@dataclass(frozen=True)
 class _View:
     diff: ActivityDiff
     day: dt.date
@@ -279,11 +292,27 @@ class _View:
     integrity: IntegritySummary | None = None  # the night's integrity validation (report/integrity.py)
     revision: Revision | None = None  # a re-run's revision of the day's first report (report/revision.py)
     dropped: Dropped | None = None  # records no query counted, by reason (trailkeeper/dropped.py)
+    unreadable: Unreadable | None = None  # log objects the query left out (trailkeeper/logscan.py)
 
     # ---- the subject (never CloudTrail text) ----------------------------------------------------
     def subject(self) -> str:
         unmarked = self._subject()
+        if self.unreadable is not None:
+            unmarked += f" ({_plural(self.unreadable.count, 'UNREADABLE LOG OBJECT')} not counted)"
         return unmarked if self.revision is None else f"{SUBJECT_MARK} {unmarked}"
+
+    def unreadable_section(self) -> _UnreadableSection | None:
+        """The log objects the day's query could not read: named (S3 keys are attacker-influenced), capped."""
+        if self.unreadable is None:
+            return None
+        shown, _ = self.capped(self.unreadable.objects)
+        hidden = self.unreadable.count - len(shown)
+        return _UnreadableSection(
+            count=f"{self.unreadable.count:,}",
+            objects=tuple(line("{} ({})", Untrusted(uri, None), reason) for uri, reason in shown),
+            more=line(f"… and {hidden:,} more") if hidden > 0 else None,
+            listed=Untrusted(self.unreadable.location, None),
+        )
 
     def _subject(self) -> str:
         diff = self.diff

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import sqlglot
 
-from localaws.athena.catalog import CatalogTable, Column, StagedObject, create_view
+from localaws.athena.catalog import PATH_COLUMN, CatalogTable, Column, StagedObject, create_view
 from localaws.athena.hive import parse_hive_type
 from tests.helpers import FIXTURES, table_input
 from trailkeeper.report.activity import COLUMNS, COLUMNS_V2, COLUMNS_V3, ActivityRow
@@ -111,9 +111,11 @@ def run_records(
     report_day: dt.date,
     partition_keys: tuple[str, ...] = ("account", "region", "dt"),
     fixed_account: str | None = ACCOUNT,
+    excluded: tuple[tuple[str, str], ...] = (),
 ) -> list[tuple[Any, ...]]:
     """The report query on DuckDB over records read as Athena reads them: the template's columns, CloudTrail's
-    JSON spellings (the embedded runtime's reader, localaws/athena/catalog.create_view), one file per record."""
+    JSON spellings (the embedded runtime's reader, localaws/athena/catalog.create_view), one file per record,
+    record i in s3://trail/<i>; `excluded` (bucket, key) objects left out by the query's `"$path"` filter."""
     storage = table_input()["StorageDescriptor"]
     columns = tuple(Column(c["Name"], parse_hive_type(c["Type"])) for c in storage["Columns"])
     keys = tuple(Column(k, parse_hive_type("string")) for k in partition_keys)
@@ -130,8 +132,12 @@ def run_records(
                 )
             )
         try:
-            create_view(con, table, staged, 0, None)
-            sql, params = build_daily_activity_query(DATABASE, TABLE, partition_keys, report_day, fixed_account)
+            # "$path" is a hidden column: the view has it only for a query that names it
+            used = None if not excluded else frozenset({*(c.name for c in (*columns, *keys)), PATH_COLUMN})
+            create_view(con, table, staged, 0, used)
+            sql, params = build_daily_activity_query(
+                DATABASE, TABLE, partition_keys, report_day, fixed_account, excluded=excluded
+            )
             return con.execute(to_duckdb(substitute_parameters(sql, params))).fetchall()
         finally:
             con.close()

@@ -13,13 +13,16 @@ from tests.unit.report.report_kit import (
     ACCOUNT,
     DATABASE,
     TABLE,
+    Found,
     athena_csv,
     event,
+    record_of,
     run_daily_activity,
+    run_records,
 )
 from trailkeeper.errors import ConfigurationError, UnsupportedPartitionScheme
 from trailkeeper.report.activity import COLUMNS, MAX_CELL_CHARS, VALUE_CHARS, ActivityRow, parse_activity_csv
-from trailkeeper.report.query import build_daily_activity_query
+from trailkeeper.report.query import build_daily_activity_query, exclusion_filter
 
 DAY = dt.date(2024, 1, 5)
 SCHEMES = {
@@ -284,3 +287,37 @@ def test_result_parses_into_activity_rows() -> None:
             sample_sessions="",
         )
     ]
+
+
+# ---- leaving unreadable objects out (issue 12) ---------------------------------------------------------------
+
+
+def test_an_excluded_object_is_left_out_by_its_path_and_the_others_counted() -> None:
+    found = [Found("2024-01-05", ACCOUNT, "us-east-1", record_of(event("2024-01-05", "2024-01-05T10:00:00Z")))] * 3
+    [everything] = run_records(found, DAY)
+    [without_one] = run_records(found, DAY, excluded=(("trail", "1"),))
+    events = COLUMNS.index("events")
+    assert (everything[events], without_one[events]) == (3, 2)
+
+
+def test_the_exclusion_is_a_path_not_in_of_sorted_unique_literals() -> None:
+    text = exclusion_filter([("trail-bucket", "AWSLogs/b.json.gz"), ("trail-bucket", "AWSLogs/a.json.gz")] * 2)
+    assert text == "\"$path\" NOT IN ('s3://trail-bucket/AWSLogs/a.json.gz', 's3://trail-bucket/AWSLogs/b.json.gz')"
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key"),
+    [
+        ("trail-bucket", "AWSLogs/x'); DROP TABLE t; --.json.gz"),
+        ("trail-bucket", "AWSLogs/a b.json.gz"),
+        ("trail-bucket", "AWSLogs//a.json.gz"),
+        ("trail-bucket", "AWSLogs/../a.json.gz"),
+        ("trail-bucket", "AWSLogs/caf\u00e9.json.gz"),
+        ("Trail_Bucket", "AWSLogs/a.json.gz"),
+        ("trail-bucket", "a" * 1_025),
+    ],
+    ids=["quote", "space", "empty-segment", "dot-dot", "non-ascii", "bad-bucket", "too-long"],
+)
+def test_the_exclusion_refuses_an_object_outside_the_allow_lists(bucket: str, key: str) -> None:
+    with pytest.raises(ValueError, match="refusing to exclude"):
+        exclusion_filter([(bucket, key)])
