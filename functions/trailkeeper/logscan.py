@@ -31,7 +31,7 @@ from trailkeeper.report.query import MAX_EXCLUSION_BYTES, build_daily_activity_q
 from trailkeeper.schemes import scheme_for_table
 
 # A batch is one Map item, and an item travels in the child execution's input (262,144 bytes,
-# ../shared/notes/aws-facts.md): 100 keys of at most 1,024 bytes stay under half of it (a test computes it).
+# docs/aws-facts.md): 100 keys of at most 1,024 bytes stay under half of it (a test computes it).
 BATCH_OBJECTS = 100
 LIST_PARALLELISM = 16
 SCAN_CONCURRENCY = 10  # the ScanLogs Map's MaxConcurrency

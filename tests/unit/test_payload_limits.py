@@ -235,7 +235,7 @@ def test_every_unbounded_member_is_sized_by_an_allowance_that_is_used() -> None:
 
 # ---- unreadable logs (issue 12) ---------------------------------------------------------------------------------
 
-ATHENA_QUERY_STRING_LIMIT = 262_144  # bytes, not adjustable (../shared/notes/aws-facts.md)
+ATHENA_QUERY_STRING_LIMIT = 262_144  # bytes, not adjustable (docs/aws-facts.md)
 
 
 def test_a_maximal_excluding_query_fits_athena_and_the_sync_task_output_with_headroom() -> None:

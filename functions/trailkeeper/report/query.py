@@ -91,7 +91,7 @@ def build_daily_activity_query(
     ]
 
 
-# Athena's query string limit is 262,144 bytes (../shared/notes/aws-facts.md); the query also travels in the
+# Athena's query string limit is 262,144 bytes (docs/aws-facts.md); the query also travels in the
 # state payload (262,144 bytes, the .sync output repeats it), so the exclusion gets a quarter of either.
 MAX_EXCLUSION_BYTES = 65_536
 
