@@ -26,6 +26,11 @@ PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 GLUE_NAME = re.compile(r"[a-z0-9_]{1,255}")
 EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 SHARD_ID = re.compile(r"s[0-9]{5}")  # a backfill shard, as PlanShards names them
+# The log objects an exclusion (`"$path" NOT IN`) may name: S3 keys of letters, digits and `._=+-` segments joined
+# by single slashes, up to S3's 1,024 bytes. Every CloudTrail log key has this shape
+# (<account>_CloudTrail_<region>_..._<unique>.json.gz under AWSLogs/...); a key with any other character never
+# becomes an SQL literal.
+LOG_OBJECT_KEY = re.compile(r"(?=.{1,1024}\Z)[A-Za-z0-9][A-Za-z0-9._=+-]*(?:/[A-Za-z0-9][A-Za-z0-9._=+-]*)*", re.DOTALL)
 
 
 def is_account_id(value: object) -> bool:

@@ -243,10 +243,6 @@ def integrity_summary_key(night: dt.date) -> str:
 # ------------------------------------------------------------------------------------------------ unreadable logs
 
 _SCAN_BATCH = re.compile(r"[0-9]{1,6}")
-# The objects an exclusion may name: S3 keys of letters, digits and `._=+-` segments joined by single slashes,
-# up to S3's 1,024 bytes. Every CloudTrail log key has this shape (<account>_CloudTrail_<region>_..._<unique>.json.gz
-# under AWSLogs/...); a key with any other character never becomes an SQL literal.
-LOG_OBJECT_KEY = re.compile(r"(?=.{1,1024}\Z)[A-Za-z0-9][A-Za-z0-9._=+-]*(?:/[A-Za-z0-9][A-Za-z0-9._=+-]*)*", re.DOTALL)
 
 
 def log_scan_prefix(run_id: str) -> str:
@@ -273,7 +269,3 @@ def log_scan_batch(key: str, run_id: str) -> int | None:
 
 def unreadable_key(day: dt.date) -> str:
     return report_key(day, UNREADABLE_JSON)
-
-
-def is_log_object_key(key: object) -> bool:
-    return isinstance(key, str) and LOG_OBJECT_KEY.fullmatch(key) is not None

@@ -23,11 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from trailkeeper import allowlist, aws, layout
+from trailkeeper import aws, layout
 from trailkeeper.config import Settings
 from trailkeeper.errors import UnreadableLogsNotExcludable, UnreadableLogsNotFound
 from trailkeeper.failures import one_line
-from trailkeeper.report.query import MAX_EXCLUSION_BYTES, build_daily_activity_query
+from trailkeeper.report.query import MAX_EXCLUSION_BYTES, build_daily_activity_query, excludable
 from trailkeeper.schemes import scheme_for_table
 
 # A batch is one Map item, and an item travels in the child execution's input (262,144 bytes,
@@ -162,9 +162,7 @@ def exclude_unreadable(
     document |= {"objects_scanned": scanned, "count": len(found), "objects": found}
     aws.put_json(s3, bucket, key, document)
     where = f"s3://{bucket}/{key}"
-    odd = next(
-        (u for u in found if not (allowlist.BUCKET.fullmatch(u["bucket"]) and layout.is_log_object_key(u["key"]))), None
-    )
+    odd = next((u for u in found if not excludable(u["bucket"], u["key"])), None)
     if odd is not None:
         raise UnreadableLogsNotExcludable(
             f"{len(found)} unreadable log object(s) of {report_day} (listed in {where}); "

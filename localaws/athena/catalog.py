@@ -8,7 +8,6 @@ which may contain `..`), and DuckDB reads them with `read_json(..., records=true
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import zlib
@@ -212,7 +211,7 @@ def stage(objects: Sequence[tuple[str, FakeKey, tuple[str, ...]]], directory: Pa
         path = directory / f"{index:07d}.json"
         data = readable_json(uri, key.value)  # decoded: DuckDB reads plain JSON
         path.write_bytes(data)
-        staged.append(StagedObject(path, uri, key.size, values, is_records_object(data, gzipped=False)))
+        staged.append(StagedObject(path, uri, key.size, values, is_records_object(data)))
     return staged
 
 
@@ -285,16 +284,11 @@ _RECORDS_OPENING = re.compile(rb'\s*\{\s*"Records"\s*:\s*\[')
 _OPENING_BYTES = 64
 
 
-def is_records_object(body: bytes, *, gzipped: bool) -> bool:
-    """False only for JSON of another shape; text that is not JSON (or not gzip) is left to the reader to fail on."""
-    try:
-        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16) if gzipped else None
-        opening = inflater.decompress(body, _OPENING_BYTES) if inflater else body[:_OPENING_BYTES]
-        if _RECORDS_OPENING.match(opening):
-            return True
-        document = json.loads(gzip.decompress(body) if gzipped else body)
-    except (zlib.error, OSError, EOFError, ValueError):
+def is_records_object(text: bytes) -> bool:
+    """False only for JSON of another shape; `text` is what readable_json returned (decoded, valid JSON)."""
+    if _RECORDS_OPENING.match(text[:_OPENING_BYTES]):
         return True
+    document = json.loads(text)
     return isinstance(document, dict) and isinstance(document.get("Records"), list)
 
 

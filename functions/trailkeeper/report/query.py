@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 
-from trailkeeper import allowlist, dropped, layout
+from trailkeeper import allowlist, dropped
 from trailkeeper.detections.evaluate import (
     DETECTIONS_PLACEHOLDER,
     EVENT_FLAGS_PLACEHOLDER,
@@ -96,13 +96,18 @@ def build_daily_activity_query(
 MAX_EXCLUSION_BYTES = 65_536
 
 
+def excludable(bucket: str, key: str) -> bool:
+    """Whether an object can be named in an exclusion: its bucket and key pass their allow-lists."""
+    return allowlist.BUCKET.fullmatch(bucket) is not None and allowlist.LOG_OBJECT_KEY.fullmatch(key) is not None
+
+
 def exclusion_filter(excluded: Sequence[tuple[str, str]]) -> str:
     """`"$path" NOT IN ('s3://bucket/key', ...)`: Athena's pseudo-column naming each row's object. Each literal is
     printed from a bucket and key that passed their allow-lists (no quote can be in either); anything else,
     or more than MAX_EXCLUSION_BYTES of literals, is refused rather than escaped or cut."""
     literals = []
     for bucket, key in sorted(set(excluded)):
-        if not allowlist.BUCKET.fullmatch(bucket) or not layout.is_log_object_key(key):
+        if not excludable(bucket, key):
             raise ValueError(f"refusing to exclude s3://{bucket}/{key!r}: not an allow-listed bucket and log key")
         literals.append(f"'s3://{bucket}/{key}'")
     if not literals:
