@@ -7,13 +7,14 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
+from trailkeeper import aws
 from trailkeeper.config import Settings
 from trailkeeper.errors import InvalidInput
 from trailkeeper.inputs import RunRequest
-from trailkeeper.logscan import exclude_unreadable
+from trailkeeper.logscan import RESULT_READERS, exclude_unreadable
 
 logger = Logger()
-s3 = boto3.client("s3")
+s3 = boto3.client("s3", config=aws.pooled(RESULT_READERS))  # one connection per result read in flight
 glue = boto3.client("glue")
 
 

@@ -1,4 +1,4 @@
-"""PlanLogScan: the report day's log objects in batches, the ScanLogs Map's items (trailkeeper.logscan)."""
+"""PlanLogScan: the report day's partition LOCATIONs in batches, the ScanLogs Map's items (trailkeeper.logscan)."""
 
 from __future__ import annotations
 

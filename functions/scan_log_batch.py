@@ -1,4 +1,4 @@
-"""ScanLogBatch: read one batch of log objects as the query does; the unreadable ones go to S3 (trailkeeper.logscan)."""
+"""ScanLogBatch: list a batch of partitions and read their log objects as the query does (trailkeeper.logscan)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
+from trailkeeper import aws
 from trailkeeper.config import Settings
-from trailkeeper.logscan import scan_batch
+from trailkeeper.logscan import SCAN_READERS, scan_batch
 
 logger = Logger()
-s3 = boto3.client("s3")
+s3 = boto3.client("s3", config=aws.pooled(SCAN_READERS))  # one keep-alive connection per read in flight
 
 
 @logger.inject_lambda_context

@@ -8,8 +8,8 @@
     outcomes/<id>.json             a finished shard's counts: the file that marks it done
     failures/<id>.json             why a shard failed (written by the ASL's RecordShardFailure)
     summary.json                   a backfill's totals
-    log-scan/items.json            the report day's log objects in batches, the ScanLogs Map's items (PlanLogScan)
-    log-scan/<batch>.json          one batch's unreadable objects (ScanLogBatch)
+    log-scan/items.json            the day's partition LOCATIONs in batches, the ScanLogs Map's items (PlanLogScan)
+    log-scan/<batch>.json          one batch's counts and unreadable objects (ScanLogBatch)
   map-runs/                        the Distributed Map's own result writer (ResultWriter, in the ASL)
   athena/                          Athena's raw query results (the workgroup's OutputLocation, in the template)
   activity/D.csv                   day D's query result, written once (a report may rest on it); a re-run
@@ -250,12 +250,12 @@ def log_scan_prefix(run_id: str) -> str:
 
 
 def log_scan_items_key(run_id: str) -> str:
-    """The ScanLogs Map's items: batches of the report day's log objects (written by PlanLogScan)."""
+    """The ScanLogs Map's items: batches of the report day's partition LOCATIONs (written by PlanLogScan)."""
     return f"{log_scan_prefix(run_id)}items.json"
 
 
 def log_scan_batch_key(run_id: str, batch: int) -> str:
-    """One batch's unreadable objects (written by ScanLogBatch)."""
+    """One batch's counts and unreadable objects (written by ScanLogBatch)."""
     return f"{log_scan_prefix(run_id)}{_checked(_SCAN_BATCH, str(batch), 'batch')}.json"
 
 

@@ -30,6 +30,9 @@ GOLDEN_ACTIONS = {
         "kms:Decrypt",
     },
     "SummariseIntegrityFunction": {"s3:GetObject", "s3:PutObject"},
+    "PlanLogScanFunction": {"s3:PutObject", "glue:GetTable", "glue:GetPartitions"},  # Glue only: it lists no object
+    "ScanLogBatchFunction": {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "kms:Decrypt"},
+    "ExcludeUnreadableLogsFunction": {"s3:GetObject", "s3:ListBucket", "s3:PutObject", "glue:GetTable"},
     "TrailkeeperStateMachine": {
         "lambda:InvokeFunction",
         "s3:GetObject",
