@@ -23,7 +23,7 @@ import pytest
 
 from tests.helpers import asl, template
 from trailkeeper.config import MAX_STATEMENT_BYTES_CAP, STATE_PAYLOAD_LIMIT_BYTES
-from trailkeeper.logscan import BATCH_OBJECTS
+from trailkeeper.logscan import PARTITIONS_PER_BATCH, listing_root, scan_items
 from trailkeeper.report.query import MAX_EXCLUSION_BYTES, build_daily_activity_query
 
 HEADROOM_BYTES = 4_096  # kept free below the limit for what this model cannot see
@@ -255,7 +255,19 @@ def test_a_maximal_excluding_query_fits_athena_and_the_sync_task_output_with_hea
         )
 
 
-def test_a_maximal_log_scan_batch_fits_a_map_childs_input_with_headroom() -> None:
-    objects = [["b" * 63, "k" * 1_024] for _ in range(BATCH_OBJECTS)]
-    child_input = {"item": {"batch": 999_999, "objects": objects}, "run": "r" * 80}
-    assert payload_bytes(child_input) <= STATE_PAYLOAD_LIMIT_BYTES // 2
+def maximal_listing_roots(count: int) -> list[str]:
+    """`count` of the longest LOCATIONs PlanLogScan plans, as JSON text sees them: the longest bucket names and
+    prefixes one byte short of a key (a longer one holds no object) of a character JSON writes in two bytes."""
+    prefix = '"' * (1_024 - 2)
+    roots = [listing_root(f"s3://{'b' * 62}{i % 10}/{prefix}") for i in range(count)]
+    assert listing_root(f"s3://{'b' * 63}/{prefix}x") is None  # one byte more and nothing can be under it
+    return [root for root in roots if root is not None]
+
+
+def test_a_maximal_log_scan_batch_fits_a_map_childs_input_far_under_the_limit() -> None:
+    """A Map child's input is its item (ItemSelector in the ASL) plus the execution name (at most 80 characters)."""
+    [item] = scan_items(maximal_listing_roots(PARTITIONS_PER_BATCH))
+    assert len(item["partitions"]) == PARTITIONS_PER_BATCH
+    assert asl()["States"]["ScanLogs"]["ItemSelector"] == {"item.$": "$$.Map.Item.Value", "run.$": "$$.Execution.Name"}
+    child_input = {"item": item | {"batch": 999_999}, "run": "r" * 80}
+    assert payload_bytes(child_input) <= STATE_PAYLOAD_LIMIT_BYTES // 16, payload_bytes(child_input)
