@@ -2,7 +2,7 @@
 
 Worst cases computed from the template (Timeout, MemorySize), the ASL and logscan's constants, on these numbers
 (docs/aws-facts.md cites the AWS ones):
-- a partition holds at most 288 log files: CloudTrail delivers one about every 5 minutes per account and region;
+- a partition holds 288 log files: CloudTrail usually publishes one every 5 minutes per account and region;
 - CloudTrail documents no log-file size (only events, at most 256 KB), so the design file is 2 MiB uncompressed
   (about 1,600 events in 5 minutes, 460,000 a day in one account and region, far above a typical region);
 - reading a file costs 0.07 s of CPU per uncompressed MiB and peaks at 7 times its uncompressed size: measured
