@@ -2,10 +2,24 @@
 
 By default they run in-process on the embedded runtime (moto's interpreter, `stateMachineArn#TestCase`,
 as Step Functions Local does). With SFN_ENDPOINT set (Step Functions Local in docker started with this
-mock_config.json, see README) the same TestCases run there as well. Assertions read the execution history;
-a backfill's shards run as Distributed Map child executions, whose states are read from child_states. Those
-TestCases read the shard list from S3 (the Map's ItemReader is not a Task, so not mockable): they run on the
-embedded runtime only.
+mock_config.json, see README) the same TestCases run there as well. Assertions read the execution history: the
+states entered are the TestCase's path in expected_paths.py, a Distributed Map's children's are child_states.
+
+A Task the TestCase does not mock runs for real. Step Functions Local then calls the service at its configured
+endpoint ("If you do not specify a mocked response, a Task will attempt to call the service endpoints", AWS docs,
+"Using mocked service integrations for testing in Step Functions Local"); nothing answers there, no Lambda, no
+Athena. moto's interpreter mocks a state only when its name is in the TestCase (`Environment.is_mocked_mode`; Map
+iterations and Distributed Map children get the same TestCase) and otherwise runs the real Task: the handler
+in-process, the query on DuckDB. So on the embedded runtime a missing mock goes unnoticed; every TestCase mocks
+every Task it enters, which test_mock_config_contract.py checks offline (in `make check`). On moto an attempt past
+the state's last mocked response fails with States.Runtime ("No mocked response definition for state ... and retry
+number ..."), which a States.ALL Catch takes like any failure: the contract checks that the mocks last through every
+retry too.
+
+The Distributed Maps' items are read from S3 by their ItemReader, which is not a Task and cannot be mocked: the
+TestCases that run one (backfill shards, log-scan batches, integrity batches) run on the embedded runtime only,
+with the items put where their mocked planners point. UnreadableObjectLeftOut plans 0 log-scan batches, so the
+unreadable-object path also runs on Step Functions Local.
 """
 
 from __future__ import annotations
