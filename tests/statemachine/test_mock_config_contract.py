@@ -48,7 +48,8 @@ def attempts(case: str, state_name: str) -> list[dict[str, Any]]:
 
 
 def retried(error: str, error_equals: list[str]) -> bool:
-    # ASL "Error names": States.ALL matches every error, States.TaskFailed every error but States.Timeout
+    # AWS docs, "Error handling in Step Functions workflows", Error names: States.ALL matches every error name;
+    # in a Retry or Catch, States.TaskFailed matches every one but States.Timeout.
     return (
         error in error_equals
         or "States.ALL" in error_equals
@@ -88,6 +89,12 @@ def resolves(document: object, path: str) -> bool:
             return False
         document = document[part]
     return True
+
+
+def test_every_state_name_is_unique_across_the_definition() -> None:
+    # a TestCase mocks by state name, inside Maps too: a name used twice would be mocked in both places
+    names = [name for name, _, _ in all_states(asl()["States"])]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
 
 
 def test_every_test_case_has_an_expected_path_and_every_path_a_test_case() -> None:
