@@ -107,6 +107,21 @@ def test_every_state_a_test_case_is_expected_to_enter_is_in_the_definition(case:
 
 
 @pytest.mark.parametrize("case", CASES)
+def test_a_path_through_a_map_goes_on_into_its_items(case: str) -> None:
+    """So that the Tasks a Map runs are in the path, and checked: an inline Map's iteration states follow it, a
+    Distributed Map's child execution is child_states (the TestCases have no Map over zero items)."""
+    path = PATHS[case]
+    for index, name in enumerate(path.states):
+        if STATES[name]["Type"] != "Map":
+            continue
+        processor = STATES[name]["ItemProcessor"]
+        if processor["ProcessorConfig"]["Mode"] == "DISTRIBUTED":
+            assert (path.child_states or [None])[0] == processor["StartAt"], f"{case}: {name}'s child states"
+        else:
+            assert path.states[index + 1 : index + 2] == [processor["StartAt"]], f"{case}: {name}'s iteration"
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_every_task_a_test_case_enters_is_mocked_in_it(case: str) -> None:
     unmocked = [name for name in entered(case) if name in TASKS and name not in TEST_CASES[case]]
     assert unmocked == [], f"{case} enters Tasks it does not mock (Step Functions Local would call the service)"
