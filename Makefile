@@ -25,7 +25,7 @@ AWSCLI_VENV := $(TOOLS)/awscli
 # `make check`: the product's unit tests and the contract checks of template.yaml and the ASL; nothing here starts
 # the embedded runtime (tests/localaws/, statemachine/test_state_machine.py, e2e/, hardening/, the operator tests and
 # the benchmark's runtime sections, which run stacks on it, are in `make test`).
-CHECK_TESTS := tests/unit tests/statemachine/test_definition_contract.py --ignore=tests/unit/test_operator_cli.py \
+CHECK_TESTS := tests/unit tests/statemachine/test_definition_contract.py tests/statemachine/test_mock_config_contract.py --ignore=tests/unit/test_operator_cli.py \
                --ignore=tests/unit/test_benchmark_runtime_sections.py
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --allow-unsafe --strip-extras \
                --no-emit-index-url --no-emit-find-links

@@ -2,10 +2,24 @@
 
 By default they run in-process on the embedded runtime (moto's interpreter, `stateMachineArn#TestCase`,
 as Step Functions Local does). With SFN_ENDPOINT set (Step Functions Local in docker started with this
-mock_config.json, see README) the same TestCases run there as well. Assertions read the execution history;
-a backfill's shards run as Distributed Map child executions, whose states are read from child_states. Those
-TestCases read the shard list from S3 (the Map's ItemReader is not a Task, so not mockable): they run on the
-embedded runtime only.
+mock_config.json, see README) the same TestCases run there as well. Assertions read the execution history: the
+states entered are the TestCase's path in expected_paths.py, a Distributed Map's children's are child_states.
+
+A Task the TestCase does not mock runs for real. Step Functions Local then calls the service at its configured
+endpoint ("If you do not specify a mocked response, a Task will attempt to call the service endpoints", AWS docs,
+"Using mocked service integrations for testing in Step Functions Local"); nothing answers there, no Lambda, no
+Athena. moto's interpreter mocks a state only when its name is in the TestCase (`Environment.is_mocked_mode`; Map
+iterations and Distributed Map children get the same TestCase) and otherwise runs the real Task: the handler
+in-process, the query on DuckDB. So on the embedded runtime a missing mock goes unnoticed; every TestCase mocks
+every Task it enters, which test_mock_config_contract.py checks offline (in `make check`). On moto an attempt past
+the state's last mocked response fails with States.Runtime ("No mocked response definition for state ... and retry
+number ..."), which a States.ALL Catch takes like any failure: the contract checks that the mocks last through every
+retry too.
+
+The Distributed Maps' items are read from S3 by their ItemReader, which is not a Task and cannot be mocked: the
+TestCases that run one (backfill shards, log-scan batches, integrity batches) run on the embedded runtime only,
+with the items put where their mocked planners point. UnreadableObjectLeftOut plans 0 log-scan batches, so the
+unreadable-object path also runs on Step Functions Local.
 """
 
 from __future__ import annotations
@@ -25,21 +39,11 @@ import pytest
 from localaws.local_run import LOCAL_PARAMETERS
 from localaws.runtime import EmbeddedAws
 from tests.helpers import asl_text, state_machine_resource
+from tests.statemachine.expected_paths import PATHS
 
 MOCK_CONFIG = Path(__file__).with_name("mock_config.json")
 NIGHTLY = {"time": "2024-03-09T01:30:00Z"}
 BACKFILL = {"start": "2024-03-06", "end": "2024-03-10"}
-ADDING = [
-    "IsBackfill",
-    "PlanPartitions",
-    "AnythingToAdd",
-    "ListStatements",
-    "AddPartitions",
-    "LoadStatement",
-    "RunStatement",
-    "VerifyPartitions",
-]
-SHARDED = ["ValidateInput", "IsBackfill", "PlanShards", "ReconcileShards", "SummariseShards"]
 SHARD_ITEMS = [
     {
         "shard": "s00000",
@@ -57,8 +61,24 @@ SHARD_ITEMS = [
         },
     }
 ]
-INTEGRITY_NOTHING_TO_VALIDATE = ["IsIntegrityDue", "PlanIntegrity", "AnythingToValidate"]
-REPORTING = ["IsReportDue", "PrepareReport", "ReportAlreadySent", "RunActivityQuery", "BuildReport", "SendReport"]
+# The Distributed Maps' items (ItemReader is not a Task: not mockable), at the keys their mocked planners name.
+LOG_SCAN_ITEMS = [
+    {
+        "batch": 0,
+        "objects": [
+            [
+                "trail",
+                "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/08/111111111111_CloudTrail_us-east-1_a.json.gz",
+            ]
+        ],
+    }
+]
+INTEGRITY_ITEMS = [{"batch": "0", "night": "2024-03-08", "accounts": [["111111111111", ["us-east-1", "eu-west-1"]]]}]
+MAP_ITEMS = {
+    "runs/mock-config/shards.json": SHARD_ITEMS,
+    "runs/mock-config/log-scan/items.json": LOG_SCAN_ITEMS,
+    "integrity/mock-config/pairs.json": INTEGRITY_ITEMS,
+}
 
 
 @dataclass(frozen=True)
@@ -87,11 +107,8 @@ Runner = Callable[[str, object], Run]
 @pytest.fixture(scope="module")
 def embedded() -> Iterator[Runner]:
     with EmbeddedAws.running(parameters=LOCAL_PARAMETERS, mock_config=MOCK_CONFIG) as aws:
-        aws.client("s3").put_object(
-            Bucket=aws.physical["ResultsBucket"],
-            Key="runs/mock-config/shards.json",
-            Body=json.dumps(SHARD_ITEMS).encode(),
-        )
+        for key, items in MAP_ITEMS.items():
+            aws.client("s3").put_object(Bucket=aws.physical["ResultsBucket"], Key=key, Body=json.dumps(items).encode())
 
         def run(test_case: str, execution_input: object) -> Run:
             result = aws.run_execution(execution_input, test_case=test_case)
@@ -161,78 +178,82 @@ def embedded_run(embedded: Runner) -> Runner:
     return embedded
 
 
+def assert_takes_its_path(result: Run, test_case: str) -> None:
+    """The states entered are the TestCase's expected path (expected_paths.py, which the offline contract checks
+    mock_config.json against), and so are its Distributed Map children's where the runner sees them."""
+    expected = PATHS[test_case]
+    assert result.states == expected.states
+    if result.child_states is not None:
+        assert result.child_states == (expected.child_states or [])
+
+
 def test_happy_path_adds_partitions_then_reports(run: Runner) -> None:
     result = run("HappyPath", NIGHTLY)
     assert result.status == "SUCCEEDED"
-    assert result.states == ["ValidateInput", *ADDING, *INTEGRITY_NOTHING_TO_VALIDATE, *REPORTING, "Done"]
+    assert_takes_its_path(result, "HappyPath")
     assert result.output["added"] == 4 and result.output["report"]["email"]["sent"] is True
 
 
 def test_nothing_missing_skips_the_athena_step(run: Runner) -> None:
     result = run("NothingMissing", NIGHTLY)
     assert result.status == "SUCCEEDED"
-    assert result.states == [
-        "ValidateInput",
-        "IsBackfill",
-        "PlanPartitions",
-        "AnythingToAdd",
-        "VerifyPartitions",
-        *INTEGRITY_NOTHING_TO_VALIDATE,
-        *REPORTING,
-        "Done",
-    ]
+    assert_takes_its_path(result, "NothingMissing")
+    assert "AddPartitions" not in result.states
 
 
 def test_athena_throttling_is_retried_until_the_statement_runs(run: Runner) -> None:
     result = run("RetryOnAthenaThrottle", NIGHTLY)
     assert result.status == "SUCCEEDED"
+    assert_takes_its_path(result, "RetryOnAthenaThrottle")
     assert result.failures() == ["Athena.TooManyRequestsException"] * 2
 
 
 def test_a_transient_lambda_error_is_retried(run: Runner) -> None:
     result = run("RetryOnTransientLambdaError", NIGHTLY)
     assert result.status == "SUCCEEDED"
+    assert_takes_its_path(result, "RetryOnTransientLambdaError")
     assert result.failures() == ["TransientAwsError"]
 
 
 def test_a_failed_athena_query_is_retried_then_notified(run: Runner) -> None:
     result = run("AddQueryFails", NIGHTLY)
     assert (result.status, result.error) == ("FAILED", "States.TaskFailed")
-    assert result.states[-5:] == ["LoadStatement", "RunStatement", "DescribeFailure", "NotifyFailure", "Failed"]
+    assert_takes_its_path(result, "AddQueryFails")
     assert result.failures().count("States.TaskFailed") >= 3  # first attempt + 2 retries
+    assert (result.cause or "").startswith("Athena query q-add FAILED: FAILED: Execution Error")
 
 
 def test_a_lambda_error_is_caught_notified_and_named(run: Runner) -> None:
     result = run("LambdaErrorCaught", NIGHTLY)
-    assert result.states == [
-        "ValidateInput",
-        "IsBackfill",
-        "PlanPartitions",
-        "DescribeFailure",
-        "NotifyFailure",
-        "Failed",
-    ]
+    assert_takes_its_path(result, "LambdaErrorCaught")
     assert (result.status, result.error) == ("FAILED", "TableNotFound")
     assert "trailkeeper.cloudtrail" in (result.cause or "")
+
+
+def test_the_original_error_is_notified_when_describing_it_fails(run: Runner) -> None:
+    result = run("DescribeFailureFails", NIGHTLY)
+    assert_takes_its_path(result, "DescribeFailureFails")
+    assert result.failures().count("Lambda.ServiceException") == 5  # DescribeFailure: first attempt + 4 retries
+    assert (result.status, result.error) == ("FAILED", "TableNotFound")
+    assert result.cause == "reading table trailkeeper.cloudtrail: Table not found"
 
 
 def test_partitions_still_missing_after_adding_fail_the_execution(run: Runner) -> None:
     result = run("PartitionsStillMissing", NIGHTLY)
     assert (result.status, result.error) == ("FAILED", "PartitionsStillMissing")
-    assert result.states[-4:] == ["VerifyPartitions", "DescribeFailure", "NotifyFailure", "Failed"]
+    assert_takes_its_path(result, "PartitionsStillMissing")
 
 
 def test_a_dry_run_backfill_plans_its_shards_and_adds_nothing(embedded_run: Runner) -> None:
     result = embedded_run("DryRun", {**BACKFILL, "dry_run": True})
     assert result.status == "SUCCEEDED"
-    assert result.states == [*SHARDED, "BackfillDone"]
-    assert result.child_states == ["PlanShard", "ShardHasWork", "ShardPlanned"]
+    assert_takes_its_path(result, "DryRun")
     assert result.output["dry_run"] is True
 
 
 def test_invalid_input_ends_at_the_first_state_naming_the_field(run: Runner) -> None:
     result = run("InvalidInput", {"start": "2024-02-30", "end": "2024-03-01"})
-    assert result.states == ["ValidateInput", "DescribeRejection", "InputRejected"]
+    assert_takes_its_path(result, "InvalidInput")
     assert (result.status, result.error) == ("FAILED", "InvalidInput")
     assert (result.cause or "").startswith("start:")
 
@@ -240,23 +261,13 @@ def test_invalid_input_ends_at_the_first_state_naming_the_field(run: Runner) -> 
 def test_a_backfill_adds_through_its_shards_and_does_not_report(embedded_run: Runner) -> None:
     result = embedded_run("BackfillDoesNotReport", BACKFILL)
     assert result.status == "SUCCEEDED"
-    assert result.states == [*SHARDED, "BackfillDone"]
-    assert result.child_states == [
-        "PlanShard",
-        "ShardHasWork",
-        "ListShardStatements",
-        "AddShardPartitions",
-        "LoadShardStatement",
-        "RunShardStatement",
-        "VerifyShard",
-    ]
+    assert_takes_its_path(result, "BackfillDoesNotReport")
     assert result.output["shards"]["done"] == 1 and result.output["added"] == 4
 
 
 def test_a_failed_shard_is_recorded_and_fails_the_backfill_after_the_others(embedded_run: Runner) -> None:
     result = embedded_run("FailedShardFailsTheBackfill", BACKFILL)
-    assert result.child_states == ["PlanShard", "RecordShardFailure", "ShardFailed"]
-    assert result.states == [*SHARDED, "DescribeFailure", "NotifyFailure", "Failed"]
+    assert_takes_its_path(result, "FailedShardFailsTheBackfill")
     assert (result.status, result.error) == ("FAILED", "ShardsFailed")
     assert "s00000: TableNotFound" in (result.cause or "")
 
@@ -264,34 +275,48 @@ def test_a_failed_shard_is_recorded_and_fails_the_backfill_after_the_others(embe
 def test_a_day_already_emailed_is_not_reported_again(run: Runner) -> None:
     result = run("ReportAlreadySent", NIGHTLY)
     assert result.status == "SUCCEEDED"
-    assert result.states[-4:] == ["PrepareReport", "ReportAlreadySent", "ReportSkipped", "Done"]
+    assert_takes_its_path(result, "ReportAlreadySent")
     assert result.output["report"] == {"skipped": "already sent"}
 
 
 def test_nothing_new_still_completes_the_report(run: Runner) -> None:
     result = run("NothingNew", NIGHTLY)
-    assert result.status == "SUCCEEDED" and result.states[-2:] == ["SendReport", "Done"]
+    assert result.status == "SUCCEEDED"
+    assert_takes_its_path(result, "NothingNew")
     assert result.output["report"]["nothing_new"] is True
 
 
-def test_a_failed_report_query_is_notified(run: Runner) -> None:
+def test_a_report_query_failing_on_anything_but_bad_data_is_notified_with_its_reason(run: Runner) -> None:
     result = run("ReportQueryFails", NIGHTLY)
     assert (result.status, result.error) == ("FAILED", "States.TaskFailed")
-    # not bad data (no "HIVE_BAD_DATA:" code): notified with the query's reason, no log scan
-    assert result.states[-6:] == [
-        "RunActivityQuery",
-        "DescribeQueryFailure",
-        "IsUnreadableData",
-        "QueryFailed",
-        "NotifyFailure",
-        "Failed",
-    ]
+    assert_takes_its_path(result, "ReportQueryFails")  # no log scan
+    assert (result.cause or "").startswith("Athena query q-report FAILED: HIVE_CANNOT_OPEN_SPLIT:")
+
+
+def test_a_report_query_failing_on_bad_data_reports_without_the_unreadable_objects(run: Runner) -> None:
+    result = run("UnreadableObjectLeftOut", NIGHTLY)
+    assert result.status == "SUCCEEDED"
+    assert_takes_its_path(result, "UnreadableObjectLeftOut")
+    assert result.output["report"]["email"]["sent"] is True
+
+
+def test_the_log_scan_runs_one_child_execution_per_batch(embedded_run: Runner) -> None:
+    result = embedded_run("UnreadableObjectFoundByTheScan", NIGHTLY)
+    assert result.status == "SUCCEEDED"
+    assert_takes_its_path(result, "UnreadableObjectFoundByTheScan")
+
+
+def test_a_night_with_accounts_validates_their_digest_chains_before_the_report(embedded_run: Runner) -> None:
+    result = embedded_run("IntegrityValidated", NIGHTLY)
+    assert result.status == "SUCCEEDED"
+    assert_takes_its_path(result, "IntegrityValidated")
+    assert result.output["integrity"]["pairs"] == 2 and result.output["integrity"]["alarming_findings"] == 0
 
 
 def test_ses_rejection_is_notified_with_its_cause(run: Runner) -> None:
     result = run("SesRejected", NIGHTLY)
     assert (result.status, result.error) == ("FAILED", "EmailRejected")
-    assert result.states[-4:] == ["SendReport", "DescribeFailure", "NotifyFailure", "Failed"]
+    assert_takes_its_path(result, "SesRejected")
     assert "MessageRejected" in (result.cause or "")
 
 
