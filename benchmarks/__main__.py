@@ -61,7 +61,7 @@ def main() -> None:
 
     from benchmarks import integrity
 
-    print("\n".join(integrity.report([integrity.compare(1), integrity.compare(20)], integrity.throughput())))
+    print("\n".join(integrity.report(integrity.comparisons(), integrity.throughput())))
 
 
 if __name__ == "__main__":

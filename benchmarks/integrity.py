@@ -4,26 +4,29 @@ moto on 127.0.0.1, plus the validator's CPU throughput and its nightly S3 and La
 validate-logs validates one account and one region per run, so an organization takes accounts x regions
 runs, one after the other (that is how the CLI is used); trailkeeper validates batches of accounts as
 ValidateBatch does (IntegrityBatchAccounts accounts each, one after the other, their regions side by side, one
-ListPublicKeys per region and batch), here WORKERS batches at once in one process (the state machine runs
-IntegrityConcurrency batches at once, each on its own Lambda), on one pooled S3 client. Both read the same
-server (moto in a process of its own, so it does not share the validator's GIL; validate-logs runs as processes
-of their own anyway), the same bucket, on the same machine, one after the other. Nothing is cached between the
-two runs; each counts its own requests.
+ListPublicKeys per region and batch), here up to WORKERS batches at once, each in a process of its own with
+its own clients, as the state machine runs IntegrityConcurrency batches at once, each on its own Lambda (one
+process of threads would make the batches share one GIL, which no deployment does). Both read the same server
+(moto in a process of its own), the same bucket, on the same machine, one after the other. Nothing is cached
+between the two runs; each counts its own requests and its own CPU (the batch processes', the CLI processes').
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import os
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import boto3
 
 from localaws.reference_cli import AWS_CLI, loopback_aws, validate_logs
 from trailgen import digests as signer
@@ -39,6 +42,9 @@ from trailkeeper.integrity.sweep import DEFAULT_DAYS_PER_NIGHT
 BUCKET = "trailkeeper-local-trail"
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2")
 START = dt.date(2024, 3, 4)
+# Loopback answers in microseconds; S3 does not. AWS's performance whitepaper (docs/aws-facts.md): for small
+# requests (under 512 KB) "median latencies are often in the tens of milliseconds"; the low end is taken.
+S3_LATENCY = 0.020
 WORKERS = 4  # batches validated side by side here (the state machine runs IntegrityConcurrency batches)
 LAMBDA_GB = 1.0  # ValidateIntegrityFunction's MemorySize
 LOGS_PER_PAIR_DAY = 288  # an active region delivers a log file about every 5 minutes (assumption, stated)
@@ -53,8 +59,9 @@ class Comparison:
     digests: int
     logs: int
     trailkeeper_seconds: float
-    trailkeeper_cpu_seconds: float  # this process's CPU time (the emulator's is in its own process)
-    batch_seconds: float  # the batches' durations added up: what their Lambdas would be billed for
+    trailkeeper_cpu_seconds: float  # the batch processes' CPU time (the emulator's is in its own process)
+    batch_seconds: float  # the batches' durations added up: what their Lambdas would be billed for (high here:
+    # WORKERS batches share this machine's cores, where each Lambda has its own)
     trailkeeper_findings: int
     requests: Mapping[str, int]  # trailkeeper's, by operation
     cli_seconds: float | None
@@ -63,8 +70,11 @@ class Comparison:
     cli_valid_digests: int | None
 
 
-def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, run_cli: bool = True) -> Comparison:
-    with tempfile.TemporaryDirectory() as folder, loopback_aws(own_process=True) as loopback:
+def compare(
+    accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, run_cli: bool = True, latency: float = 0.0
+) -> Comparison:
+    """Both validators on one generated bucket; every request answered `latency` seconds late (0: loopback)."""
+    with tempfile.TemporaryDirectory() as folder, loopback_aws(own_process=True, latency=latency) as loopback:
         organizations = loopback.client("organizations")
         org_id = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
         spec = TrailSpec(
@@ -77,14 +87,7 @@ def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, ru
         )
         generate(spec, Path(folder))
         s3 = loopback.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and not signer.is_sidecar(p)):
-            s3.put_object(
-                Bucket=BUCKET,
-                Key=path.relative_to(folder).as_posix(),
-                Body=path.read_bytes(),
-                Metadata=signer.read_sidecar(path),
-            )
+        _upload(s3, Path(folder))
         trail = loopback.client("cloudtrail").create_trail(
             Name="main-trail",
             S3BucketName=BUCKET,
@@ -93,53 +96,34 @@ def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, ru
             EnableLogFileValidation=True,
         )
         until = dt.datetime.combine(spec.end + dt.timedelta(days=1), dt.time(), dt.UTC)  # the night after the last day
-        requests: Counter[str] = Counter()
-        counting = threading.Lock()
-
-        def count(event_name: str, **_: Any) -> None:
-            with counting:
-                requests[event_name.rsplit(".", 1)[-1]] += 1
-
-        pooled = aws.trail_reader(S3_CONNECTIONS * WORKERS, **loopback.client_args())  # the Lambda's, per batch
-        pooled.meta.events.register("before-call.s3.*", count)
-        clients = {r: loopback.client("cloudtrail", r) for r in regions}
-        for client in clients.values():
-            client.meta.events.register("before-call.cloudtrail.*", count)
-
-        began, cpu = time.perf_counter(), time.process_time()
-        store = aws.S3Store(pooled, BUCKET)
         lifecycle = Lifecycle.from_rules(aws.lifecycle_rules(s3, BUCKET))
-
-        durations: list[float] = []
-
-        def one_batch(accounts: list[str]) -> list[Any]:
-            started = time.perf_counter()
-
-            @once_per_window
-            def public_keys(region: str, start: dt.datetime, end: dt.datetime) -> Mapping[str, bytes]:
-                return aws.public_keys(clients[region], start, end)
-
-            found = []
-            for account in accounts:
-                found += validate_account(
-                    store,
-                    public_keys,
-                    spec.logs_root,
-                    account,
-                    regions,
-                    {},
-                    until,
-                    lifecycle,
-                    first_run_lookback=dt.timedelta(days=days + 1),
-                )
-            durations.append(time.perf_counter() - started)
-            return found
-
         ids = list(spec.account_ids)
-        batches = [ids[i : i + DEFAULT_BATCH_ACCOUNTS] for i in range(0, len(ids), DEFAULT_BATCH_ACCOUNTS)]
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # the Map's concurrent batches, on this machine
-            results = [r for found in pool.map(one_batch, batches) for r in found]
-        ours, ours_cpu = time.perf_counter() - began, time.process_time() - cpu
+        jobs = [
+            _Batch(
+                loopback.client_args(),
+                ids[i : i + DEFAULT_BATCH_ACCOUNTS],
+                regions,
+                spec.logs_root,
+                until,
+                lifecycle,
+                dt.timedelta(days=days + 1),
+            )
+            for i in range(0, len(ids), DEFAULT_BATCH_ACCOUNTS)
+        ]
+        workers = min(WORKERS, len(jobs))
+        context = multiprocessing.get_context("spawn")  # not fork: a fresh interpreter, as a Lambda's
+        ready = context.Barrier(workers + 1)
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_ready, initargs=(ready,)) as pool:
+            for _ in range(workers):
+                pool.submit(int)  # starts every worker: its imports happen before the clock starts, as a warm Lambda's
+            ready.wait(timeout=300)
+            began = time.perf_counter()
+            done = list(pool.map(_validate_batch, jobs))  # the Map's concurrent batches, each its own process
+            ours = time.perf_counter() - began
+        results = [r for found, _, _, _ in done for r in found]
+        durations = [seconds for _, seconds, _, _ in done]
+        ours_cpu = sum(cpu for _, _, cpu, _ in done)
+        requests = sum((calls for _, _, _, calls in done), Counter[str]())
         cli_seconds = cli_cpu = cli_invalid = cli_valid = None
         if run_cli and AWS_CLI.exists():
             began, children = time.perf_counter(), _children_cpu()
@@ -159,7 +143,8 @@ def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, ru
             cli_invalid = sum(len(r.invalid) for r in reports)
             cli_valid = sum(len(r.valid["Digest"]) for r in reports)
     return Comparison(
-        f"{accounts} account(s) x {len(regions)} regions x {days} day(s)",
+        f"{accounts} account(s) x {len(regions)} regions x {days} day(s)"
+        + (f", +{latency * 1000:.0f} ms a request" if latency else ""),
         len(results),
         sum(r.digests_verified for r in results),
         sum(r.logs_verified for r in results),
@@ -173,6 +158,75 @@ def compare(accounts: int, regions: tuple[str, ...] = REGIONS, days: int = 1, ru
         cli_invalid,
         cli_valid,
     )
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One Map item as ValidateBatch receives it, and where its S3 is."""
+
+    client_args: Mapping[str, str]
+    accounts: list[str]
+    regions: tuple[str, ...]
+    root: str
+    until: dt.datetime
+    lifecycle: Lifecycle
+    first_run_lookback: dt.timedelta
+
+
+def _ready(barrier: Any) -> None:
+    barrier.wait(timeout=300)
+
+
+def _validate_batch(batch: _Batch) -> tuple[list[Any], float, float, Counter[str]]:
+    """ValidateBatch's work in a process of its own (a Lambda): its clients, its accounts one after the other,
+    each account's regions side by side, one ListPublicKeys per region. (results, seconds, CPU seconds, requests)"""
+    started, cpu = time.perf_counter(), time.process_time()
+    requests: Counter[str] = Counter()
+    counting = threading.Lock()
+
+    def count(event_name: str, **_: Any) -> None:
+        with counting:
+            requests[event_name.rsplit(".", 1)[-1]] += 1
+
+    pooled = aws.trail_reader(S3_CONNECTIONS, **batch.client_args)
+    pooled.meta.events.register("before-call.s3.*", count)
+    store = aws.S3Store(pooled, BUCKET)
+    clients = {}
+    for region in batch.regions:
+        clients[region] = boto3.client("cloudtrail", **{**batch.client_args, "region_name": region})
+        clients[region].meta.events.register("before-call.cloudtrail.*", count)
+
+    @once_per_window
+    def public_keys(region: str, start: dt.datetime, end: dt.datetime) -> Mapping[str, bytes]:
+        return aws.public_keys(clients[region], start, end)
+
+    found = []
+    for account in batch.accounts:
+        found += validate_account(
+            store,
+            public_keys,
+            batch.root,
+            account,
+            batch.regions,
+            {},
+            batch.until,
+            batch.lifecycle,
+            first_run_lookback=batch.first_run_lookback,
+        )
+    return found, time.perf_counter() - started, time.process_time() - cpu, requests
+
+
+def _upload(s3: Any, folder: Path) -> None:
+    """The generated bucket, objects with their metadata (the digests' signatures); side by side, as a latency
+    would otherwise make the set-up as slow as the CLI."""
+    s3.create_bucket(Bucket=BUCKET)
+
+    def put(path: Path) -> None:
+        key = path.relative_to(folder).as_posix()
+        s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes(), Metadata=signer.read_sidecar(path))
+
+    with ThreadPoolExecutor(max_workers=10) as pool:  # botocore's default connection pool
+        list(pool.map(put, sorted(p for p in folder.rglob("*") if p.is_file() and not signer.is_sidecar(p))))
 
 
 def _children_cpu() -> float:
@@ -245,7 +299,7 @@ def report(comparisons: list[Comparison], speed: Throughput) -> list[str]:
         )
         ratio = f"  -> {c.cli_seconds / c.trailkeeper_seconds:.1f}x faster" if c.cli_seconds else ""
         lines.append(
-            f"  {c.label:34} {c.pairs:3} pairs, {c.digests:5} digests, {c.logs:5} logs: "
+            f"  {c.label:50} {c.pairs:3} pairs, {c.digests:5} digests, {c.logs:5} logs: "
             f"trailkeeper {c.trailkeeper_seconds:6.1f} s ({c.trailkeeper_findings} findings); {cli}{ratio}"
         )
         calls = ", ".join(f"{count:,} {operation}" for operation, count in c.requests.items())
@@ -272,9 +326,13 @@ def report(comparisons: list[Comparison], speed: Throughput) -> list[str]:
     return lines
 
 
+def comparisons(organization: int = 20) -> list[Comparison]:
+    """One account; an organization on loopback; the same organization with S3's latency."""
+    return [compare(1), compare(organization), compare(organization, latency=S3_LATENCY)]
+
+
 def main() -> None:
-    comparisons = [compare(1), compare(int(os.environ.get("BENCH_INTEGRITY_ACCOUNTS", "20")))]
-    print("\n".join(report(comparisons, throughput())))
+    print("\n".join(report(comparisons(int(os.environ.get("BENCH_INTEGRITY_ACCOUNTS", "20"))), throughput())))
 
 
 if __name__ == "__main__":

@@ -81,8 +81,19 @@ def _free_port() -> int:
         return port
 
 
-def serve(port: int) -> None:
-    """The own-process server (`python -m localaws.reference_cli PORT`): until it is terminated.
+def delayed(app: Any, seconds: float, sleep: Any = time.sleep) -> Any:
+    """The WSGI `app`, answering each request `seconds` late: the network's round trip, which loopback lacks.
+    A sleeping request thread holds no GIL, so concurrent requests wait side by side, as they do on S3."""
+
+    def late(environ: Any, start_response: Any) -> Any:
+        sleep(seconds)
+        return app(environ, start_response)
+
+    return late
+
+
+def serve(port: int, latency: float = 0.0) -> None:
+    """The own-process server (`python -m localaws.reference_cli PORT [LATENCY_SECONDS]`): until it is terminated.
 
     moto's dispatcher re-lists its own package directory (about 170 `isdir` calls) on every request to ask
     whether the Host header names a backend; that list does not change while the server runs, so it is read once.
@@ -92,12 +103,15 @@ def serve(port: int) -> None:
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
     app = DomainDispatcherApplication(create_backend_app)
+    if latency:
+        app = delayed(app, latency)
     make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler).serve_forever()
 
 
 @contextmanager
-def _own_process_server(port: int) -> Iterator[None]:
-    server = subprocess.Popen([sys.executable, "-m", "localaws.reference_cli", str(port)], cwd=REPO_ROOT)  # noqa: S603
+def _own_process_server(port: int, latency: float) -> Iterator[None]:
+    command = [sys.executable, "-m", "localaws.reference_cli", str(port), repr(latency)]
+    server = subprocess.Popen(command, cwd=REPO_ROOT)  # noqa: S603
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -115,12 +129,14 @@ def _own_process_server(port: int) -> Iterator[None]:
 
 
 @contextmanager
-def loopback_aws(own_process: bool = False) -> Iterator[Loopback]:
+def loopback_aws(own_process: bool = False, latency: float = 0.0) -> Iterator[Loopback]:
     """moto on 127.0.0.1 (only), empty, with ListPublicKeys serving the local digest key; in a process of its
-    own (its own GIL) when `own_process`."""
+    own (its own GIL) when `own_process`, there answering every request `latency` seconds late."""
+    if latency and not own_process:
+        raise ValueError("a latency needs the own-process server")
     port = _free_port()
     if own_process:
-        with _own_process_server(port):
+        with _own_process_server(port, latency):
             yield Loopback(f"http://127.0.0.1:{port}")
         return
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
@@ -188,4 +204,4 @@ def validate_logs(
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)

@@ -65,11 +65,9 @@ SHARD_ITEMS = [
 LOG_SCAN_ITEMS = [
     {
         "batch": 0,
-        "objects": [
-            [
-                "trail",
-                "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/08/111111111111_CloudTrail_us-east-1_a.json.gz",
-            ]
+        "partitions": [
+            "s3://trail/AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/08/",
+            "s3://trail/AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/09/",
         ],
     }
 ]

@@ -41,3 +41,12 @@ def test_the_integrity_section_validates_a_tiny_clean_bucket_without_findings() 
     assert (comparison.pairs, comparison.trailkeeper_findings) == (1, 0)
     assert comparison.digests > 0 and comparison.logs > 0
     assert len(integrity.report([comparison], integrity.throughput(accounts=1, days=1))) == 7
+
+
+def test_the_integrity_section_runs_against_a_server_with_s3_latency() -> None:
+    comparison = integrity.compare(1, regions=("us-east-1",), days=1, run_cli=False, latency=0.4)
+
+    assert (comparison.pairs, comparison.trailkeeper_findings) == (1, 0)
+    assert comparison.label.endswith("+400 ms a request")
+    # the listings, the digests, the logs, one after the other: each waited (unlike loopback, well under 1 s)
+    assert comparison.batch_seconds >= 0.4 * 3
