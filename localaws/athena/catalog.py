@@ -334,7 +334,7 @@ def create_view(
     create_partition_table(
         conn, files, table, ("__path", "VARCHAR"), [str(s.path) for s in staged], [s.partition_values for s in staged]
     )
-    add_path_column(conn, files, staged)
+    add_path_column(conn, files, ("__path", "VARCHAR"), [str(s.path) for s in staged], [s.uri for s in staged])
     read = [s for s in staged if s.records_object]  # the others yield no rows (is_records_object)
     if read:
         paths = ", ".join(quote_literal(str(s.path)) for s in read)
@@ -361,16 +361,20 @@ def create_view(
     )
 
 
-def add_path_column(conn: duckdb.DuckDBPyConnection, files: str, staged: Sequence[StagedObject]) -> None:
-    """Athena's `"$path"` pseudo-column: the s3:// URI of the object a row was read from
-    (docs.aws.amazon.com/athena/latest/ug/select.html, "Getting the file locations for source data in Amazon S3")."""
+def add_path_column(
+    conn: duckdb.DuckDBPyConnection, table: str, join: tuple[str, str], keys: Sequence[object], uris: Sequence[str]
+) -> None:
+    """Athena's `"$path"` pseudo-column on `table`: the s3:// URI of the object a row was read from
+    (docs.aws.amazon.com/athena/latest/ug/select.html, "Getting the file locations for source data in Amazon S3"),
+    set where `table`'s column join[0] (of DuckDB type join[1]) equals keys[i] to uris[i]."""
     column = quote_identifier(PATH_COLUMN)
-    conn.execute(f"ALTER TABLE {files} ADD COLUMN {column} VARCHAR")
-    if staged:
+    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} VARCHAR")
+    if keys:
+        name, kind = join
         conn.execute(
-            f"UPDATE {files} SET {column} = __m.uri FROM (SELECT unnest(?::VARCHAR[]) AS path, "
-            f"unnest(?::VARCHAR[]) AS uri) AS __m WHERE {files}.__path = __m.path",
-            [[str(s.path) for s in staged], [s.uri for s in staged]],
+            f"UPDATE {table} SET {column} = __m.uri FROM (SELECT unnest(?::{kind}[]) AS key, "
+            f"unnest(?::VARCHAR[]) AS uri) AS __m WHERE {table}.{name} = __m.key",
+            [list(keys), list(uris)],
         )
 
 

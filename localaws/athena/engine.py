@@ -25,11 +25,11 @@ from localaws.athena import ddl as athena_ddl
 from localaws.athena import sql as athena_sql
 from localaws.athena.catalog import (
     DEFAULT_CATALOG,
-    PATH_COLUMN,
     CatalogTable,
     ObjectLister,
     QueryFailed,
     StagedObject,
+    add_path_column,
     create_partition_table,
     create_view,
     find_table,
@@ -38,7 +38,7 @@ from localaws.athena.catalog import (
     s3_backend,
     stage,
 )
-from localaws.athena.hive import quote_identifier, quote_literal
+from localaws.athena.hive import quote_literal
 from localaws.athena.results import AthenaType, ResultTable, from_duckdb
 
 # Objects are copied out of moto's S3 for DuckDB; on this kind of machine creating a file in /tmp costs ~0.5 ms,
@@ -240,13 +240,7 @@ def _matching_objects(
     as Trino prunes a split's files on `"$path"`, an excluded object is never opened."""
     name = f"__objects_{number}"
     create_partition_table(conn, name, table, ("__index", "INTEGER"), range(len(objects)), [o[2] for o in objects])
-    column = quote_identifier(PATH_COLUMN)
-    conn.execute(f"ALTER TABLE {name} ADD COLUMN {column} VARCHAR")
-    conn.execute(
-        f"UPDATE {name} SET {column} = __m.uri FROM (SELECT unnest(?::INTEGER[]) AS i, unnest(?::VARCHAR[]) AS uri) "
-        f"AS __m WHERE {name}.__index = __m.i",
-        [list(range(len(objects))), [o[0] for o in objects]],
-    )
+    add_path_column(conn, name, ("__index", "INTEGER"), range(len(objects)), [o[0] for o in objects])
     chosen: set[int] = set()
     for reference in mentions:
         condition = athena_sql.partition_filter_sql([*reference.partition_conjuncts, *reference.file_conjuncts])
