@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import boto3
 from moto import mock_aws
 from moto.s3.models import s3_backends
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from localaws.counters import Counters
 from localaws.patches import Undo, asl_parser, awslambda, cloudtrail, core, glue, stepfunctions
@@ -55,6 +56,7 @@ DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 _TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 POLL_SECONDS = 0.25  # how often run_execution's on_poll runs while an execution goes on
+INTERPRETER_STOP_SECONDS = 60  # on the way out, how long a stopped execution's current state may take to end
 _SCHEDULED_EVENTS = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")
 _LAMBDA_TRUST_POLICY = json.dumps(
     {
@@ -161,6 +163,7 @@ class EmbeddedAws:
                 # outlive the mock and reach for the real AWS.
                 with contextlib.suppress(Exception):
                     aws._stop_running_executions()
+                _join_interpreter_threads(INTERPRETER_STOP_SECONDS)
             for undo in reversed(undos):
                 undo()
             if started:
@@ -416,6 +419,16 @@ class EmbeddedAws:
             roleArn=self._create_role(f"{name}-role", _STATES_TRUST_POLICY),
             type=str(properties.get("Type", properties.get("StateMachineType", "STANDARD"))),
         )
+
+
+def _join_interpreter_threads(timeout: float) -> None:
+    """Wait for moto's interpreter threads to end (a stopped execution ends at its next state): one may be inside
+    DuckDB's C++ code, and a thread still there when the patches are undone or the interpreter exits aborts the
+    whole process (`terminate called ...`, SIGABRT), which turned a Ctrl-C into a crash."""
+    deadline = time.monotonic() + timeout
+    for thread in list(TMP_THREADS):
+        if thread.is_alive() and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def wait_for_execution(

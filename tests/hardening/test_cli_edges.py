@@ -164,7 +164,9 @@ def test_ctrl_c_during_a_local_run_is_one_line_exit_130_and_the_next_run_converg
     assert "Traceback" not in err
     # The message is the CLI's last line; the emulator's interpreter thread, stopped on the way out, may still log
     # a warning of its own after it.
-    [last] = [line for line in err.splitlines() if line.startswith("trailkeeper: ")]
+    messages = [line for line in err.splitlines() if line.startswith("trailkeeper: ")]
+    assert len(messages) == 1, f"exit {process.returncode}, stderr:\n{err}"
+    [last] = messages
     reliability.record(
         "operator CLI", "Ctrl-C during a local run", f"exit {process.returncode}: {shown(last, tmp_path)}"
     )
