@@ -143,10 +143,16 @@ def test_an_out_that_is_a_file_is_a_one_line_error_and_the_file_is_kept(
 def test_ctrl_c_during_a_local_run_is_one_line_exit_130_and_the_next_run_converges(
     fixture_logs: Path, clean_run: dict[str, object], tmp_path: Path, reliability: Recorder
 ) -> None:
-    """A real SIGINT to `python -m trailkeeper_cli.main` once the night's execution is running."""
+    """A real SIGINT to `python -m trailkeeper_cli.main` once the night's execution is running. The CLI starts
+    with SIGINT's terminal default: a suite started in the background (`make test &`) inherits SIGINT ignored,
+    and Python then installs no KeyboardInterrupt handler, so the signal would do nothing and the night finish."""
     out = tmp_path / "out"
+    as_in_a_terminal = (
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('trailkeeper_cli.main', run_name='__main__', alter_sys=True)"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "trailkeeper_cli.main", *run_argv(fixture_logs, out)],
+        [sys.executable, "-c", as_in_a_terminal, *run_argv(fixture_logs, out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
